@@ -1,0 +1,130 @@
+"""finplug: a plugboard for financial SaaS platforms.
+
+The kernel owns the sockets (hook specifications in :mod:`finplug.hookspecs`,
+component interfaces in :mod:`finplug.components`) and the domain values that
+cross them; business components are plugins, assembled per tenant by a
+:class:`Platform`.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from finplug._beancount import export_beancount
+from finplug._config import TenantConfig
+from finplug._domain import Fee
+from finplug._domain import FeeContext
+from finplug._domain import RiskContext
+from finplug._domain import RiskDecision
+from finplug._domain import RiskReason
+from finplug._domain import RiskVerdict
+from finplug._domain import combine_risk_decisions
+from finplug._errors import AssemblyError
+from finplug._errors import ComponentNotEnabledError
+from finplug._errors import ConfigError
+from finplug._errors import ConfigIssue
+from finplug._errors import FinplugError
+from finplug._errors import MoneyError
+from finplug._errors import TenantNotFoundError
+from finplug._events import DeliveryFailure
+from finplug._events import DispatchReport
+from finplug._events import Event
+from finplug._events import EventError
+from finplug._events import EventsSession
+from finplug._ledger import Account
+from finplug._ledger import AccountNotFoundError
+from finplug._ledger import AccountType
+from finplug._ledger import Balance
+from finplug._ledger import Entry
+from finplug._ledger import EntryRequest
+from finplug._ledger import IdempotencyConflictError
+from finplug._ledger import Leg
+from finplug._ledger import LedgerError
+from finplug._ledger import LedgerSession
+from finplug._ledger import OverdraftError
+from finplug._ledger import PendingStateError
+from finplug._ledger import VerifyReport
+from finplug._money import Currency
+from finplug._money import Money
+from finplug._money import allocate
+from finplug._money import currency
+from finplug._money import exact_product
+from finplug._platform import Platform
+from finplug._plugin import API_VERSION
+from finplug._plugin import NoSettings
+from finplug._plugin import Plugin
+from finplug._plugin import PluginContext
+from finplug._plugin import PluginMeta
+from finplug._plugin import hookimpl
+from finplug._registry import ENTRY_POINT_GROUP
+from finplug._registry import PluginRecord
+from finplug._registry import check_plugin
+from finplug._runtime import Tenant
+from finplug._storage import DatabaseSettings
+from finplug._storage import TenantStorage
+
+if TYPE_CHECKING:
+    __version__: str
+
+__all__ = [
+    "API_VERSION",
+    "ENTRY_POINT_GROUP",
+    "Account",
+    "AccountNotFoundError",
+    "AccountType",
+    "AssemblyError",
+    "Balance",
+    "ComponentNotEnabledError",
+    "ConfigError",
+    "ConfigIssue",
+    "Currency",
+    "DatabaseSettings",
+    "DeliveryFailure",
+    "DispatchReport",
+    "Entry",
+    "EntryRequest",
+    "Event",
+    "EventError",
+    "EventsSession",
+    "Fee",
+    "FeeContext",
+    "FinplugError",
+    "IdempotencyConflictError",
+    "LedgerError",
+    "LedgerSession",
+    "Leg",
+    "Money",
+    "MoneyError",
+    "NoSettings",
+    "OverdraftError",
+    "PendingStateError",
+    "Platform",
+    "Plugin",
+    "PluginContext",
+    "PluginMeta",
+    "PluginRecord",
+    "RiskContext",
+    "RiskDecision",
+    "RiskReason",
+    "RiskVerdict",
+    "Tenant",
+    "TenantConfig",
+    "TenantNotFoundError",
+    "TenantStorage",
+    "VerifyReport",
+    "allocate",
+    "check_plugin",
+    "combine_risk_decisions",
+    "currency",
+    "exact_product",
+    "export_beancount",
+    "hookimpl",
+]
+
+
+def __getattr__(name: str) -> str:
+    if name == "__version__":
+        from importlib.metadata import version
+
+        return version("finplug")
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,0 +1,5 @@
+"""``python -m finplug``: the same as the ``finplug`` command."""
+
+from finplug.cli import main
+
+main()

@@ -1,0 +1,35 @@
+"""The kernel's ledger, provided to every tenant as the ``ledger`` component."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict
+
+from finplug._ledger import Ledger
+from finplug._plugin import API_VERSION, Plugin, PluginMeta, hookimpl
+from finplug.hookspecs import ComponentRegistrar
+
+__all__ = ["LedgerPlugin", "LedgerSettings"]
+
+
+class LedgerSettings(BaseModel):
+    """The ledger takes no settings yet; unknown keys are an error."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class LedgerPlugin(Plugin[LedgerSettings]):
+    """Provides ``tenant.ledger`` over the tenant's own storage."""
+
+    meta = PluginMeta(
+        name="ledger",
+        version=API_VERSION,
+        summary="The kernel's double-entry ledger",
+        components=frozenset({"ledger"}),
+        api=f">={API_VERSION}",
+        settings=LedgerSettings,
+    )
+
+    @hookimpl
+    def finplug_register_components(self, register: ComponentRegistrar) -> None:
+        """Register the tenant's ledger."""
+        register("ledger", Ledger(self.context.storage.begin, clock=self.context.clock))

@@ -1,0 +1,402 @@
+"""The composition root: discovered plugins, tenant configs, tenant runtimes."""
+
+from __future__ import annotations
+
+import functools
+import os
+import threading
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy.engine import make_url
+
+from finplug._config import TenantConfig, collect_config_files
+from finplug._default_plugins import DEFAULT_PLUGINS
+from finplug._errors import ConfigError, ConfigIssue, TenantNotFoundError
+from finplug._migrations import OwnerUpgrade, upgrade_tenants
+from finplug._plugin import Plugin
+from finplug._registry import ENTRY_POINT_GROUP, PluginRecord, check_plugin, discover_plugins
+from finplug._runtime import Tenant, TenantPlan, build_tenant, plan_tenant
+from finplug._storage import DEFAULT_DATABASE_URL, EngineCache, TenantStorage, redact_url
+
+__all__ = ["Platform"]
+
+ConfigInput = TenantConfig | Mapping[str, Any] | str | os.PathLike[str]
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+_CHECKED: dict[type, PluginRecord] = {}
+
+
+def _checked_once(cls: type[Plugin[Any]]) -> PluginRecord:
+    """Validate a built-in plugin class once per process."""
+    record = _CHECKED.get(cls)
+    if record is None:
+        record = _CHECKED[cls] = check_plugin(cls)
+    return record
+
+
+@functools.lru_cache(maxsize=8)
+def _discover_once(group: str, allow: frozenset[str] | None) -> tuple[PluginRecord, ...]:
+    return discover_plugins(allow=allow, group=group)
+
+
+class Platform:
+    """Holds the installed plugins and the tenant configs; hands out tenant runtimes.
+
+    Build it with :meth:`discover` (entry points) or directly from plugin
+    classes (tests, embedded use). Nothing is global: two platforms in one
+    process share nothing but the discovery cache.
+
+    >>> platform = Platform.discover()                         # doctest: +SKIP
+    >>> platform.load_tenants("examples/tenants")              # doctest: +SKIP
+    >>> platform.tenant("acme").risk.assess(ctx)               # doctest: +SKIP
+    """
+
+    def __init__(
+        self,
+        plugins: Iterable[PluginRecord | type[Plugin[Any]]] = (),
+        *,
+        allow: Iterable[str] | None = None,
+        environ: Mapping[str, str] | None = None,
+        database_url: str = DEFAULT_DATABASE_URL,
+        clock: Callable[[], datetime] | None = None,
+        default_plugins: Iterable[type[Plugin[Any]]] | None = None,
+    ) -> None:
+        """Create a platform from plugin classes or discovery records.
+
+        ``allow`` limits which plugins tenants may use; others are recorded as
+        failed. ``environ`` is where ``${VAR}`` references in configs are looked
+        up (default: the process environment at load time). ``database_url``
+        is where tenants without a database of their own keep their data: a
+        PostgreSQL URL (a schema per tenant) or an SQLite URL with a
+        ``{tenant}`` placeholder (a file per tenant). Nothing is opened until a
+        tenant first uses its storage. ``clock`` (default: UTC now) is the time
+        source every plugin gets; tests pass a controllable one.
+        ``default_plugins`` (default: the kernel's, i.e. the ledger) are enabled
+        in every tenant whether or not its config lists them.
+        """
+        if make_url(database_url.replace("{tenant}", "x")).get_backend_name() == "sqlite" and (
+            "{tenant}" not in database_url
+        ):
+            raise ValueError(
+                "an SQLite database_url must contain '{tenant}' so that each tenant gets its"
+                f" own file; got {redact_url(database_url)}"
+            )
+        self._database_url = database_url
+        self._engines = EngineCache()
+        allowed = None if allow is None else frozenset(allow)
+        records: dict[str, PluginRecord] = {}
+        defaults: tuple[type[Plugin[Any]], ...] = tuple(
+            DEFAULT_PLUGINS if default_plugins is None else default_plugins
+        )
+        for cls in defaults:
+            record = _checked_once(cls)
+            if record.status != "loaded":
+                raise ValueError(f"default plugin {record.name!r} is invalid: {record.error}")
+            records[record.name] = record
+        self._defaults = tuple(cls.meta.name for cls in defaults)
+        self._clock = clock or _utc_now
+        for item in plugins:
+            record = item if isinstance(item, PluginRecord) else check_plugin(item)
+            if allowed is not None and record.name not in allowed:
+                record = PluginRecord(
+                    name=record.name,
+                    status="failed",
+                    error="not in the platform's allow list; not loaded",
+                    distribution=record.distribution,
+                )
+            if record.name in records:
+                if record.name in self._defaults:
+                    continue  # installed and also built in: the kernel's copy wins
+                raise ValueError(f"two plugins are named {record.name!r}")
+            records[record.name] = record
+        self._plugins: dict[str, PluginRecord] = dict(sorted(records.items()))
+        self._impl_tables = {
+            r.plugin_class: r.impls for r in self._plugins.values() if r.plugin_class is not None
+        }
+        self._environ = environ
+        self._lock = threading.RLock()
+        self._plans: dict[str, TenantPlan] = {}
+        self._storages: dict[str, TenantStorage] = {}
+        self._locations: dict[tuple[str, str | None], str] = {}  # where data lives -> tenant
+        self._tenants: dict[str, Tenant] = {}
+
+    @classmethod
+    def discover(
+        cls,
+        *,
+        allow: Iterable[str] | None = None,
+        group: str = ENTRY_POINT_GROUP,
+        environ: Mapping[str, str] | None = None,
+        database_url: str = DEFAULT_DATABASE_URL,
+    ) -> Platform:
+        """A platform over the plugins installed in the entry-point ``group``.
+
+        Entry points are scanned and loaded once per process (per group and
+        allow list); later calls reuse the result.
+        """
+        records = _discover_once(group, None if allow is None else frozenset(allow))
+        return cls(records, environ=environ, database_url=database_url)
+
+    # -- plugins ----------------------------------------------------------
+
+    @property
+    def plugins(self) -> tuple[PluginRecord, ...]:
+        """Every known plugin, loaded or failed, sorted by name."""
+        return tuple(self._plugins.values())
+
+    def plugin(self, name: str) -> PluginRecord:
+        """The record of one plugin; :class:`KeyError` if unknown."""
+        return self._plugins[name]
+
+    # -- tenant configs ---------------------------------------------------
+
+    def _config(self, item: ConfigInput) -> TenantConfig:
+        if isinstance(item, TenantConfig):
+            return item
+        if isinstance(item, Mapping):
+            return TenantConfig.from_dict(item, environ=self._environ)
+        return TenantConfig.from_file(item, environ=self._environ)
+
+    def _storage(self, config: TenantConfig) -> TenantStorage:
+        own = config.database.url
+        url = own.get_secret_value() if own is not None else self._database_url
+        return TenantStorage(config.tenant, url, self._engines, config.database.schema_name)
+
+    def _set_storage(self, tenant_id: str, storage: TenantStorage) -> None:
+        old = self._storages.get(tenant_id)
+        if old is not None:
+            self._locations.pop(old.location, None)
+        self._storages[tenant_id] = storage
+        self._locations[storage.location] = tenant_id
+
+    def _check_location(self, plan: TenantPlan, storage: TenantStorage) -> None:
+        """No two tenants may keep their data in the same place (caller holds the lock)."""
+        other_id = self._locations.get(storage.location)
+        if other_id is not None and other_id != plan.tenant_id:
+            raise ConfigError(
+                [
+                    plan.config.issue(
+                        ("database",),
+                        f"tenant {plan.tenant_id!r} would share its storage with tenant"
+                        f" {other_id!r} ({storage.url}"
+                        + (f", schema {storage.schema}" if storage.schema else "")
+                        + "); every tenant needs its own",
+                    )
+                ]
+            )
+
+    def validate(self, config: ConfigInput) -> TenantPlan:
+        """Validate a config against this platform's plugins without adding it."""
+        return plan_tenant(self._config(config), self._plugins, self._defaults)
+
+    def add_tenant(self, config: ConfigInput, *, replace: bool = False) -> TenantConfig:
+        """Validate and add a tenant config (a model, a mapping or a file path).
+
+        Raises :class:`ConfigError` with every problem found; nothing is added
+        then. Adding an id that exists is an error unless ``replace`` is true
+        (prefer :meth:`reload` for a running tenant).
+        """
+        plan = self.validate(config)
+        with self._lock:
+            existing = self._plans.get(plan.tenant_id)
+            if existing is not None and not replace:
+                raise ConfigError(
+                    [
+                        plan.config.issue(
+                            ("tenant",),
+                            f"tenant {plan.tenant_id!r} is already configured"
+                            f" (by {existing.config.source or 'a config built in code'})",
+                        )
+                    ]
+                )
+            storage = self._storage(plan.config)
+            self._check_location(plan, storage)
+            self._plans[plan.tenant_id] = plan
+            self._set_storage(plan.tenant_id, storage)
+            self._tenants.pop(plan.tenant_id, None)
+        return plan.config
+
+    def load_tenants(self, *paths: str | os.PathLike[str]) -> list[str]:
+        """Add every tenant config in the given files and folders, all or nothing.
+
+        Returns the tenant ids added. On any problem raises one
+        :class:`ConfigError` listing every issue in every file, and adds none.
+        """
+        plans = self._plan_files(paths)
+        with self._lock:
+            clashes = [p for p in plans if p.tenant_id in self._plans]
+            if clashes:
+                raise ConfigError(
+                    p.config.issue(("tenant",), f"tenant {p.tenant_id!r} is already configured")
+                    for p in clashes
+                )
+            storages = {p.tenant_id: self._storage(p.config) for p in plans}
+            seen: dict[tuple[str, str | None], str] = {}
+            for plan in plans:
+                location = storages[plan.tenant_id].location
+                self._check_location(plan, storages[plan.tenant_id])
+                if location in seen:
+                    raise ConfigError(
+                        [
+                            plan.config.issue(
+                                ("database",),
+                                f"tenant {plan.tenant_id!r} would share its storage with tenant"
+                                f" {seen[location]!r}; every tenant needs its own",
+                            )
+                        ]
+                    )
+                seen[location] = plan.tenant_id
+            for plan in plans:
+                self._plans[plan.tenant_id] = plan
+                self._set_storage(plan.tenant_id, storages[plan.tenant_id])
+        return [p.tenant_id for p in plans]
+
+    def check(self, *paths: str | os.PathLike[str]) -> list[ConfigIssue]:
+        """Validate config files and folders; return every issue (empty if all good)."""
+        try:
+            self._plan_files(paths)
+        except ConfigError as exc:
+            return list(exc.issues)
+        return []
+
+    def _plan_files(self, paths: Sequence[str | os.PathLike[str]]) -> list[TenantPlan]:
+        files = collect_config_files(paths)
+        issues: list[ConfigIssue] = []
+        plans: list[TenantPlan] = []
+        seen: dict[str, str] = {}
+        if not files:
+            raise ConfigError(
+                [ConfigIssue(", ".join(map(str, paths)), None, "", "no tenant config files found")]
+            )
+        for path in files:
+            try:
+                plan = self.validate(Path(path))
+            except ConfigError as exc:
+                issues.extend(exc.issues)
+                continue
+            if plan.tenant_id in seen:
+                issues.append(
+                    plan.config.issue(
+                        ("tenant",),
+                        f"tenant id {plan.tenant_id!r} is also used by {seen[plan.tenant_id]}",
+                    )
+                )
+                continue
+            seen[plan.tenant_id] = str(path)
+            plans.append(plan)
+        if issues:
+            raise ConfigError(issues)
+        return plans
+
+    @property
+    def tenant_ids(self) -> tuple[str, ...]:
+        """Ids of the configured tenants, sorted."""
+        return tuple(sorted(self._plans))
+
+    # -- runtimes ---------------------------------------------------------
+
+    def tenant(self, tenant_id: str) -> Tenant:
+        """The runtime of ``tenant_id``, assembled on first use and cached."""
+        tenant = self._tenants.get(tenant_id)
+        if tenant is not None:
+            return tenant
+        with self._lock:
+            tenant = self._tenants.get(tenant_id)
+            if tenant is None:
+                plan = self._plans.get(tenant_id)
+                if plan is None:
+                    raise TenantNotFoundError(tenant_id, self._plans)
+                tenant = build_tenant(
+                    plan, self._impl_tables, self._storages[tenant_id], self._clock
+                )
+                self._tenants[tenant_id] = tenant
+            return tenant
+
+    def reload(self, tenant_id: str, config: ConfigInput | None = None) -> Tenant:
+        """Swap a tenant's runtime for one built from a new config, atomically.
+
+        Without ``config`` the tenant's config file is read again (a config
+        built in code is re-validated as it is). The new runtime is fully
+        built before the swap; if anything fails, the old one stays and the
+        error is raised. Calls already running on the old runtime finish on it.
+        """
+        with self._lock:
+            current = self._plans.get(tenant_id)
+        if current is None:
+            raise TenantNotFoundError(tenant_id, self._plans)
+        if config is None:
+            source = current.config.source
+            config = Path(source) if source is not None else current.config
+        plan = self.validate(config)
+        if plan.tenant_id != tenant_id:
+            raise ConfigError(
+                [
+                    plan.config.issue(
+                        ("tenant",),
+                        f"reload of {tenant_id!r} got a config for tenant {plan.tenant_id!r}",
+                    )
+                ]
+            )
+        storage = self._storage(plan.config)
+        with self._lock:
+            self._check_location(plan, storage)
+        tenant = build_tenant(plan, self._impl_tables, storage, self._clock)
+        with self._lock:
+            self._plans[tenant_id] = plan
+            self._set_storage(tenant_id, storage)
+            self._tenants[tenant_id] = tenant
+        return tenant
+
+    def remove_tenant(self, tenant_id: str) -> None:
+        """Forget a tenant; runtimes already handed out keep working."""
+        with self._lock:
+            if self._plans.pop(tenant_id, None) is None:
+                raise TenantNotFoundError(tenant_id, self._plans)
+            storage = self._storages.pop(tenant_id, None)
+            if storage is not None:
+                self._locations.pop(storage.location, None)
+            self._tenants.pop(tenant_id, None)
+
+    # -- migrations -------------------------------------------------------
+
+    def upgrade(self, tenant_id: str | None = None) -> dict[str, dict[str, OwnerUpgrade]]:
+        """Bring a tenant's tables (or every configured tenant's) to head.
+
+        For each tenant, in id order: the kernel's migrations first, then those
+        of each enabled plugin that declares :attr:`PluginMeta.migrations`, in
+        the tenant's plugin order. Returns tenant id -> owner name ->
+        :class:`~finplug._migrations.OwnerUpgrade` (revision before and after).
+        Running it again changes nothing.
+
+        Each owner's upgrade is its own transaction. On failure it raises
+        :class:`~finplug._migrations.MigrationError` naming the tenant, owner
+        and revision; that owner's upgrade is rolled back, while owners and
+        tenants upgraded before it stay upgraded (listed in its ``completed``).
+        """
+        with self._lock:
+            if tenant_id is not None and tenant_id not in self._plans:
+                raise TenantNotFoundError(tenant_id, self._plans)
+            ids = sorted(self._plans) if tenant_id is None else [tenant_id]
+            targets = [(self._plans[i], self._storages[i]) for i in ids]
+        return upgrade_tenants(targets)
+
+    def close(self) -> None:
+        """Close every database connection pool the platform opened."""
+        self._engines.dispose()
+
+    def __enter__(self) -> Platform:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        loaded = sum(1 for r in self._plugins.values() if r.status == "loaded")
+        return f"<Platform plugins={loaded}/{len(self._plugins)} tenants={len(self._plans)}>"

@@ -1,0 +1,269 @@
+"""What a plugin is: its metadata, its base class and the hook markers."""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Callable
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
+
+import pluggy
+from packaging.specifiers import InvalidSpecifier, SpecifierSet
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from finplug._errors import AssemblyError
+
+if TYPE_CHECKING:
+    from finplug._storage import TenantStorage
+    from finplug.hookspecs import Hooks
+
+__all__ = [
+    "API_VERSION",
+    "PROJECT",
+    "NoSettings",
+    "Plugin",
+    "PluginContext",
+    "PluginMeta",
+    "hookimpl",
+    "hookspec",
+]
+
+#: The pluggy project name; hook markers and managers use it.
+PROJECT = "finplug"
+
+#: The version of the plugin API (hook specs, component interfaces, Plugin).
+#: Plugins declare the range they support in :attr:`PluginMeta.api`.
+API_VERSION = "1.0"
+
+#: Marks a hook implementation on a plugin class: ``@hookimpl`` or
+#: ``@hookimpl(tryfirst=True)``, ``@hookimpl(wrapper=True)``.
+hookimpl = pluggy.HookimplMarker(PROJECT)
+
+#: Marks a hook specification (used only by :mod:`finplug.hookspecs`).
+hookspec = pluggy.HookspecMarker(PROJECT)
+
+_NAME = re.compile(r"^[a-z][a-z0-9]*(?:[-_][a-z0-9]+)*$")
+_COMPONENT = re.compile(r"^[a-z][a-z0-9_]*$")
+_DOTTED = re.compile(r"^[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*$")
+
+
+class NoSettings(BaseModel):
+    """The settings model of a plugin that takes no settings: any key is an error."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class PluginMeta(BaseModel):
+    """Everything the kernel needs to know about a plugin before instantiating it.
+
+    Declared once on the plugin class as ``meta = PluginMeta(...)``.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid", arbitrary_types_allowed=True)
+
+    name: str = Field(description="Unique plugin name; the key under `plugins:` in tenant configs.")
+    version: str = Field(description="The plugin's own version (usually its distribution's).")
+    summary: str = Field(default="", description="One line saying what the plugin does.")
+    components: frozenset[str] = Field(
+        default=frozenset(), description="Components this plugin provides (`payments`, `risk` …)."
+    )
+    requires_plugins: frozenset[str] = Field(
+        default=frozenset(), description="Plugins that must be enabled in the same tenant."
+    )
+    requires_components: frozenset[str] = Field(
+        default=frozenset(), description="Components some other enabled plugin must provide."
+    )
+    before: frozenset[str] = Field(
+        default=frozenset(),
+        description="Plugins whose hook implementations must run after this plugin's.",
+    )
+    after: frozenset[str] = Field(
+        default=frozenset(),
+        description="Plugins whose hook implementations must run before this plugin's.",
+    )
+    api: str = Field(
+        default=f">={API_VERSION}", description="PEP 440 range of finplug API versions supported."
+    )
+    settings: type[BaseModel] = Field(
+        default=NoSettings, description="Pydantic model validating this plugin's tenant settings."
+    )
+    migrations: str | None = Field(
+        default=None,
+        description="Dotted name of the package holding this plugin's Alembic revision scripts"
+        " (e.g. `finplug_example.migrations`); run by `finplug db upgrade`. None: no tables.",
+    )
+
+    @field_validator("name")
+    @classmethod
+    def _check_name(cls, value: str) -> str:
+        if not _NAME.match(value):
+            raise ValueError(
+                "must be lower case letters, digits, '-' or '_', starting with a letter"
+            )
+        return value
+
+    @field_validator("components", "requires_components")
+    @classmethod
+    def _check_components(cls, value: frozenset[str]) -> frozenset[str]:
+        bad = sorted(v for v in value if not _COMPONENT.match(v))
+        if bad:
+            raise ValueError(f"component names must be lower-case identifiers: {bad}")
+        return value
+
+    @field_validator("api")
+    @classmethod
+    def _check_api(cls, value: str) -> str:
+        try:
+            SpecifierSet(value)
+        except InvalidSpecifier as exc:
+            raise ValueError(f"not a PEP 440 version range: {exc}") from None
+        return value
+
+    @field_validator("migrations")
+    @classmethod
+    def _check_migrations(cls, value: str | None) -> str | None:
+        if value is not None and not _DOTTED.match(value):
+            raise ValueError("must be a dotted package name such as 'my_plugin.migrations'")
+        return value
+
+    @field_validator("settings")
+    @classmethod
+    def _check_settings(cls, value: type[BaseModel]) -> type[BaseModel]:
+        if not (isinstance(value, type) and issubclass(value, BaseModel)):
+            raise ValueError("must be a pydantic BaseModel subclass")
+        return value
+
+    def supports_api(self, version: str = API_VERSION) -> bool:
+        """Whether this plugin declares support for the given finplug API version."""
+        return SpecifierSet(self.api).contains(version, prereleases=True)
+
+
+class PluginContext:
+    """What a plugin instance may use of its tenant: id, hooks, components, log.
+
+    One per plugin per tenant, handed to the plugin's constructor. Hooks and
+    components are reachable once assembly has finished (that is, from any
+    hook or component call, not from ``__init__``).
+    """
+
+    __slots__ = ("_log", "_runtime", "plugin_name", "tenant_id")
+
+    tenant_id: str
+    plugin_name: str
+
+    def __init__(self, tenant_id: str, plugin_name: str, runtime: _RuntimeView) -> None:
+        self.tenant_id = tenant_id
+        self.plugin_name = plugin_name
+        self._runtime = runtime
+        self._log: logging.LoggerAdapter[logging.Logger] | None = None
+
+    @property
+    def log(self) -> logging.LoggerAdapter[logging.Logger]:
+        """A logger that tags every record with the tenant and plugin (``extra``)."""
+        log = self._log
+        if log is None:
+            log = self._log = logging.LoggerAdapter(
+                logging.getLogger(f"finplug.plugins.{self.plugin_name}"),
+                {"tenant": self.tenant_id, "plugin": self.plugin_name},
+            )
+        return log
+
+    @property
+    def hooks(self) -> Hooks:
+        """The tenant's typed hook relay (see :class:`finplug.hookspecs.Hooks`).
+
+        Available once the tenant is assembled: from hook and component calls,
+        not from a plugin's ``_setup``.
+        """
+        hooks: Hooks | None = getattr(self._runtime, "hooks", None)
+        if hooks is None:
+            raise AssemblyError(
+                self.tenant_id,
+                f"plugin {self.plugin_name!r} used hooks during set-up; hooks and components"
+                " are available once the tenant is assembled",
+            )
+        return hooks
+
+    def component(self, name: str) -> object:
+        """Another component of the same tenant, or :class:`ComponentNotEnabledError`.
+
+        Like :attr:`hooks`, available once the tenant is assembled.
+        """
+        if getattr(self._runtime, "hooks", None) is None:
+            raise AssemblyError(
+                self.tenant_id,
+                f"plugin {self.plugin_name!r} asked for component {name!r} during set-up;"
+                " components are available once the tenant is assembled",
+            )
+        return self._runtime.component(name)
+
+    def has_component(self, name: str) -> bool:
+        """Whether some enabled plugin of this tenant provides ``name``."""
+        return self._runtime.has_component(name)
+
+    @property
+    def clock(self) -> Callable[[], datetime]:
+        """The platform's clock: returns the current time, timezone-aware (UTC)."""
+        return self._runtime.clock
+
+    @property
+    def storage(self) -> TenantStorage:
+        """The tenant's own database (schema or file); only this tenant's data."""
+        return self._runtime.storage
+
+    def __repr__(self) -> str:
+        return f"PluginContext(tenant={self.tenant_id!r}, plugin={self.plugin_name!r})"
+
+
+class _RuntimeView:
+    """The part of a tenant runtime a plugin context reaches (set after assembly)."""
+
+    hooks: Hooks
+    storage: TenantStorage
+    clock: Callable[[], datetime]
+    component: Callable[[str], object]
+    has_component: Callable[[str], bool]
+
+
+SettingsT = TypeVar("SettingsT", bound=BaseModel)
+
+
+class Plugin(Generic[SettingsT]):
+    """Base class of finplug plugins.
+
+    A subclass sets :attr:`meta` and implements hooks as methods marked with
+    :data:`hookimpl`. The kernel creates one instance per tenant, passing the
+    settings already validated by ``meta.settings`` and a
+    :class:`PluginContext`. Subclasses that need set-up override
+    :meth:`_setup` rather than ``__init__``.
+    """
+
+    meta: ClassVar[PluginMeta]
+    """The plugin's metadata; every concrete plugin class must define it."""
+
+    __slots__ = ("context", "settings")
+
+    def __init__(self, settings: SettingsT, context: PluginContext) -> None:
+        expected = type(self).meta.settings
+        if not isinstance(settings, expected):
+            raise TypeError(
+                f"{type(self).__name__} expects settings of type {expected.__name__},"
+                f" got {type(settings).__name__}"
+            )
+        self.settings: SettingsT = settings
+        self.context: PluginContext = context
+        self._setup()
+
+    def _setup(self) -> None:
+        """Per-tenant set-up hook for subclasses; the default does nothing."""
+
+    def __repr__(self) -> str:
+        # Settings are left out on purpose: they may hold secrets.
+        return f"<{type(self).__name__} {self.meta.name!r} tenant={self.context.tenant_id!r}>"
+
+
+def plugin_name_of(obj: Any) -> str:
+    """The declared name of a plugin class, or ``'<unknown>'``."""
+    meta = getattr(obj, "meta", None)
+    return meta.name if isinstance(meta, PluginMeta) else "<unknown>"

@@ -1,0 +1,796 @@
+"""Reading one tenant-config document: YAML or TOML text to plain data plus line numbers.
+
+A :class:`SourceDocument` holds the parsed top-level mapping together with the
+1-based line of every key and list item, so that later validation can report
+``acme.yaml:14: plugins.payments.channels[1].fee_rate: ...`` instead of a bare
+message. :func:`resolve_references` then replaces ``${NAME}`` and
+``${file:PATH}`` secret references with their values.
+
+Whatever the input, the functions here raise :class:`~finplug._errors.ConfigError`
+for bad content and nothing else, and no error message ever contains the value
+of an environment variable or of a secret file.
+"""
+
+from __future__ import annotations
+
+import bisect
+import contextlib
+import json
+import os
+import re
+import tomllib
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any, Literal, TypeAlias
+
+import yaml
+from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+
+from finplug._errors import ConfigError, ConfigIssue
+
+__all__ = [
+    "Loc",
+    "SourceDocument",
+    "format_loc",
+    "from_mapping",
+    "load_document",
+    "parse_document",
+    "resolve_references",
+]
+
+Loc: TypeAlias = tuple[str | int, ...]
+"""A field path: ``("plugins", "pay", "channels", 0, "fee")``."""
+
+_MAX_DEPTH = 64
+"""The deepest nesting of mappings and lists a document may have (the root counts as 1)."""
+
+_EMPTY_MESSAGE = (
+    "the file is empty; expected a mapping with at least 'tenant' (and usually 'plugins')"
+)
+
+# ------------------------------------------------------------------ paths
+
+_PLAIN_KEY = re.compile(r"[A-Za-z0-9_-]+")
+
+
+def format_loc(loc: Sequence[str | int]) -> str:
+    """Render a field path the way error messages show it.
+
+    ``("plugins", "pay", "channels", 0, "fee")`` becomes
+    ``plugins.pay.channels[0].fee`` and ``()`` becomes ``""``. Keys that are
+    not plain words (they contain dots, spaces, … or are empty) are shown
+    double-quoted, as in TOML: ``plugins."my.plugin".enabled``.
+    """
+    out: list[str] = []
+    for part in loc:
+        if isinstance(part, int):
+            out.append(f"[{part}]")
+            continue
+        key = part if _PLAIN_KEY.fullmatch(part) else json.dumps(part, ensure_ascii=False)
+        out.append(f".{key}" if out else key)
+    return "".join(out)
+
+
+def _empty_lines() -> Mapping[Loc, int]:
+    return MappingProxyType({})
+
+
+@dataclass(frozen=True)
+class SourceDocument:
+    """One parsed tenant-config document and where each of its values came from."""
+
+    source: str | None
+    """Display name of the file (the path as given to the loader), ``None`` for dicts."""
+    data: dict[str, Any]
+    """The parsed top-level mapping; keys are strings at every mapping level."""
+    lines: Mapping[Loc, int] = field(default_factory=_empty_lines)
+    """1-based line of each key and list item; the root ``()`` maps to 1 for parsed text."""
+
+    def line_of(self, loc: Sequence[str | int]) -> int | None:
+        """Return the line of ``loc``, else of its nearest ancestor that has one, else ``None``."""
+        path = tuple(loc)
+        for end in range(len(path), -1, -1):
+            line = self.lines.get(path[:end])
+            if line is not None:
+                return line
+        return None
+
+    def issue(self, loc: Sequence[str | int], message: str) -> ConfigIssue:
+        """Build a :class:`ConfigIssue` about the value at ``loc`` in this document."""
+        return ConfigIssue(self.source, self.line_of(loc), format_loc(loc), message)
+
+
+# ------------------------------------------------------------------ entry points
+
+
+class _RejectedError(Exception):
+    """Internal: the document is unacceptable; carries where and why."""
+
+    def __init__(self, line: int | None, message: str, loc: Loc = ()) -> None:
+        super().__init__(message)
+        self.line = line
+        self.message = message
+        self.loc = loc
+
+
+def parse_document(
+    text: str, *, source: str | None, fmt: Literal["yaml", "toml"]
+) -> SourceDocument:
+    """Parse one YAML or TOML document into a :class:`SourceDocument`.
+
+    ``source`` is only used to name the document in error messages. Raises
+    :class:`ConfigError` (and nothing else) if the text is not an acceptable
+    tenant config document: a syntax error, a top level that is not a mapping,
+    duplicate or non-string keys, YAML anchors, aliases, merge keys or custom
+    tags, more than one YAML document, or nesting deeper than 64 levels.
+    """
+    parser: Callable[[str], tuple[dict[str, Any], dict[Loc, int]]]
+    if fmt == "yaml":
+        parser = _parse_yaml
+    elif fmt == "toml":
+        parser = _parse_toml
+    else:
+        raise ValueError(f"unknown config format {fmt!r}; expected 'yaml' or 'toml'")
+    if text.startswith("\ufeff"):
+        text = text[1:]
+    try:
+        data, lines = parser(text)
+    except _RejectedError as exc:
+        issue = ConfigIssue(source, exc.line, format_loc(exc.loc), exc.message)
+        raise ConfigError([issue]) from None
+    return SourceDocument(source=source, data=data, lines=MappingProxyType(lines))
+
+
+_SUFFIX_FORMATS: dict[str, Literal["yaml", "toml"]] = {
+    ".yaml": "yaml",
+    ".yml": "yaml",
+    ".toml": "toml",
+}
+
+
+def load_document(path: str | os.PathLike[str]) -> SourceDocument:
+    """Read and parse the tenant-config file at ``path``.
+
+    The format follows the suffix: ``.yaml``/``.yml`` for YAML, ``.toml`` for
+    TOML. An unknown suffix, an unreadable file or content that is not UTF-8
+    raises :class:`ConfigError` naming the file, as does everything
+    :func:`parse_document` rejects.
+    """
+    source = os.fspath(path)
+    suffix = Path(source).suffix
+    fmt = _SUFFIX_FORMATS.get(suffix.lower())
+    if fmt is None:
+        shown = repr(suffix) if suffix else "no suffix"
+        message = f"unsupported config file type ({shown}); expected .yaml, .yml or .toml"
+        raise ConfigError([ConfigIssue(source, None, "", message)])
+    try:
+        raw = Path(source).read_bytes()
+    except IsADirectoryError:
+        message = "cannot read the file: it is a directory"
+        raise ConfigError([ConfigIssue(source, None, "", message)]) from None
+    except (OSError, ValueError) as exc:
+        reason = (exc.strerror if isinstance(exc, OSError) else None) or str(exc)
+        message = f"cannot read the file: {reason}"
+        raise ConfigError([ConfigIssue(source, None, "", message)]) from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw.count(b"\n", 0, exc.start) + 1
+        message = f"the file is not valid UTF-8 text (bad byte at offset {exc.start})"
+        raise ConfigError([ConfigIssue(source, line, "", message)]) from None
+    return parse_document(text, source=source, fmt=fmt)
+
+
+def from_mapping(data: Mapping[str, Any], *, source: str | None = None) -> SourceDocument:
+    """Wrap a config built in code as a :class:`SourceDocument` (with no line numbers).
+
+    The data is copied into plain ``dict``/``list`` containers (tuples become
+    lists). Non-string keys and nesting deeper than 64 levels raise
+    :class:`ConfigError`.
+    """
+    issues: list[ConfigIssue] = []
+    try:
+        plain = _plain(data, (), 1, source, issues)
+    except _RejectedError as exc:
+        issue = ConfigIssue(source, None, format_loc(exc.loc), exc.message)
+        raise ConfigError([issue]) from None
+    if issues:
+        raise ConfigError(issues)
+    if not isinstance(plain, dict):
+        message = f"expected a mapping at the top level, got {type(data).__name__}"
+        raise ConfigError([ConfigIssue(source, None, "", message)])
+    return SourceDocument(source=source, data=plain, lines=_empty_lines())
+
+
+def _plain(value: Any, loc: Loc, depth: int, source: str | None, issues: list[ConfigIssue]) -> Any:
+    if isinstance(value, Mapping | list | tuple) and depth > _MAX_DEPTH:
+        raise _RejectedError(None, f"nesting is deeper than {_MAX_DEPTH} levels", loc)
+    if isinstance(value, Mapping):
+        out: dict[str, Any] = {}
+        for key, item in value.items():
+            if not isinstance(key, str):
+                message = f"mapping keys must be strings, got {type(key).__name__} {key!r}"
+                issues.append(ConfigIssue(source, None, format_loc(loc), message))
+                continue
+            out[key] = _plain(item, (*loc, key), depth + 1, source, issues)
+        return out
+    if isinstance(value, list | tuple):
+        return [
+            _plain(item, (*loc, index), depth + 1, source, issues)
+            for index, item in enumerate(value)
+        ]
+    return value
+
+
+# ------------------------------------------------------------------ YAML
+
+_YAML_TAG = "tag:yaml.org,2002:"
+_MAP_TAG = _YAML_TAG + "map"
+_SEQ_TAG = _YAML_TAG + "seq"
+_STR_TAG = _YAML_TAG + "str"
+_MERGE_TAG = _YAML_TAG + "merge"
+_VALUE_TAG = _YAML_TAG + "value"
+_SCALAR_TAGS = frozenset(
+    _YAML_TAG + name for name in ("null", "bool", "int", "float", "str", "timestamp")
+)
+_KEY_KINDS = {
+    _YAML_TAG + "null": "a null",
+    _YAML_TAG + "bool": "a boolean",
+    _YAML_TAG + "int": "an integer",
+    _YAML_TAG + "float": "a number",
+    _YAML_TAG + "timestamp": "a date/time",
+}
+_YAML_BREAKS = re.compile("\r\n|[\r\n\x85\u2028\u2029]")
+_ANCHOR_MESSAGE = "YAML anchors and aliases are not supported in tenant configs"
+
+
+def _show_tag(tag: str) -> str:
+    return "!!" + tag.removeprefix(_YAML_TAG) if tag.startswith(_YAML_TAG) else tag
+
+
+def _unsupported_tag(tag: str) -> str:
+    return f"YAML tag {_show_tag(tag)!r} is not supported in tenant configs"
+
+
+def _peek_event(loader: yaml.SafeLoader) -> Any:
+    return loader.peek_event()  # type: ignore[no-untyped-call]
+
+
+class _TenantYamlLoader(yaml.SafeLoader):
+    """A SafeLoader that refuses anchors, aliases and over-deep nesting while composing."""
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self.finplug_depth = 0
+
+    def compose_node(self, parent: Node | None, index: int) -> Node | None:
+        event = _peek_event(self)
+        line = int(event.start_mark.line) + 1
+        if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None) is not None:
+            raise _RejectedError(line, _ANCHOR_MESSAGE)
+        nested = isinstance(event, yaml.MappingStartEvent | yaml.SequenceStartEvent)
+        if nested:
+            self.finplug_depth += 1
+            if self.finplug_depth > _MAX_DEPTH:
+                raise _RejectedError(line, f"nesting is deeper than {_MAX_DEPTH} levels")
+        try:
+            return super().compose_node(parent, index)
+        finally:
+            if nested:
+                self.finplug_depth -= 1
+
+
+def _parse_yaml(text: str) -> tuple[dict[str, Any], dict[Loc, int]]:
+    try:
+        return _compose_and_build(text)
+    except _RejectedError:
+        raise
+    except yaml.YAMLError as exc:
+        line, message = _describe_yaml_error(exc, text)
+        raise _RejectedError(line, message) from None
+    except RecursionError:
+        raise _RejectedError(None, f"nesting is deeper than {_MAX_DEPTH} levels") from None
+    except (ValueError, OverflowError, TypeError, LookupError, AttributeError) as exc:
+        message = f"invalid YAML: the document could not be read ({type(exc).__name__})"
+        raise _RejectedError(None, message) from None
+
+
+def _compose_and_build(text: str) -> tuple[dict[str, Any], dict[Loc, int]]:
+    loader = _TenantYamlLoader(text)
+    try:
+        root = loader.get_node() if loader.check_node() else None
+        if loader.check_node():
+            event = _peek_event(loader)
+            message = (
+                "a tenant config file must hold exactly one YAML document, "
+                "but another document starts here"
+            )
+            raise _RejectedError(int(event.start_mark.line) + 1, message)
+        if root is None or (
+            isinstance(root, ScalarNode) and root.tag == _YAML_TAG + "null" and not root.value
+        ):
+            raise _RejectedError(1, _EMPTY_MESSAGE)
+        if not isinstance(root, MappingNode):
+            kind = "a list" if isinstance(root, SequenceNode) else "a single value"
+            message = f"expected a mapping at the top level (with 'tenant', …), got {kind}"
+            raise _RejectedError(root.start_mark.line + 1, message)
+        lines: dict[Loc, int] = {(): 1}
+        data = _build_yaml(loader, root, (), lines)
+        return data, lines
+    finally:
+        loader.dispose()
+
+
+def _build_yaml(loader: _TenantYamlLoader, node: Node, loc: Loc, lines: dict[Loc, int]) -> Any:
+    line = node.start_mark.line + 1
+    if isinstance(node, MappingNode):
+        if node.tag != _MAP_TAG:
+            raise _RejectedError(line, _unsupported_tag(node.tag), loc)
+        mapping: dict[str, Any] = {}
+        for key_node, value_node in node.value:
+            key_line = key_node.start_mark.line + 1
+            key = _yaml_key(key_node, key_line, loc)
+            child = (*loc, key)
+            if key in mapping:
+                first = lines.get(child)
+                where = f" (first defined on line {first})" if first is not None else ""
+                raise _RejectedError(key_line, f"duplicate key {key!r}{where}", loc)
+            lines[child] = key_line
+            mapping[key] = _build_yaml(loader, value_node, child, lines)
+        return mapping
+    if isinstance(node, SequenceNode):
+        if node.tag != _SEQ_TAG:
+            raise _RejectedError(line, _unsupported_tag(node.tag), loc)
+        items: list[Any] = []
+        for index, item_node in enumerate(node.value):
+            child = (*loc, index)
+            lines[child] = item_node.start_mark.line + 1
+            items.append(_build_yaml(loader, item_node, child, lines))
+        return items
+    if isinstance(node, ScalarNode):
+        return _yaml_scalar(loader, node, line, loc)
+    raise _RejectedError(line, f"unsupported YAML node {type(node).__name__}", loc)
+
+
+def _yaml_key(node: Node, line: int, loc: Loc) -> str:
+    if isinstance(node, MappingNode | SequenceNode):
+        shape = "a mapping" if isinstance(node, MappingNode) else "a list"
+        raise _RejectedError(
+            line, f"mapping keys must be strings, found {shape} used as a key", loc
+        )
+    if node.tag == _MERGE_TAG:
+        message = "YAML merge keys ('<<') are not supported in tenant configs"
+        raise _RejectedError(line, message, loc)
+    if node.tag in (_STR_TAG, _VALUE_TAG):
+        return str(node.value)
+    kind = _KEY_KINDS.get(node.tag)
+    if kind is None:
+        raise _RejectedError(line, _unsupported_tag(node.tag), loc)
+    message = (
+        f"mapping keys must be strings, found {kind} key {node.value!r}; "
+        "quote it to use it as a string"
+    )
+    raise _RejectedError(line, message, loc)
+
+
+def _yaml_scalar(loader: _TenantYamlLoader, node: ScalarNode, line: int, loc: Loc) -> Any:
+    tag = node.tag
+    if tag == _VALUE_TAG:
+        # PyYAML resolves a plain "=" to a tag it cannot construct; it is just a string.
+        return str(node.value)
+    if tag not in _SCALAR_TAGS:
+        raise _RejectedError(line, _unsupported_tag(tag), loc)
+    try:
+        return loader.construct_object(node, deep=True)
+    except Exception as exc:  # any failure of a scalar constructor is bad input
+        reason = f": {exc}" if isinstance(exc, ValueError | OverflowError) else ""
+        message = f"invalid {_show_tag(tag)} value{reason}"
+        raise _RejectedError(line, message, loc) from None
+
+
+def _describe_yaml_error(exc: yaml.YAMLError, text: str) -> tuple[int | None, str]:
+    if isinstance(exc, yaml.MarkedYAMLError):
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + 1 if mark is not None else None
+        problem = exc.problem or exc.context or "malformed document"
+        details: list[str] = []
+        if exc.problem and exc.context:
+            details.append(exc.context)
+        if mark is not None:
+            details.append(f"column {mark.column + 1}")
+        suffix = f" ({', '.join(details)})" if details else ""
+        return line, f"invalid YAML: {problem}{suffix}"
+    if isinstance(exc, yaml.reader.ReaderError):
+        position = exc.position if isinstance(exc.position, int) else None
+        line = None
+        if position is not None:
+            line = len(_YAML_BREAKS.findall(text, 0, position)) + 1
+        character = exc.character
+        code: int | None = None
+        if isinstance(character, int):
+            code = character
+        elif isinstance(character, str) and len(character) == 1:
+            code = ord(character)
+        what = f"character #x{code:04X}" if code is not None else "character"
+        return line, f"invalid YAML: unacceptable {what}: {exc.reason}"
+    return None, f"invalid YAML: {exc}"
+
+
+# ------------------------------------------------------------------ TOML
+
+_TOML_AT_LINE = re.compile(r"\s*\(at line (\d+), column (\d+)\)\s*$")
+_TOML_AT_END = re.compile(r"\s*\(at end of document\)\s*$")
+
+
+def _parse_toml(text: str) -> tuple[dict[str, Any], dict[Loc, int]]:
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        line, message = _describe_toml_error(str(exc), text)
+        raise _RejectedError(line, message) from None
+    except RecursionError:
+        raise _RejectedError(None, f"nesting is deeper than {_MAX_DEPTH} levels") from None
+    except (ValueError, OverflowError, TypeError, LookupError) as exc:
+        message = f"invalid TOML: {exc}"
+        raise _RejectedError(None, message) from None
+    lines = _TomlLocator(text).locate()
+    lines = {loc: line for loc, line in lines.items() if _loc_exists(data, loc)}
+    lines[()] = 1
+    if not data:
+        raise _RejectedError(1, _EMPTY_MESSAGE)
+    too_deep = _too_deep(data, (), 1)
+    if too_deep is not None:
+        doc = SourceDocument(None, data, lines)
+        message = f"nesting is deeper than {_MAX_DEPTH} levels"
+        raise _RejectedError(doc.line_of(too_deep), message, too_deep)
+    return data, lines
+
+
+def _describe_toml_error(text: str, document: str) -> tuple[int | None, str]:
+    match = _TOML_AT_LINE.search(text)
+    if match is not None:
+        return int(match[1]), f"invalid TOML: {text[: match.start()]} (column {match[2]})"
+    match = _TOML_AT_END.search(text)
+    if match is not None:
+        line = document.rstrip().count("\n") + 1
+        return line, f"invalid TOML: {text[: match.start()]} (at end of document)"
+    return None, f"invalid TOML: {text}"
+
+
+def _too_deep(value: Any, loc: Loc, depth: int) -> Loc | None:
+    if not isinstance(value, dict | list):
+        return None
+    if depth > _MAX_DEPTH:
+        return loc
+    children = value.items() if isinstance(value, dict) else enumerate(value)
+    for key, item in children:
+        found = _too_deep(item, (*loc, key), depth + 1)
+        if found is not None:
+            return found
+    return None
+
+
+def _loc_exists(data: Any, loc: Loc) -> bool:
+    current = data
+    for part in loc:
+        if isinstance(current, dict):
+            if not isinstance(part, str) or part not in current:
+                return False
+        elif isinstance(current, list):
+            if isinstance(part, str | bool) or not 0 <= part < len(current):
+                return False
+        else:
+            return False
+        current = current[part]
+    return True
+
+
+_TOML_BARE_KEY = re.compile(r"[A-Za-z0-9_-]+")
+_TOML_ESCAPES = {
+    "b": "\b",
+    "t": "\t",
+    "n": "\n",
+    "f": "\f",
+    "r": "\r",
+    "e": "\x1b",
+    '"': '"',
+    "\\": "\\",
+}
+
+
+class _TomlLocator:
+    """Best-effort scanner that finds the line of each key and table header in TOML text.
+
+    It never raises: whatever it cannot place is simply missing, and
+    :meth:`SourceDocument.line_of` falls back to the nearest ancestor.
+    """
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.size = len(text)
+        self.newlines = [match.start() for match in re.finditer("\n", text)]
+        self.lines: dict[Loc, int] = {}
+        self.array_counts: dict[Loc, int] = {}
+
+    def locate(self) -> dict[Loc, int]:
+        with contextlib.suppress(Exception):
+            self._scan()
+        return self.lines
+
+    def _line_at(self, pos: int) -> int:
+        return bisect.bisect_left(self.newlines, pos) + 1
+
+    def _scan(self) -> None:
+        text = self.text
+        table: Loc = ()
+        pos = 0
+        while pos < self.size:
+            pos = self._skip_blanks(pos)
+            ch = text[pos : pos + 1]
+            if not ch:
+                break
+            if ch in ("\n", "\r"):
+                pos += 1
+                continue
+            start = pos
+            if ch == "[":
+                is_array = text.startswith("[[", pos)
+                keys, pos = self._key(pos + (2 if is_array else 1))
+                if keys:
+                    table = self._header(keys, is_array=is_array, line=self._line_at(start))
+            elif ch != "#":
+                keys, pos = self._key(pos)
+                pos = self._skip_blanks(pos)
+                if keys and text.startswith("=", pos):
+                    self._record(table, keys, self._line_at(start))
+                    pos = self._skip_value(pos + 1)
+            pos = self._line_end(pos)
+
+    def _skip_blanks(self, pos: int) -> int:
+        while pos < self.size and self.text[pos] in " \t":
+            pos += 1
+        return pos
+
+    def _line_end(self, pos: int) -> int:
+        end = self.text.find("\n", pos)
+        return self.size if end < 0 else end
+
+    def _key(self, pos: int) -> tuple[list[str], int]:
+        text = self.text
+        parts: list[str] = []
+        while True:
+            pos = self._skip_blanks(pos)
+            ch = text[pos : pos + 1]
+            part: str | None
+            if ch == '"':
+                part, pos = self._basic_key(pos + 1)
+            elif ch == "'":
+                end = text.find("'", pos + 1)
+                newline = text.find("\n", pos + 1)
+                if end < 0 or 0 <= newline < end:
+                    return [], pos
+                part, pos = text[pos + 1 : end], end + 1
+            else:
+                match = _TOML_BARE_KEY.match(text, pos)
+                part = match.group() if match is not None else None
+                if match is not None:
+                    pos = match.end()
+            if part is None:
+                return [], pos
+            parts.append(part)
+            pos = self._skip_blanks(pos)
+            if not text.startswith(".", pos):
+                return parts, pos
+            pos += 1
+
+    def _basic_key(self, pos: int) -> tuple[str | None, int]:
+        text = self.text
+        out: list[str] = []
+        while pos < self.size:
+            ch = text[pos]
+            if ch == '"':
+                return "".join(out), pos + 1
+            if ch == "\n":
+                break
+            if ch != "\\":
+                out.append(ch)
+                pos += 1
+                continue
+            escape = text[pos + 1 : pos + 2]
+            if escape in ("u", "U"):
+                width = 4 if escape == "u" else 8
+                digits = text[pos + 2 : pos + 2 + width]
+                try:
+                    out.append(chr(int(digits, 16)))
+                except (ValueError, OverflowError):
+                    break
+                pos += 2 + width
+            elif escape and escape in _TOML_ESCAPES:
+                out.append(_TOML_ESCAPES[escape])
+                pos += 2
+            else:
+                break
+        return None, pos
+
+    def _skip_value(self, pos: int) -> int:
+        """Move past one value (strings, arrays and inline tables may span lines)."""
+        text = self.text
+        depth = 0
+        while pos < self.size:
+            ch = text[pos]
+            if ch in "\"'":
+                pos = self._skip_string(pos)
+                continue
+            if ch == "#":
+                pos = self._line_end(pos)
+                continue
+            if ch == "\n" and depth <= 0:
+                return pos
+            if ch in "[{":
+                depth += 1
+            elif ch in "]}":
+                depth -= 1
+            pos += 1
+        return pos
+
+    def _skip_string(self, pos: int) -> int:
+        text = self.text
+        quote = text[pos]
+        if text.startswith(quote * 3, pos):
+            pos += 3
+            while pos < self.size:
+                if quote == '"' and text[pos] == "\\":
+                    pos += 2
+                    continue
+                if text.startswith(quote * 3, pos):
+                    # A closing delimiter may be preceded by up to two quotes of content.
+                    while text.startswith(quote, pos):
+                        pos += 1
+                    return pos
+                pos += 1
+            return pos
+        pos += 1
+        while pos < self.size:
+            ch = text[pos]
+            if ch == "\n":
+                return pos
+            if quote == '"' and ch == "\\":
+                pos += 2
+                continue
+            pos += 1
+            if ch == quote:
+                return pos
+        return pos
+
+    def _header(self, keys: list[str], *, is_array: bool, line: int) -> Loc:
+        loc: Loc = ()
+        last = len(keys) - 1
+        for index, key in enumerate(keys):
+            loc = (*loc, key)
+            if index == last and is_array:
+                count = self.array_counts.get(loc, 0)
+                self.array_counts[loc] = count + 1
+                self.lines.setdefault(loc, line)
+                loc = (*loc, count)
+                self.lines[loc] = line
+            elif loc in self.array_counts:
+                loc = (*loc, self.array_counts[loc] - 1)
+            elif index == last:
+                self.lines[loc] = line
+            else:
+                self.lines.setdefault(loc, line)
+        return loc
+
+    def _record(self, table: Loc, keys: list[str], line: int) -> None:
+        loc = table
+        for key in keys[:-1]:
+            loc = (*loc, key)
+            self.lines.setdefault(loc, line)
+        self.lines[(*loc, keys[-1])] = line
+
+
+# ------------------------------------------------------------------ secret references
+
+_ENV_REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+_FILE_REFERENCE = re.compile(r"\$\{file:(.*)\}", re.DOTALL)
+_ESCAPED_REFERENCE = re.compile(r"\$(\$\{.*\})", re.DOTALL)
+
+
+def resolve_references(
+    doc: SourceDocument,
+    *,
+    environ: Mapping[str, str] | None = None,
+    base_dir: str | os.PathLike[str] | None = None,
+) -> SourceDocument:
+    """Return a copy of ``doc`` with its secret references replaced by their values.
+
+    A string value that is exactly ``${NAME}`` becomes ``environ[NAME]``
+    (``environ`` defaults to :data:`os.environ`); exactly ``${file:PATH}``
+    becomes the content of that file with one trailing newline removed
+    (relative paths are taken against ``base_dir``, by default the directory
+    of ``doc.source``, else the current directory). ``$${...}`` stands for the
+    literal text ``${...}``. Other strings, and all keys, are left alone.
+
+    Every reference that cannot be resolved is reported in one
+    :class:`ConfigError`; the messages name the variable or file but never a
+    value.
+    """
+    if base_dir is not None:
+        base = Path(base_dir)
+    elif doc.source is not None:
+        base = Path(doc.source).parent
+    else:
+        base = Path.cwd()
+    resolver = _Resolver(doc, os.environ if environ is None else environ, base)
+    data = resolver.resolve(doc.data, ())
+    if resolver.issues:
+        raise ConfigError(resolver.issues)
+    return SourceDocument(source=doc.source, data=data, lines=doc.lines)
+
+
+class _Resolver:
+    def __init__(self, doc: SourceDocument, environ: Mapping[str, str], base: Path) -> None:
+        self.doc = doc
+        self.environ = environ
+        self.base = base
+        self.issues: list[ConfigIssue] = []
+
+    def resolve(self, value: Any, loc: Loc) -> Any:
+        if isinstance(value, str):
+            return self._string(value, loc)
+        if isinstance(value, dict):
+            return {key: self.resolve(item, (*loc, key)) for key, item in value.items()}
+        if isinstance(value, list):
+            return [self.resolve(item, (*loc, index)) for index, item in enumerate(value)]
+        return value
+
+    def _string(self, value: str, loc: Loc) -> str:
+        match = _ENV_REFERENCE.fullmatch(value)
+        if match is not None:
+            name = match[1]
+            resolved = self.environ.get(name)
+            if resolved is None:
+                self.issues.append(self.doc.issue(loc, f"environment variable {name!r} is not set"))
+                return value
+            return resolved
+        match = _FILE_REFERENCE.fullmatch(value)
+        if match is not None:
+            return self._file(match[1], loc, value)
+        match = _ESCAPED_REFERENCE.fullmatch(value)
+        if match is not None:
+            return match[1]
+        return value
+
+    def _file(self, raw: str, loc: Loc, original: str) -> str:
+        if not raw:
+            self.issues.append(self.doc.issue(loc, "file reference '${file:}' names no file"))
+            return original
+        path = Path(raw)
+        if not path.is_absolute():
+            path = self.base / path
+        shown = repr(raw) if str(path) == raw else f"{raw!r} (looked for {str(path)!r})"
+        problem: str | None = None
+        try:
+            content = path.read_bytes().decode("utf-8")
+        except FileNotFoundError:
+            problem = f"secret file {shown} does not exist"
+        except IsADirectoryError:
+            problem = f"secret file {shown} is a directory"
+        except PermissionError:
+            problem = f"secret file {shown} cannot be read: permission denied"
+        except UnicodeDecodeError:
+            problem = f"secret file {shown} is not valid UTF-8 text"
+        except OSError as exc:
+            problem = f"secret file {shown} cannot be read: {exc.strerror or type(exc).__name__}"
+        except ValueError:
+            problem = f"secret file path {raw!r} is not a valid path"
+        if problem is not None:
+            self.issues.append(self.doc.issue(loc, problem))
+            return original
+        if content.endswith("\r\n"):
+            return content[:-2]
+        if content.endswith("\n"):
+            return content[:-1]
+        return content

@@ -1,0 +1,168 @@
+"""Every hook specification of finplug, in one module.
+
+Each spec says how pluggy combines the results of its implementations
+(*collect all*: a list with one entry per implementation that did not return
+``None``; *first result*: the first non-``None`` answer; any hook may also be
+wrapped by a ``@hookimpl(wrapper=True)`` implementation) and what a caller
+gets when no enabled plugin implements it.
+
+Hooks are called through the tenant's typed relay, :class:`Hooks`, so that
+mypy checks argument names and types at every call site::
+
+    decisions = tenant.hooks.finplug_assess_risk(context=ctx)
+
+:class:`Hooks` mirrors the specs below; ``tests/test_hookspecs.py`` fails if
+the two drift apart, and ``tests/test_docs.py`` fails if a hook has no
+section in ``docs/hooks.md`` or no ``test_hook_<name>`` test.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from finplug._domain import Fee, FeeContext, RiskContext, RiskDecision
+from finplug._events import Event
+from finplug._plugin import hookspec
+
+__all__ = [
+    "ComponentRegistrar",
+    "Hooks",
+    "finplug_assess_risk",
+    "finplug_calculate_fees",
+    "finplug_on_event",
+    "finplug_register_components",
+]
+
+
+class ComponentRegistrar(Protocol):
+    """The ``register`` callback handed to :func:`finplug_register_components`."""
+
+    def __call__(self, name: str, implementation: object) -> None:
+        """Register ``implementation`` as this tenant's ``name`` component."""
+
+
+# ---------------------------------------------------------------- specs
+
+
+@hookspec
+def finplug_register_components(register: ComponentRegistrar) -> None:
+    """Provide the component implementations this plugin declared in its meta.
+
+    Called once per tenant, the first time any component of that tenant is
+    asked for. Call ``register(name, implementation)`` once for each name in
+    ``meta.components``; registering an undeclared name, or leaving a declared
+    one out, is an :class:`~finplug.AssemblyError`. The kernel calls each
+    implementation with a ``register`` bound to that plugin, so wrappers of
+    this hook are not applied.
+
+    Combination: collect all (return values are ignored).
+    Nobody implements it: the tenant has no components; asking for one raises
+    :class:`~finplug.ComponentNotEnabledError`.
+
+    Example::
+
+        @hookimpl
+        def finplug_register_components(self, register):
+            register("risk", RiskService(self.settings, self.context))
+    """
+
+
+@hookspec
+def finplug_assess_risk(context: RiskContext) -> RiskDecision | None:
+    """Assess an operation (a payment, a top-up, an onboarding) for risk.
+
+    Return a :class:`~finplug.RiskDecision`, or ``None`` to abstain.
+
+    Combination: collect all; callers merge the answers with
+    :func:`~finplug.combine_risk_decisions` (strictest verdict wins, reasons
+    of every objection kept).
+    Nobody implements it: the call returns ``[]``, which combines to approve,
+    so a tenant without risk plugins still runs its payment flow.
+
+    Example::
+
+        @hookimpl
+        def finplug_assess_risk(self, context):
+            if context.country in self.settings.blocked_countries:
+                return RiskDecision.decline(RiskReason("country_blocked", "…"))
+            return None
+    """
+
+
+@hookspec
+def finplug_calculate_fees(context: FeeContext) -> list[Fee] | None:
+    """Compute the fees a money movement carries.
+
+    Return the fee lines this plugin's rules produce (or ``None`` / ``[]``
+    when none apply). Amounts must already be in the movement's currency and
+    rounded to its minor unit (use :meth:`~finplug.Money.multiply`).
+
+    Combination: collect all; the caller flattens the lists, in hook order.
+    Nobody implements it: the call returns ``[]``, meaning no fees.
+
+    Example::
+
+        @hookimpl
+        def finplug_calculate_fees(self, context):
+            return [Fee("acquiring", context.amount.multiply(Decimal("0.029")))]
+    """
+
+
+@hookspec
+def finplug_on_event(event: Event) -> None:
+    """React to a domain event after the transaction that emitted it committed.
+
+    The tenant's ``events`` component calls it from ``dispatch()``, once per
+    event, in outbox position order: commit order, so in order per aggregate.
+    Delivery is at least once: raise to refuse the event, which then stays
+    undelivered and is delivered again (to every listener) by a later
+    dispatch, while later events of its aggregate wait for it. A crash after
+    the call but before the delivery is recorded also redelivers, so
+    deduplicate by ``event.dedupe_key``.
+
+    Combination: collect all (return values are ignored); an exception from
+    one implementation stops the call and leaves the event undelivered.
+    Nobody implements it: the call returns ``[]``; dispatch records each event
+    as delivered all the same (events are not replayed to listeners enabled
+    later).
+
+    Example::
+
+        @hookimpl
+        def finplug_on_event(self, event):
+            if event.type == "payment.captured" and self.first_time(event.dedupe_key):
+                self.notify_merchant(event.payload["merchant_id"])
+    """
+
+
+# ---------------------------------------------------------------- typed relay
+
+
+class _RegisterComponentsCaller(Protocol):
+    def __call__(self, *, register: ComponentRegistrar) -> list[None]: ...
+
+
+class _AssessRiskCaller(Protocol):
+    def __call__(self, *, context: RiskContext) -> list[RiskDecision]: ...
+
+
+class _CalculateFeesCaller(Protocol):
+    def __call__(self, *, context: FeeContext) -> list[list[Fee]]: ...
+
+
+class _OnEventCaller(Protocol):
+    def __call__(self, *, event: Event) -> list[None]: ...
+
+
+class Hooks(Protocol):
+    """The typed view of a tenant's hook relay (``tenant.hooks``).
+
+    At run time this is a thin relay over pluggy's hook callers, so a call
+    costs what a raw pluggy call costs; at type-check time every hook is a
+    keyword-only callable with the spec's parameters and combined result.
+    """
+
+    finplug_register_components: _RegisterComponentsCaller
+    finplug_assess_risk: _AssessRiskCaller
+    finplug_calculate_fees: _CalculateFeesCaller
+    finplug_on_event: _OnEventCaller

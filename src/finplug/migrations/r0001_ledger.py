@@ -1,0 +1,30 @@
+"""Kernel revision 0001: create the ledger.
+
+Calls :func:`finplug._ledger.install_ledger`, which creates the tables
+declared in :mod:`finplug._ledger_schema` (``ledger_accounts``,
+``ledger_entries``, ``ledger_postings``, ``ledger_chain``), the database
+guards of that module (balanced entries, closed entries, immutable entries
+and legs: triggers on both backends, trigger functions pinned to the
+tenant's schema on PostgreSQL) and the chain-head row.
+
+This revision therefore creates the ledger *as those modules declare it when
+it runs*. Whoever changes the ledger's tables must first freeze this revision
+(replace the call with the equivalent ``op.create_table`` and DDL for the
+schema as it was) and then make the change in a new revision that alters the
+existing tables; otherwise tenants migrated before and after the change would
+differ.
+"""
+
+from __future__ import annotations
+
+from alembic import op
+
+from finplug._ledger import install_ledger
+
+revision = "0001"
+down_revision: str | None = None
+
+
+def upgrade() -> None:
+    """Create the ledger in the tenant's schema (PostgreSQL) or file (SQLite)."""
+    install_ledger(op.get_bind())

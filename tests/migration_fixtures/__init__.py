@@ -1,0 +1,1 @@
+"""Alembic revision packages used as data by tests/test_migrations.py."""

@@ -1,0 +1,1 @@
+"""Revisions of the test plugin ``broken``: the second one fails."""

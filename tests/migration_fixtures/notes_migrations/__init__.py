@@ -1,0 +1,1 @@
+"""Revisions of the test plugin ``sticky-notes``: a notes table that refers to ledger accounts."""

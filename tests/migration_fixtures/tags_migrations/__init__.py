@@ -1,0 +1,1 @@
+"""Revisions of the test plugin ``note-tags``, which requires ``sticky-notes``."""

@@ -1,0 +1,149 @@
+"""Small in-memory plugins the kernel's tests plug together."""
+
+from __future__ import annotations
+
+from collections.abc import Generator
+from decimal import Decimal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
+
+from finplug import (
+    Fee,
+    FeeContext,
+    Plugin,
+    PluginMeta,
+    RiskContext,
+    RiskDecision,
+    RiskReason,
+    combine_risk_decisions,
+    hookimpl,
+)
+from finplug.hookspecs import ComponentRegistrar
+from finplug.types import Amount, CurrencyCode, Rate
+
+
+class ChannelSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str
+    currency: CurrencyCode
+    fee_rate: Rate = Decimal(0)
+    api_key: SecretStr | None = None
+
+
+class PaymentsSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    merchant_name: str = "demo"
+    channels: list[ChannelSettings] = Field(default_factory=list)
+    limit: Amount | None = None
+
+
+class FakePayments:
+    """A payments component double: records what it was asked."""
+
+    def __init__(self, plugin: PaymentsPlugin) -> None:
+        self.plugin = plugin
+
+
+class PaymentsPlugin(Plugin[PaymentsSettings]):
+    meta = PluginMeta(
+        name="payments",
+        version="1.2.3",
+        components=frozenset({"payments"}),
+        requires_components=frozenset({"risk"}),
+        settings=PaymentsSettings,
+    )
+
+    @hookimpl
+    def finplug_register_components(self, register: ComponentRegistrar) -> None:
+        register("payments", FakePayments(self))
+
+
+class TaggedSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    tag: str = "v1"
+
+
+class RiskService:
+    def __init__(self, plugin: Plugin[TaggedSettings]) -> None:
+        self.plugin = plugin
+
+    def assess(self, context: RiskContext) -> RiskDecision:
+        answers = self.plugin.context.hooks.finplug_assess_risk(context=context)
+        return combine_risk_decisions(answers)
+
+    def rules(self) -> list[str]:
+        return ["sample-risk:tag"]
+
+
+class SampleRiskPlugin(Plugin[TaggedSettings]):
+    """Provides ``risk``; declines when the operation equals its tag."""
+
+    meta = PluginMeta(
+        name="sample-risk",
+        version="0.1",
+        components=frozenset({"risk"}),
+        settings=TaggedSettings,
+    )
+
+    @hookimpl
+    def finplug_register_components(self, register: ComponentRegistrar) -> None:
+        register("risk", RiskService(self))
+
+    @hookimpl
+    def finplug_assess_risk(self, context: RiskContext) -> RiskDecision | None:
+        if context.operation == self.settings.tag:
+            return RiskDecision.decline(RiskReason("tagged", self.settings.tag, self.meta.name))
+        return None
+
+
+class FeeEcho(Plugin[TaggedSettings]):
+    """Answers every fee request with one zero fee whose code is its tag."""
+
+    meta = PluginMeta(name="fee-echo", version="0.1", settings=TaggedSettings)
+
+    @hookimpl
+    def finplug_calculate_fees(self, context: FeeContext) -> list[Fee] | None:
+        return [Fee(self.settings.tag, context.amount * 0, rule=self.meta.name)]
+
+
+class FeeWrapper(Plugin[TaggedSettings]):
+    """Wraps fee calculation and appends a marker fee to the combined result."""
+
+    meta = PluginMeta(name="fee-wrapper", version="0.1", settings=TaggedSettings)
+
+    @hookimpl(wrapper=True)
+    def finplug_calculate_fees(
+        self, context: FeeContext
+    ) -> Generator[None, list[list[Fee]], list[list[Fee]]]:
+        result = yield
+        return [*result, [Fee("wrapped", context.amount * 0, rule=self.meta.name)]]
+
+
+def tagged_plugin(
+    name: str,
+    *,
+    before: frozenset[str] = frozenset(),
+    after: frozenset[str] = frozenset(),
+    requires: frozenset[str] = frozenset(),
+) -> type[Plugin[TaggedSettings]]:
+    """A plugin class whose fee hook answers with its own name (to observe call order)."""
+
+    class Tagged(Plugin[TaggedSettings]):
+        meta = PluginMeta(
+            name=name,
+            version="0",
+            before=before,
+            after=after,
+            requires_plugins=requires,
+            settings=TaggedSettings,
+        )
+
+        @hookimpl
+        def finplug_calculate_fees(self, context: FeeContext) -> list[Fee] | None:
+            return [Fee(self.meta.name, context.amount * 0, rule=self.settings.tag)]
+
+    Tagged.__name__ = Tagged.__qualname__ = f"Tagged_{name.replace('-', '_')}"
+    return Tagged

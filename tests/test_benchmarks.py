@@ -1,0 +1,55 @@
+"""Benchmark scripts run (quick mode) and end with their JSON line; no timing is asserted."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).parents[1]
+
+
+def test_kernel_benchmark_quick_run_reports_every_figure() -> None:
+    out = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "kernel.py"), "--quick"],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=ROOT,
+    )
+    figures = json.loads(out.stdout.strip().splitlines()[-1])
+    for key in (
+        "hook_ratio_1",
+        "hook_ratio_5",
+        "hook_ratio_20",
+        "assembly_us",
+        "tenants_10k_s",
+        "tenants_10k_kb_each",
+    ):
+        assert isinstance(figures[key], float | int), key
+        assert figures[key] > 0, key
+    assert figures["quick"] is True
+
+
+def test_ledger_benchmark_quick_run_reports_every_figure() -> None:
+    out = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "ledger.py"), "--quick"],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=ROOT,
+    )
+    figures = json.loads(out.stdout.strip().splitlines()[-1])
+    assert figures["quick"] is True
+    for key in ("sqlite_batch1_tps", "sqlite_batch1000_tps", "sqlite_ratio_vs_core"):
+        assert isinstance(figures[key], float | int), key
+        assert figures[key] > 0, key
+    # PostgreSQL figures are measured when the test database is configured (the
+    # script reads the same variable), null otherwise; python-accounting is optional.
+    with_pg = bool(os.environ.get("FINPLUG_TEST_DATABASE_URL"))
+    for key in ("pg_batch1_tps", "pg_batch1000_tps", "pg_ratio_vs_core"):
+        assert (figures[key] > 0) if with_pg else (figures[key] is None), key
+    ratio = figures["ratio_vs_python_accounting"]
+    assert ratio is None or ratio > 0

@@ -1,0 +1,110 @@
+"""The finplug command: plugins, check and demo, as a user runs them."""
+
+from __future__ import annotations
+
+import json
+import runpy
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from finplug.cli import app
+
+ROOT = Path(__file__).parents[1]
+EXAMPLES = ROOT / "examples" / "tenants"
+
+
+def test_plugins_table_and_json() -> None:
+    runner = CliRunner()
+    table = runner.invoke(app, ["plugins"])
+    assert table.exit_code == 0
+    assert "risk-rules" in table.output
+    listed = json.loads(runner.invoke(app, ["plugins", "--json"]).output)
+    names = {item["name"]: item for item in listed}
+    assert names["risk-rules"]["components"] == ["risk"]
+    assert names["risk-rules"]["status"] == "loaded"
+    assert names["risk-rules"]["error"] is None
+    assert "finplug_assess_risk" in names["risk-rules"]["hooks"]
+
+
+def test_plugins_allow_list() -> None:
+    listed = json.loads(
+        CliRunner().invoke(app, ["plugins", "--json", "--allow", "risk-rules"]).output
+    )
+    status = {item["name"]: (item["status"], item["error"]) for item in listed}
+    assert status["risk-rules"] == ("loaded", None)
+    assert status["fee-schedule"][0] == "failed"
+    assert "allow list" in status["fee-schedule"][1]
+
+
+def test_check_valid_folder_exits_zero() -> None:
+    result = CliRunner().invoke(app, ["check", str(EXAMPLES)])
+    assert result.exit_code == 0, result.output
+    assert "valid" in result.output
+
+
+def test_check_prints_every_error_and_exits_one(tmp_path: Path) -> None:
+    shutil.copy(EXAMPLES / "acme.yaml", tmp_path / "acme.yaml")
+    text = (EXAMPLES / "acme.yaml").read_text()
+    broken = text.replace('EUR: "10000.00"', "EUR: 10000.5").replace("[KP, IR]", "[KP, Iran]")
+    (tmp_path / "acme.yaml").write_text(broken)
+    (tmp_path / "other.toml").write_text('tenant = "other"\n[plugins.nope]\n')
+    result = subprocess.run(
+        [sys.executable, "-m", "finplug", "check", str(tmp_path)],
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 1
+    lines = result.stdout.splitlines()
+    line_of = {s: i + 1 for i, s in enumerate(broken.splitlines())}
+    limit_line = next(n for s, n in line_of.items() if "EUR: 10000.5" in s)
+    country_line = next(n for s, n in line_of.items() if "Iran" in s)
+    assert lines[0].startswith(
+        f"{tmp_path / 'acme.yaml'}:{limit_line}: plugins.risk-rules.decline_above.EUR: "
+    )
+    assert lines[1].startswith(
+        f"{tmp_path / 'acme.yaml'}:{country_line}: plugins.risk-rules.blocked_countries[1]: "
+    )
+    assert lines[2].startswith(f"{tmp_path / 'other.toml'}:2: plugins.nope: no plugin named")
+    assert len(lines) == 3
+    assert "3 error(s) found" in result.stderr
+
+
+def test_check_missing_path_exits_one(tmp_path: Path) -> None:
+    result = CliRunner().invoke(app, ["check", str(tmp_path / "absent.yaml")])
+    assert result.exit_code == 1
+    assert "no such file or directory" in result.output
+
+
+def test_demo_shows_each_tenant_plugboard() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "finplug", "demo"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        check=True,
+    )
+    out = result.stdout
+    for tenant in ("acme", "globex", "initech"):
+        assert f"tenant {tenant}" in out
+    for verdict in ("decline", "review", "approve"):
+        assert verdict in out
+    assert "no risk plugin" in out  # globex runs without a risk component
+    assert "acquiring" in out
+
+
+def test_demo_reports_bad_configs(tmp_path: Path) -> None:
+    (tmp_path / "bad.yaml").write_text("tenant: bad\nplugins:\n  ghost: {}\n")
+    result = CliRunner().invoke(app, ["demo", "--tenants", str(tmp_path)])
+    assert result.exit_code == 1
+    assert f"{tmp_path / 'bad.yaml'}:3: plugins.ghost: no plugin named 'ghost'" in result.output
+
+
+def test_embedding_example_runs() -> None:
+    namespace = runpy.run_path(str(ROOT / "examples" / "embed.py"))
+    lines = namespace["main"]()
+    assert "acme: risk=review fees=67.45 EUR" in lines
+    assert "globex: risk=approve fees=96.00 EUR" in lines

@@ -1,0 +1,161 @@
+"""The hook specifications: the typed relay mirrors them, and each hook has its own test."""
+
+from __future__ import annotations
+
+import inspect
+import subprocess
+import sys
+import typing
+from pathlib import Path
+from textwrap import dedent
+
+import pytest
+
+from finplug import (
+    AssemblyError,
+    Fee,
+    FeeContext,
+    Money,
+    Plugin,
+    PluginMeta,
+    RiskContext,
+    RiskDecision,
+    RiskReason,
+    RiskVerdict,
+    combine_risk_decisions,
+    hookimpl,
+    hookspecs,
+)
+from finplug._registry import spec_names
+from finplug.hookspecs import ComponentRegistrar, Hooks
+from finplug.testing import MakeTenant
+from sample_plugins import FeeEcho, FeeWrapper, SampleRiskPlugin, TaggedSettings
+
+ROOT = Path(__file__).parents[1]
+EUR = Money("100.00", "EUR")
+
+
+def test_every_spec_is_in_the_typed_relay_with_the_same_signature() -> None:
+    relay = typing.get_type_hints(Hooks)
+    assert set(relay) == spec_names()
+    for name in spec_names():
+        spec = getattr(hookspecs, name)
+        spec_sig = inspect.signature(spec)
+        spec_hints = typing.get_type_hints(spec)
+        caller_hints = typing.get_type_hints(relay[name].__call__)
+        caller_sig = inspect.signature(relay[name].__call__)
+        params = [p for p in caller_sig.parameters.values() if p.name != "self"]
+        assert all(p.kind is inspect.Parameter.KEYWORD_ONLY for p in params), name
+        assert [p.name for p in params] == list(spec_sig.parameters), name
+        for param in spec_sig.parameters:
+            assert caller_hints[param] == spec_hints[param], (name, param)
+        result = spec_hints["return"]
+        if hookspecs.__dict__[name].finplug_spec.get("firstresult"):
+            expected = result
+        else:  # collect all: pluggy drops None answers
+            args = [a for a in typing.get_args(result) if a is not type(None)]
+            expected = list[args[0]] if args else list[None]  # type: ignore[valid-type]
+        assert caller_hints["return"] == expected, name
+
+
+def test_every_spec_says_how_results_combine_and_what_nobody_means() -> None:
+    for name in spec_names():
+        doc = inspect.getdoc(getattr(hookspecs, name)) or ""
+        assert "Combination:" in doc, name
+        assert "Nobody implements it:" in doc, name
+        assert "Example::" in doc, name
+
+
+def test_typed_relay_makes_mypy_reject_wrong_calls(tmp_path: Path) -> None:
+    snippet = tmp_path / "wrong_calls.py"
+    snippet.write_text(
+        dedent(
+            """
+            from finplug import FeeContext, Money, RiskContext, Tenant
+
+            def use(tenant: Tenant) -> None:
+                tenant.hooks.finplug_assess_risk(ctx=RiskContext("x"))
+                tenant.hooks.finplug_assess_risk(context=FeeContext("x", Money(1, "EUR")))
+                tenant.hooks.finplug_calculate_fees(FeeContext("x", Money(1, "EUR")))
+                decisions: list[str] = tenant.hooks.finplug_assess_risk(context=RiskContext("x"))
+                tenant.hooks.finplug_no_such_hook()
+            """
+        )
+    )
+    out = subprocess.run(
+        [sys.executable, "-m", "mypy", "--strict", "--no-incremental", str(snippet)],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+    )
+    assert out.returncode == 1, out.stdout
+    assert 'Unexpected keyword argument "ctx"' in out.stdout
+    assert 'has incompatible type "FeeContext"; expected "RiskContext"' in out.stdout
+    assert "Too many positional arguments" in out.stdout
+    assert 'Incompatible types in assignment (expression has type "list[RiskDecision]"' in (
+        out.stdout
+    )
+    assert '"Hooks" has no attribute "finplug_no_such_hook"' in out.stdout
+    assert out.stdout.count("error:") == 5, out.stdout
+
+
+# ------------------------------------------------------------ one test per hook
+
+
+def test_hook_finplug_register_components(make_tenant: MakeTenant) -> None:
+    tenant = make_tenant([SampleRiskPlugin])
+    risk = tenant.risk
+    assert risk.rules() == ["sample-risk:tag"]
+    assert tenant.component("risk") is risk  # registered once, then cached
+    # Nobody implements it: no components at all.
+    bare = make_tenant([FeeEcho])
+    assert bare.component_names == ("events", "ledger")  # only the kernel's built-in ones
+    assert bare.hooks.finplug_register_components(register=lambda n, o: None) == []
+
+    class Liar(Plugin[TaggedSettings]):
+        meta = PluginMeta(
+            name="liar", version="0", components=frozenset({"risk"}), settings=TaggedSettings
+        )
+
+        @hookimpl
+        def finplug_register_components(self, register: ComponentRegistrar) -> None:
+            register("billing", object())
+
+    with pytest.raises(AssemblyError, match="registered component 'billing'"):
+        _ = make_tenant([Liar]).risk
+
+
+def test_hook_finplug_assess_risk(make_tenant: MakeTenant) -> None:
+    class Reviewer(Plugin[TaggedSettings]):
+        meta = PluginMeta(name="reviewer", version="0", settings=TaggedSettings)
+
+        @hookimpl
+        def finplug_assess_risk(self, context: RiskContext) -> RiskDecision | None:
+            if context.amount is not None and context.amount > EUR:
+                return RiskDecision.review(RiskReason("big", "big amount", "reviewer"))
+            return None
+
+    tenant = make_tenant([SampleRiskPlugin, Reviewer], settings={"sample-risk": {"tag": "no"}})
+    big = RiskContext("no", Money("500.00", "EUR"))
+    answers = tenant.hooks.finplug_assess_risk(context=big)
+    assert sorted(a.verdict for a in answers) == [RiskVerdict.REVIEW, RiskVerdict.DECLINE]
+    combined = combine_risk_decisions(answers)
+    assert combined.verdict is RiskVerdict.DECLINE
+    assert {r.code for r in combined.reasons} == {"big", "tagged"}
+    assert tenant.risk.assess(big) == combined
+    # Abstentions are dropped by pluggy; nobody objecting means approve.
+    small = RiskContext("yes", Money("1.00", "EUR"))
+    assert tenant.hooks.finplug_assess_risk(context=small) == []
+    assert combine_risk_decisions([]).approved
+    # Nobody implements it: an empty list, i.e. approve.
+    assert make_tenant([FeeEcho]).hooks.finplug_assess_risk(context=big) == []
+
+
+def test_hook_finplug_calculate_fees(make_tenant: MakeTenant) -> None:
+    ctx = FeeContext("capture", EUR, payment_method="card")
+    tenant = make_tenant([FeeEcho, FeeWrapper], settings={"fee-echo": {"tag": "echo"}})
+    result = tenant.hooks.finplug_calculate_fees(context=ctx)
+    assert [[fee.code for fee in batch] for batch in result] == [["echo"], ["wrapped"]]
+    assert all(isinstance(fee, Fee) for batch in result for fee in batch)
+    # Nobody implements it: no fees.
+    assert make_tenant([SampleRiskPlugin]).hooks.finplug_calculate_fees(context=ctx) == []

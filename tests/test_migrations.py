@@ -1,0 +1,408 @@
+"""Migrations: the kernel and each plugin bring their own tables to head, per tenant."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from pydantic import ValidationError
+from sqlalchemy import inspect, text
+from typer.testing import CliRunner
+
+from finplug import Money, Platform, Plugin, PluginMeta, TenantStorage
+from finplug._migrations import (
+    KERNEL_MIGRATIONS,
+    MigrationError,
+    OwnerUpgrade,
+    _script_directory,
+    version_table_name,
+)
+from finplug._plugin import NoSettings
+from finplug.cli import app
+
+# The kernel's tables: the ledger (revision 0001) and the event outbox (0002).
+LEDGER_TABLES = {
+    "ledger_accounts",
+    "ledger_entries",
+    "ledger_postings",
+    "ledger_chain",
+    "events_outbox",
+    "events_counter",
+    "events_dispatcher",
+}
+FIXTURES = "migration_fixtures"
+
+
+class StickyNotes(Plugin[NoSettings]):
+    """Owns the ``notes`` table; its first revision refers to the kernel's ledger."""
+
+    meta = PluginMeta(name="sticky-notes", version="0", migrations=f"{FIXTURES}.notes_migrations")
+
+
+class NoteTags(Plugin[NoSettings]):
+    """Owns ``note_tags``, which refers to ``notes``: must migrate after sticky-notes."""
+
+    meta = PluginMeta(
+        name="note-tags",
+        version="0",
+        requires_plugins=frozenset({"sticky-notes"}),
+        migrations=f"{FIXTURES}.tags_migrations",
+    )
+
+
+class Plain(Plugin[NoSettings]):
+    """Owns no tables."""
+
+    meta = PluginMeta(name="plain", version="0")
+
+
+class Broken(Plugin[NoSettings]):
+    """Its second revision fails."""
+
+    meta = PluginMeta(
+        name="broken",
+        version="0",
+        after=frozenset({"sticky-notes"}),
+        migrations=f"{FIXTURES}.broken_migrations",
+    )
+
+
+class Kernelish(Plugin[NoSettings]):
+    """Named like the kernel's owner: its version table would clash."""
+
+    meta = PluginMeta(name="kernel", version="0", migrations=f"{FIXTURES}.tags_migrations")
+
+
+@pytest.fixture
+def platform(database_url: str) -> Iterator[Platform]:
+    """A platform over the test plugins; every tenant's schema or file is dropped afterwards."""
+    with Platform(
+        [StickyNotes, NoteTags, Plain, Broken, Kernelish], environ={}, database_url=database_url
+    ) as platform:
+        try:
+            yield platform
+        finally:
+            for tenant_id in platform.tenant_ids:
+                platform.tenant(tenant_id).storage.drop()
+
+
+def tables(storage: TenantStorage, schema: str | None = None) -> set[str]:
+    """Table names in a tenant's schema (or ``schema``) or file."""
+    with storage.begin() as conn:
+        return set(inspect(conn).get_table_names(schema=schema or storage.schema))
+
+
+def versions(storage: TenantStorage) -> dict[str, str]:
+    """Version table name -> revision recorded in it."""
+    found: dict[str, str] = {}
+    with storage.begin() as conn:
+        for name in sorted(inspect(conn).get_table_names(schema=storage.schema)):
+            if name.startswith("alembic_version_"):
+                # Raw SQL: search_path (PostgreSQL) or the file (SQLite) finds the tenant's table.
+                found[name] = conn.execute(text(f"SELECT version_num FROM {name}")).scalar_one()
+    return found
+
+
+def add(platform: Platform, tenant_id: str, *plugins: str) -> TenantStorage:
+    platform.add_tenant({"tenant": tenant_id, "plugins": {name: {} for name in plugins}})
+    return platform.tenant(tenant_id).storage
+
+
+# ---------------------------------------------------------------- kernel
+
+
+def test_upgrade_brings_the_kernel_to_head_and_the_ledger_works(
+    platform: Platform, unique_id: str
+) -> None:
+    tenant_id = f"mig-k-{unique_id}"
+    storage = add(platform, tenant_id)
+    assert tables(storage) == set()
+
+    report = platform.upgrade()
+
+    assert report == {
+        tenant_id: {"kernel": OwnerUpgrade(tenant_id, "kernel", None, "0002", ("0001", "0002"))}
+    }
+    assert tables(storage) == LEDGER_TABLES | {"alembic_version_kernel"}
+    assert versions(storage) == {"alembic_version_kernel": "0002"}
+    ledger = platform.tenant(tenant_id).ledger
+    ledger.open_account("cash", "asset", "EUR")
+    ledger.open_account("deposits", "liability", "EUR")
+    ledger.transfer("t-1", "cash", "deposits", Money("12.50", "EUR"))
+    assert ledger.balance("deposits").posted == Money("12.50", "EUR")
+    assert ledger.verify().ok
+
+
+def test_upgrade_is_idempotent(platform: Platform, unique_id: str) -> None:
+    tenant_id = f"mig-i-{unique_id}"
+    storage = add(platform, tenant_id, "sticky-notes")
+    first = platform.upgrade()
+    platform.tenant(tenant_id).ledger.open_account("cash", "asset", "EUR")
+    snapshot = (tables(storage), versions(storage))
+
+    second = platform.upgrade(tenant_id)
+
+    assert [r.applied for r in first[tenant_id].values()] == [("0001", "0002"), ("0001", "0002")]
+    assert second == {
+        tenant_id: {
+            "kernel": OwnerUpgrade(tenant_id, "kernel", "0002", "0002"),
+            "sticky-notes": OwnerUpgrade(tenant_id, "sticky-notes", "0002", "0002"),
+        }
+    }
+    assert not any(r.changed for r in second[tenant_id].values())
+    assert (tables(storage), versions(storage)) == snapshot
+    assert [a.code for a in platform.tenant(tenant_id).ledger.accounts()] == ["cash"]
+
+
+def test_kernel_history_is_linear() -> None:
+    script = _script_directory(KERNEL_MIGRATIONS)
+    assert script.get_heads() == ["0002"]
+    chain = [s.revision for s in script.walk_revisions()]  # head first
+    assert chain[-1] == "0001"
+    assert len(chain) == len(set(chain))
+
+
+# ---------------------------------------------------------------- plugins
+
+
+def test_plugin_migrations_run_after_the_kernel_in_plugin_order(
+    platform: Platform, unique_id: str
+) -> None:
+    tenant_id = f"mig-p-{unique_id}"
+    # Listed tags-first, and "note-tags" sorts first too: only the dependency orders them.
+    storage = add(platform, tenant_id, "note-tags", "sticky-notes", "plain")
+
+    report = platform.upgrade(tenant_id)[tenant_id]
+
+    assert list(report) == ["kernel", "sticky-notes", "note-tags"]  # "plain" owns no tables
+    assert {o: (r.before, r.after) for o, r in report.items()} == {
+        "kernel": (None, "0002"),
+        "sticky-notes": (None, "0002"),
+        "note-tags": (None, "0001"),
+    }
+    assert tables(storage) == LEDGER_TABLES | {
+        "notes",
+        "note_tags",
+        "alembic_version_kernel",
+        "alembic_version_sticky_notes",
+        "alembic_version_note_tags",
+    }
+    assert versions(storage) == {
+        "alembic_version_kernel": "0002",
+        "alembic_version_note_tags": "0001",
+        "alembic_version_sticky_notes": "0002",
+    }
+    with storage.begin() as conn:  # both revisions of sticky-notes ran: author exists
+        conn.execute(text("INSERT INTO notes (body, author) VALUES ('hi', 'ann')"))
+        conn.execute(text("INSERT INTO note_tags (note_id, tag) VALUES (1, 'x')"))
+        assert conn.execute(text("SELECT author FROM notes")).scalar_one() == "ann"
+
+
+def test_a_plugin_added_later_gets_its_tables_on_the_next_upgrade(
+    platform: Platform, unique_id: str
+) -> None:
+    tenant_id = f"mig-l-{unique_id}"
+    storage = add(platform, tenant_id)
+    platform.upgrade()
+    platform.add_tenant({"tenant": tenant_id, "plugins": {"sticky-notes": {}}}, replace=True)
+
+    report = platform.upgrade()[tenant_id]
+
+    assert {o: r.applied for o, r in report.items()} == {
+        "kernel": (),
+        "sticky-notes": ("0001", "0002"),
+    }
+    assert "notes" in tables(storage)
+
+
+# ---------------------------------------------------------------- isolation
+
+
+def test_tenants_are_upgraded_independently(platform: Platform, unique_id: str) -> None:
+    a, b = f"mig-a-{unique_id}", f"mig-b-{unique_id}"
+    store_a = add(platform, a, "sticky-notes")
+    store_b = add(platform, b)
+
+    report = platform.upgrade()
+
+    assert list(report) == [a, b]
+    assert list(report[a]) == ["kernel", "sticky-notes"]
+    assert list(report[b]) == ["kernel"]
+    assert {"notes", "alembic_version_sticky_notes"} <= tables(store_a)
+    assert tables(store_b) == LEDGER_TABLES | {"alembic_version_kernel"}
+    if store_a.schema is not None:
+        assert store_b.schema is not None
+        assert store_a.schema != store_b.schema
+        # Nothing landed in the default schema, and each schema holds only its own tables.
+        assert not {"notes", "alembic_version_kernel"} & tables(store_a, "public")
+        assert "notes" not in tables(store_a, store_b.schema)
+    else:
+        assert store_a.location[0] != store_b.location[0]
+    # Each tenant's ledger is its own.
+    platform.tenant(a).ledger.open_account("only-in-a", "asset", "EUR")
+    assert platform.tenant(b).ledger.accounts() == []
+
+
+def test_tenant_option_limits_the_upgrade_to_one(platform: Platform, unique_id: str) -> None:
+    a, b = f"mig-one-{unique_id}", f"mig-other-{unique_id}"
+    store_a = add(platform, a, "sticky-notes")
+    store_b = add(platform, b, "sticky-notes")
+
+    report = platform.upgrade(a)
+
+    assert list(report) == [a]
+    assert "notes" in tables(store_a)
+    assert tables(store_b) == set()
+
+
+def test_unknown_tenant_is_an_error(platform: Platform) -> None:
+    with pytest.raises(LookupError, match="no tenant 'ghost' is configured"):
+        platform.upgrade("ghost")
+
+
+# ---------------------------------------------------------------- failures
+
+
+def test_a_broken_revision_names_tenant_owner_and_revision(
+    platform: Platform, unique_id: str
+) -> None:
+    ok, bad = f"mig-ok-{unique_id}", f"mig-zbad-{unique_id}"
+    add(platform, ok)
+    storage = add(platform, bad, "sticky-notes", "broken")
+
+    with pytest.raises(MigrationError) as caught:
+        platform.upgrade()
+
+    error = caught.value
+    assert (error.tenant, error.owner, error.revision) == (bad, "broken", "0002")
+    assert str(error).startswith(
+        f"tenant {bad!r}, owner 'broken', revision '0002': migration failed"
+    )
+    assert "no_such_table" in str(error)
+    assert "rolled back (it stays unmigrated)" in str(error)
+    # The tenant before it, and this tenant's earlier owners, stay upgraded.
+    assert list(error.completed) == [ok, bad]
+    assert list(error.completed[bad]) == ["kernel", "sticky-notes"]
+    assert versions(storage) == {
+        "alembic_version_kernel": "0002",
+        "alembic_version_sticky_notes": "0002",
+    }
+    # The failing owner's transaction rolled back whole: revision 0001 too.
+    assert "broken_things" not in tables(storage)
+    assert "alembic_version_broken" not in tables(storage)
+
+
+def test_a_database_ahead_of_the_code_is_refused(platform: Platform, unique_id: str) -> None:
+    tenant_id = f"mig-ahead-{unique_id}"
+    storage = add(platform, tenant_id, "sticky-notes")
+    platform.upgrade()
+    with storage.begin() as conn:  # as if a newer plugin version had migrated this tenant
+        conn.execute(text("UPDATE alembic_version_sticky_notes SET version_num = '0003'"))
+
+    with pytest.raises(MigrationError) as caught:
+        platform.upgrade()
+
+    assert (caught.value.owner, caught.value.revision) == ("sticky-notes", None)
+    assert "the database is at revision 0003" in str(caught.value)
+    assert versions(storage)["alembic_version_sticky_notes"] == "0003"
+
+
+def test_version_tables_that_would_clash_are_refused(platform: Platform, unique_id: str) -> None:
+    tenant_id = f"mig-clash-{unique_id}"
+    storage = add(platform, tenant_id, "kernel")
+    expected = "plugin 'kernel' cannot have the version table 'alembic_version_kernel': it is"
+    with pytest.raises(MigrationError, match=f"{expected} already the kernel's"):
+        platform.upgrade(tenant_id)
+    assert tables(storage) == set()
+
+
+def test_a_missing_migrations_package_is_reported(tmp_path: Path) -> None:
+    class Lost(Plugin[NoSettings]):
+        meta = PluginMeta(name="lost", version="0", migrations=f"{FIXTURES}.not_there")
+
+    url = f"sqlite:///{tmp_path}/{{tenant}}.db"
+    with Platform([Lost], environ={}, database_url=url) as platform:
+        platform.add_tenant({"tenant": "t", "plugins": {"lost": {}}})
+        with pytest.raises(MigrationError) as caught:
+            platform.upgrade()
+        assert list(caught.value.completed["t"]) == ["kernel"]
+    assert (caught.value.owner, caught.value.revision) == ("lost", None)
+    assert "cannot load the revision scripts" in str(caught.value)
+    assert "ModuleNotFoundError" in str(caught.value)
+
+
+# ---------------------------------------------------------------- names
+
+
+def test_version_table_names_are_identifiers() -> None:
+    assert version_table_name("kernel") == "alembic_version_kernel"
+    assert version_table_name("fee-schedule") == "alembic_version_fee_schedule"
+    long_a = version_table_name("a" * 80)
+    long_b = version_table_name("a" * 79 + "b")
+    assert len(long_a) == 63
+    assert long_a.isidentifier()
+    assert long_a != long_b
+
+
+def test_plugin_meta_migrations_must_be_a_dotted_name() -> None:
+    assert PluginMeta(name="x", version="0", migrations="pkg.sub_1.migrations").migrations
+    assert PluginMeta(name="x", version="0").migrations is None
+    for bad in ("pkg/migrations", "pkg..migrations", "1pkg", "", "pkg.migrations."):
+        with pytest.raises(ValidationError, match="dotted package name"):
+            PluginMeta(name="x", version="0", migrations=bad)
+
+
+# ---------------------------------------------------------------- CLI
+
+
+def _write(folder: Path, tenant_id: str, body: str = "") -> None:
+    (folder / f"{tenant_id}.yaml").write_text(f"tenant: {tenant_id}\n{body}", encoding="utf-8")
+
+
+def test_cli_db_upgrade_end_to_end(database_url: str, unique_id: str, tmp_path: Path) -> None:
+    folder = tmp_path / "tenants"
+    folder.mkdir()
+    a, b = f"cli-a-{unique_id}", f"cli-b-{unique_id}"
+    _write(folder, a, "plugins:\n  risk-rules: {}\n")
+    _write(folder, b)
+    runner = CliRunner()
+    args = ["db", "upgrade", "--tenants", str(folder), "--database-url", database_url]
+    try:
+        only_b = runner.invoke(app, [*args, "--tenant", b])
+        assert only_b.exit_code == 0, only_b.output
+        assert b in only_b.output
+        assert a not in only_b.output
+        assert "(none) → 0002" in only_b.output
+
+        both = runner.invoke(app, args)
+        assert both.exit_code == 0, both.output
+        assert "0002 (at head)" in both.output  # b, already migrated
+        assert "(none) → 0002" in both.output  # a
+        assert "1 owner(s) upgraded in 2 tenant(s)" in both.output
+
+        again = runner.invoke(app, args)
+        assert again.exit_code == 0, again.output
+        assert "all 2 tenant(s) already at head" in again.output
+        assert "→" not in again.output.split("from → to", 1)[1]
+
+        ghost = runner.invoke(app, [*args, "--tenant", "ghost"])
+        assert ghost.exit_code == 1
+        assert "no tenant 'ghost' is configured" in ghost.output
+    finally:
+        with Platform.discover(database_url=database_url) as platform:
+            platform.load_tenants(folder)
+            for tenant_id in platform.tenant_ids:
+                platform.tenant(tenant_id).storage.drop()
+
+
+def test_cli_db_upgrade_reports_config_errors(tmp_path: Path) -> None:
+    _write(tmp_path, "broken", "plugins:\n  nope: {}\n")
+    url = f"sqlite:///{tmp_path}/db/{{tenant}}.db"
+    result = CliRunner().invoke(
+        app, ["db", "upgrade", "--tenants", str(tmp_path), "--database-url", url]
+    )
+    assert result.exit_code == 1
+    assert "broken.yaml:3: plugins.nope: no plugin named 'nope' is installed" in result.output
+    assert "1 error(s) found" in result.output
+    assert not (tmp_path / "db").exists()
