@@ -14,7 +14,17 @@ from finplug._registry import spec_names
 
 ROOT = Path(__file__).parents[1]
 DOCS = ROOT / "docs"
-PAGES = ["index", "writing-plugins", "composing-tenants", "hooks", "cli", "money", "storage"]
+PAGES = [
+    "index",
+    "writing-plugins",
+    "composing-tenants",
+    "hooks",
+    "cli",
+    "money",
+    "storage",
+    "routing",
+    "channel-connectors",
+]
 
 
 def python_blocks(text: str) -> list[str]:

@@ -6,6 +6,7 @@ import inspect
 import subprocess
 import sys
 import typing
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from textwrap import dedent
 
@@ -13,15 +14,21 @@ import pytest
 
 from finplug import (
     AssemblyError,
+    ChannelConnector,
+    ChannelInfo,
+    ChannelStats,
     Fee,
     FeeContext,
     Money,
+    PaymentMethod,
     Plugin,
     PluginMeta,
     RiskContext,
     RiskDecision,
     RiskReason,
     RiskVerdict,
+    RouteRequest,
+    RoutingStrategy,
     combine_risk_decisions,
     hookimpl,
     hookspecs,
@@ -29,6 +36,9 @@ from finplug import (
 from finplug._registry import spec_names
 from finplug.hookspecs import ComponentRegistrar, Hooks
 from finplug.testing import MakeTenant
+from finplug_channels_sim import ChannelsSimPlugin
+from finplug_payments import PaymentsPlugin
+from finplug_payments.routing import RoutingConfigError
 from sample_plugins import FeeEcho, FeeWrapper, SampleRiskPlugin, TaggedSettings
 
 ROOT = Path(__file__).parents[1]
@@ -159,3 +169,63 @@ def test_hook_finplug_calculate_fees(make_tenant: MakeTenant) -> None:
     assert all(isinstance(fee, Fee) for batch in result for fee in batch)
     # Nobody implements it: no fees.
     assert make_tenant([SampleRiskPlugin]).hooks.finplug_calculate_fees(context=ctx) == []
+
+
+def _sim_settings(*names: str) -> dict[str, object]:
+    return {"channels": [{"name": n, "methods": ["card"], "currencies": ["EUR"]} for n in names]}
+
+
+def test_hook_finplug_register_channels(make_tenant: MakeTenant) -> None:
+    tenant = make_tenant(
+        [PaymentsPlugin, ChannelsSimPlugin], settings={"channels-sim": _sim_settings("b", "a")}
+    )
+    answers = tenant.hooks.finplug_register_channels()
+    assert [[c.info.name for c in batch] for batch in answers] == [["b", "a"]]
+    assert all(isinstance(c, ChannelConnector) for batch in answers for c in batch)
+    assert [c.name for c in tenant.payments.channels()] == ["a", "b"]
+    # Nobody implements it: no channels, and payments has nothing to route to.
+    bare = make_tenant([PaymentsPlugin])
+    assert bare.hooks.finplug_register_channels() == []
+    assert bare.payments.channels() == []
+
+    class Twin(ChannelsSimPlugin):
+        meta = ChannelsSimPlugin.meta.model_copy(update={"name": "twin"})
+
+    twins = make_tenant(
+        [PaymentsPlugin, ChannelsSimPlugin, Twin],
+        settings={"channels-sim": _sim_settings("a"), "twin": _sim_settings("a")},
+    )
+    with pytest.raises(AssemblyError, match="channel named 'a'"):
+        twins.payments.channels()
+
+
+def _reverse(
+    request: RouteRequest, channels: Sequence[ChannelInfo], stats: Mapping[str, ChannelStats]
+) -> list[str]:
+    return [*sorted((c.name for c in channels), reverse=True), "ghost"]
+
+
+class ReverseStrategy(Plugin[TaggedSettings]):
+    meta = PluginMeta(name="reverse", version="0", settings=TaggedSettings)
+
+    @hookimpl
+    def finplug_routing_strategies(self) -> dict[str, RoutingStrategy] | None:
+        return {"reverse": _reverse}
+
+
+def test_hook_finplug_routing_strategies(make_tenant: MakeTenant) -> None:
+    settings: dict[str, Mapping[str, object] | None] = {
+        "channels-sim": _sim_settings("a", "b", "c"),
+        "payments": {"routing": {"strategy": "reverse"}},
+    }
+    tenant = make_tenant([PaymentsPlugin, ChannelsSimPlugin, ReverseStrategy], settings=settings)
+    offered = tenant.hooks.finplug_routing_strategies()
+    assert [sorted(batch) for batch in offered] == [["reverse"]]
+    request = RouteRequest("pay_1", EUR, PaymentMethod.CARD, "m1")
+    # The strategy orders; routing drops what is not an eligible channel ("ghost").
+    assert tenant.payments.route(request) == ["c", "b", "a"]
+    # Nobody implements it: only built-ins; naming another strategy is a config error.
+    assert make_tenant([PaymentsPlugin]).hooks.finplug_routing_strategies() == []
+    orphan = make_tenant([PaymentsPlugin, ChannelsSimPlugin], settings=settings)
+    with pytest.raises(RoutingConfigError, match="reverse"):
+        orphan.payments.route(request)

@@ -11,6 +11,7 @@ from sqlalchemy import Column, Integer, MetaData, String, Table, func, insert, s
 
 from conftest import _postgres_url
 from finplug import ConfigError, Platform, Plugin, PluginMeta, Tenant
+from finplug._storage import EngineCache
 
 metadata = MetaData()
 notes = Table(
@@ -153,3 +154,24 @@ def test_postgres_tests_fail_when_configured_but_down(monkeypatch: pytest.Monkey
     monkeypatch.delenv("FINPLUG_TEST_DATABASE_URL")
     with pytest.raises(pytest.skip.Exception):
         _postgres_url()
+
+
+@pytest.mark.parametrize(
+    ("query", "expected"), [("", 1), ("?synchronous=full", 2), ("?synchronous=NORMAL", 1)]
+)
+def test_sqlite_synchronous_level_comes_from_the_url(
+    tmp_path: Path, query: str, expected: int
+) -> None:
+    engines = EngineCache()
+    engine = engines.get(f"sqlite:///{tmp_path}/t.db{query}")
+    try:
+        with engine.connect() as conn:
+            assert conn.exec_driver_sql("PRAGMA synchronous").scalar() == expected
+            assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+    finally:
+        engines.dispose()
+
+
+def test_sqlite_synchronous_level_is_checked(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="synchronous must be one of normal, full, extra"):
+        EngineCache().get(f"sqlite:///{tmp_path}/t.db?synchronous=off")

@@ -49,6 +49,29 @@ from finplug._money import Money
 from finplug._money import allocate
 from finplug._money import currency
 from finplug._money import exact_product
+from finplug._payments import PAYMENT_TRANSITIONS
+from finplug._payments import ChannelConnector
+from finplug._payments import ChannelDeclinedError
+from finplug._payments import ChannelError
+from finplug._payments import ChannelInfo
+from finplug._payments import ChannelOperation
+from finplug._payments import ChannelRequest
+from finplug._payments import ChannelResult
+from finplug._payments import ChannelStats
+from finplug._payments import ChannelTimeoutError
+from finplug._payments import ChannelUnavailableError
+from finplug._payments import IllegalTransitionError
+from finplug._payments import JanitorReport
+from finplug._payments import Payment
+from finplug._payments import PaymentAttempt
+from finplug._payments import PaymentError
+from finplug._payments import PaymentKind
+from finplug._payments import PaymentMethod
+from finplug._payments import PaymentNotFoundError
+from finplug._payments import PaymentStatus
+from finplug._payments import PaymentTransition
+from finplug._payments import RouteRequest
+from finplug._payments import RoutingStrategy
 from finplug._platform import Platform
 from finplug._plugin import API_VERSION
 from finplug._plugin import NoSettings
@@ -69,11 +92,22 @@ if TYPE_CHECKING:
 __all__ = [
     "API_VERSION",
     "ENTRY_POINT_GROUP",
+    "PAYMENT_TRANSITIONS",
     "Account",
     "AccountNotFoundError",
     "AccountType",
     "AssemblyError",
     "Balance",
+    "ChannelConnector",
+    "ChannelDeclinedError",
+    "ChannelError",
+    "ChannelInfo",
+    "ChannelOperation",
+    "ChannelRequest",
+    "ChannelResult",
+    "ChannelStats",
+    "ChannelTimeoutError",
+    "ChannelUnavailableError",
     "ComponentNotEnabledError",
     "ConfigError",
     "ConfigIssue",
@@ -90,6 +124,8 @@ __all__ = [
     "FeeContext",
     "FinplugError",
     "IdempotencyConflictError",
+    "IllegalTransitionError",
+    "JanitorReport",
     "LedgerError",
     "LedgerSession",
     "Leg",
@@ -97,6 +133,14 @@ __all__ = [
     "MoneyError",
     "NoSettings",
     "OverdraftError",
+    "Payment",
+    "PaymentAttempt",
+    "PaymentError",
+    "PaymentKind",
+    "PaymentMethod",
+    "PaymentNotFoundError",
+    "PaymentStatus",
+    "PaymentTransition",
     "PendingStateError",
     "Platform",
     "Plugin",
@@ -107,6 +151,8 @@ __all__ = [
     "RiskDecision",
     "RiskReason",
     "RiskVerdict",
+    "RouteRequest",
+    "RoutingStrategy",
     "Tenant",
     "TenantConfig",
     "TenantNotFoundError",

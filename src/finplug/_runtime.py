@@ -474,7 +474,7 @@ class Tenant(_RuntimeView):
     @property
     def payments(self) -> PaymentsAPI:
         """The payments component."""
-        return self.component("payments")  # a reserved socket: no methods yet
+        return cast("PaymentsAPI", self.component("payments"))
 
     @property
     def ledger(self) -> LedgerAPI:

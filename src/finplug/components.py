@@ -10,15 +10,16 @@ component no enabled plugin provides raises
 Interfaces are :class:`typing.Protocol` classes, so a provider need not
 inherit from them; ``tests`` check providers structurally.
 
-Status: :class:`RiskAPI` and :class:`LedgerAPI` are complete. The payments,
-billing and reconciliation sockets are named and reserved here so that
-tenants, configs and plugins can refer to them; their methods are specified
-by the issues that build them.
+Status: :class:`RiskAPI`, :class:`LedgerAPI`, :class:`EventsAPI` and
+:class:`PaymentsAPI` are complete. The billing and reconciliation sockets
+are named and reserved here so that tenants, configs and plugins can refer
+to them; their methods are specified by the issues that build them.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import builtins
+from collections.abc import Mapping, Sequence
 from contextlib import AbstractContextManager
 from datetime import datetime, timedelta
 from typing import Final, Literal, Protocol, runtime_checkable
@@ -38,6 +39,14 @@ from finplug._ledger import (
     VerifyReport,
 )
 from finplug._money import Money
+from finplug._payments import (
+    ChannelInfo,
+    JanitorReport,
+    Payment,
+    PaymentMethod,
+    PaymentStatus,
+    RouteRequest,
+)
 
 __all__ = [
     "COMPONENTS",
@@ -65,7 +74,86 @@ class RiskAPI(Protocol):
 
 @runtime_checkable
 class PaymentsAPI(Protocol):
-    """``tenant.payments``: the aggregated payment API (specified by the payments issue)."""
+    """``tenant.payments``: one API in front of every payment channel of the tenant.
+
+    Every mutating call takes a client idempotency key with Stripe's
+    semantics: the same key with the same arguments returns the first call's
+    result (its error included); the same key with other arguments raises
+    :class:`~finplug.IdempotencyConflictError`; concurrent duplicates have
+    one effect. Declines are not exceptions: the returned payment is
+    ``FAILED`` with a ``failure_code``. Operations the payment's state
+    forbids raise :class:`~finplug.IllegalTransitionError`.
+    """
+
+    def authorize(
+        self,
+        key: str,
+        *,
+        amount: Money,
+        merchant_id: str,
+        method: PaymentMethod | str,
+        customer_id: str = "",
+        capture: bool = False,
+        description: str = "",
+        attributes: Mapping[str, str] | None = None,
+    ) -> Payment:
+        """Ask risk, route, and authorize (and capture at once if ``capture``)."""
+        ...
+
+    def confirm(self, key: str, payment_id: str, *, approve: bool) -> Payment:
+        """Finish a payment a risk review held: authorize it, or fail it."""
+        ...
+
+    def capture(self, key: str, payment_id: str, amount: Money | None = None) -> Payment:
+        """Capture all (``None``) or part of an authorization; the rest is released."""
+        ...
+
+    def void(self, key: str, payment_id: str) -> Payment:
+        """Release an authorization nothing was captured from."""
+        ...
+
+    def refund(self, key: str, payment_id: str, amount: Money | None = None) -> Payment:
+        """Refund all that is left (``None``) or part of it; may be called several times."""
+        ...
+
+    def topup(
+        self,
+        key: str,
+        *,
+        customer_id: str,
+        amount: Money,
+        method: PaymentMethod | str,
+        description: str = "",
+    ) -> Payment:
+        """Fund a customer's wallet account through a channel (a sale, then a posting)."""
+        ...
+
+    def get(self, payment_id: str) -> Payment:
+        """One payment, with its attempts and transitions."""
+        ...
+
+    def list(
+        self,
+        *,
+        merchant_id: str | None = None,
+        status: PaymentStatus | str | None = None,
+        after: str | None = None,
+        limit: int = 100,
+    ) -> builtins.list[Payment]:
+        """Payments in creation order, optionally filtered; page with ``after`` (an id)."""
+        ...
+
+    def resolve_unknown(self, limit: int = 100) -> JanitorReport:
+        """The janitor: ask channels about calls that timed out or were cut off, and settle."""
+        ...
+
+    def channels(self) -> builtins.list[ChannelInfo]:
+        """The tenant's channels, as registered by channel plugins."""
+        ...
+
+    def route(self, request: RouteRequest) -> builtins.list[str]:
+        """The channels a payment would try, in order (no side effect)."""
+        ...
 
 
 @runtime_checkable

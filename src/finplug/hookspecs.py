@@ -22,6 +22,7 @@ from typing import Protocol
 
 from finplug._domain import Fee, FeeContext, RiskContext, RiskDecision
 from finplug._events import Event
+from finplug._payments import ChannelConnector, RoutingStrategy
 from finplug._plugin import hookspec
 
 __all__ = [
@@ -30,7 +31,9 @@ __all__ = [
     "finplug_assess_risk",
     "finplug_calculate_fees",
     "finplug_on_event",
+    "finplug_register_channels",
     "finplug_register_components",
+    "finplug_routing_strategies",
 ]
 
 
@@ -135,6 +138,49 @@ def finplug_on_event(event: Event) -> None:
     """
 
 
+@hookspec
+def finplug_register_channels() -> list[ChannelConnector] | None:
+    """Provide the payment channels this plugin connects, for the calling tenant.
+
+    Return one :class:`~finplug.ChannelConnector` per channel, built from this
+    plugin's tenant settings (credentials, endpoints, limits). The payments
+    component asks once per tenant runtime, when it first routes.
+
+    Combination: collect all; the caller flattens the lists. Two channels with
+    the same name are an :class:`~finplug.AssemblyError`.
+    Nobody implements it: the call returns ``[]``; the tenant has no channels
+    and every payment fails with ``no_eligible_channel``.
+
+    Example::
+
+        @hookimpl
+        def finplug_register_channels(self):
+            return [AcmeCardConnector(self.settings.api_key, self.settings.limits)]
+    """
+
+
+@hookspec
+def finplug_routing_strategies() -> dict[str, RoutingStrategy] | None:
+    """Offer routing strategies by name, for tenants to choose in their config.
+
+    A strategy orders the channels eligible for a payment (see
+    :class:`~finplug.RoutingStrategy`); the payments component applies the
+    tenant's rules and fallback list around it.
+
+    Combination: collect all; the caller merges the dicts. A name offered by
+    two plugins, or clashing with a built-in strategy, is an
+    :class:`~finplug.AssemblyError`.
+    Nobody implements it: the call returns ``[]``; only the built-in
+    strategies exist.
+
+    Example::
+
+        @hookimpl
+        def finplug_routing_strategies(self):
+            return {"cheapest_then_fastest": cheapest_then_fastest}
+    """
+
+
 # ---------------------------------------------------------------- typed relay
 
 
@@ -154,6 +200,14 @@ class _OnEventCaller(Protocol):
     def __call__(self, *, event: Event) -> list[None]: ...
 
 
+class _RegisterChannelsCaller(Protocol):
+    def __call__(self) -> list[list[ChannelConnector]]: ...
+
+
+class _RoutingStrategiesCaller(Protocol):
+    def __call__(self) -> list[dict[str, RoutingStrategy]]: ...
+
+
 class Hooks(Protocol):
     """The typed view of a tenant's hook relay (``tenant.hooks``).
 
@@ -166,3 +220,5 @@ class Hooks(Protocol):
     finplug_assess_risk: _AssessRiskCaller
     finplug_calculate_fees: _CalculateFeesCaller
     finplug_on_event: _OnEventCaller
+    finplug_register_channels: _RegisterChannelsCaller
+    finplug_routing_strategies: _RoutingStrategiesCaller

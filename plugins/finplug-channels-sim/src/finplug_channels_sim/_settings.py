@@ -1,0 +1,263 @@
+"""The sim's settings: channels, their failure rates and their scripted amounts."""
+
+from __future__ import annotations
+
+import enum
+import re
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Annotated, Literal
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_validator,
+)
+
+from finplug import ChannelOperation, PaymentMethod
+from finplug.types import Amount, CurrencyCode, PositiveAmount, Rate
+
+__all__ = [
+    "Outcome",
+    "OutcomeKind",
+    "ScriptEntry",
+    "SimChannel",
+    "SimSettings",
+    "parse_script_entry",
+]
+
+_CODE = re.compile(r"^[a-z0-9][a-z0-9_]*$")
+_CHANNEL_NAME = re.compile(r"^[a-z][a-z0-9]*(?:[-_][a-z0-9]+)*$")
+_ANY_OPERATION = "*"
+_OPERATION_NAMES = frozenset(op.value for op in ChannelOperation)
+_OPERATIONS = ", ".join(op.value for op in ChannelOperation)
+
+
+class OutcomeKind(enum.StrEnum):
+    """What the simulated channel does with one call."""
+
+    APPROVE = "approve"
+    """Does it and answers with a :class:`~finplug.ChannelResult`."""
+    DECLINE = "decline"
+    """Refuses for good: :class:`~finplug.ChannelDeclinedError` with the outcome's code."""
+    UNAVAILABLE = "unavailable"
+    """Fails before doing anything: :class:`~finplug.ChannelUnavailableError` (retriable)."""
+    TIMEOUT_APPLIED = "timeout_applied"
+    """Times out, but did it: ``lookup`` reports the result."""
+    TIMEOUT_LOST = "timeout_lost"
+    """Times out and never did it: ``lookup`` answers ``None``."""
+    LOOKUP_TIMEOUT = "lookup_timeout"
+    """Times out, did it, and ``lookup`` times out too until released."""
+
+    @property
+    def timeout(self) -> bool:
+        """Whether ``execute`` raises :class:`~finplug.ChannelTimeoutError`."""
+        return self in _TIMEOUTS
+
+    @property
+    def applied(self) -> bool:
+        """Whether the channel in fact did what was asked."""
+        return self in _APPLIED
+
+
+_TIMEOUTS = frozenset(
+    {OutcomeKind.TIMEOUT_APPLIED, OutcomeKind.TIMEOUT_LOST, OutcomeKind.LOOKUP_TIMEOUT}
+)
+_APPLIED = frozenset({OutcomeKind.APPROVE, OutcomeKind.TIMEOUT_APPLIED, OutcomeKind.LOOKUP_TIMEOUT})
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """One outcome of a simulated call: a kind and, for declines, the decline code."""
+
+    kind: OutcomeKind
+    code: str = ""
+    """The decline code (``insufficient_funds`` …); empty for other kinds."""
+
+    @classmethod
+    def parse(cls, text: str) -> Outcome:
+        """Parse one outcome: ``approve``, ``decline:<code>``, ``timeout_lost`` and so on.
+
+        Raises :class:`ValueError` saying what is expected (without echoing ``text``).
+        """
+        head, sep, code = text.strip().partition(":")
+        try:
+            kind = OutcomeKind(head)
+        except ValueError:
+            raise ValueError(
+                "unknown outcome: expected approve, decline:<code>, unavailable,"
+                " timeout_applied, timeout_lost or lookup_timeout"
+            ) from None
+        if kind is OutcomeKind.DECLINE:
+            if not _CODE.match(code):
+                raise ValueError(
+                    "a decline needs a code of lower-case letters, digits and '_',"
+                    " as in decline:insufficient_funds"
+                )
+            return cls(kind, code)
+        if sep:
+            raise ValueError(f"only decline takes a code (decline:<code>), not {kind.value}")
+        return cls(kind)
+
+    def __str__(self) -> str:
+        return f"{self.kind.value}:{self.code}" if self.code else self.kind.value
+
+
+def _operation(text: str) -> ChannelOperation:
+    try:
+        return ChannelOperation(text.strip())
+    except ValueError:
+        raise ValueError(f"unknown operation: expected one of {_OPERATIONS} or '*'") from None
+
+
+#: The value of one ``script`` entry as written in a tenant config.
+ScriptEntry = str | dict[str, str]
+
+
+def parse_script_entry(entry: ScriptEntry) -> dict[ChannelOperation | None, Outcome]:
+    """Read one ``script`` value into outcomes per operation (``None``: any operation).
+
+    * ``"decline:do_not_honor"``: that outcome for every operation;
+    * ``"capture:timeout_applied"``: that outcome for captures only;
+    * ``{"authorize": "approve", "capture": "timeout_lost", "*": "unavailable"}``:
+      one outcome per operation, ``"*"`` for the operations not listed.
+
+    Operations with no outcome here fall back to the channel's random draws.
+    """
+    if isinstance(entry, str):
+        head, sep, rest = entry.strip().partition(":")
+        if sep and head in _OPERATION_NAMES:
+            return {ChannelOperation(head): Outcome.parse(rest)}
+        return {None: Outcome.parse(entry)}
+    if not entry:
+        raise ValueError("an operation mapping needs at least one operation")
+    parsed: dict[ChannelOperation | None, Outcome] = {}
+    for key, text in entry.items():
+        operation = None if key.strip() == _ANY_OPERATION else _operation(key)
+        parsed[operation] = Outcome.parse(text)
+    return parsed
+
+
+def _check_entry(entry: ScriptEntry) -> ScriptEntry:
+    parse_script_entry(entry)
+    return entry
+
+
+def _decline_code(code: str) -> str:
+    if not _CODE.match(code):
+        raise ValueError("decline codes are lower-case letters, digits and '_'")
+    return code
+
+
+def _channel_name(name: str) -> str:
+    if not _CHANNEL_NAME.match(name):
+        raise ValueError(
+            "channel names are lower-case letters and digits, words joined by '-' or '_'"
+        )
+    return name
+
+
+class SimChannel(BaseModel):
+    """One simulated channel: what it accepts, what it costs, and how it misbehaves."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: Annotated[str, AfterValidator(_channel_name)] = Field(
+        description="Unique channel name; prefixes its channel references."
+    )
+    methods: frozenset[PaymentMethod] = Field(default=frozenset({PaymentMethod.CARD}), min_length=1)
+    currencies: frozenset[CurrencyCode] = Field(min_length=1)
+    min_amount: Amount | None = Field(
+        default=None, description="Smallest authorize/sale amount accepted; none by default."
+    )
+    max_amount: PositiveAmount | None = Field(
+        default=None, description="Largest authorize/sale amount accepted; none by default."
+    )
+    fee_rate: Rate = Decimal(0)
+    fee_fixed: Amount = Decimal(0)
+    enabled: bool = True
+    latency_ms: int = Field(default=0, ge=0, description="Sleep this long in every call.")
+    failure_rate: Rate = Field(
+        default=Decimal(0), description="Chance of a retriable `channel_unavailable` error."
+    )
+    decline_rate: Rate = Field(
+        default=Decimal(0), description="Chance of a final decline, code from `decline_codes`."
+    )
+    decline_codes: tuple[Annotated[str, AfterValidator(_decline_code)], ...] = Field(
+        default=("do_not_honor", "insufficient_funds"),
+        description="Codes a random decline draws from (evenly).",
+    )
+    timeout_rate: Rate = Field(default=Decimal(0), description="Chance of a timeout.")
+    timeout_applied_rate: Rate = Field(
+        default=Decimal("0.5"),
+        description="Of timed-out calls, the chance that the channel did it all the same.",
+    )
+    script: dict[Amount, Annotated[ScriptEntry, AfterValidator(_check_entry)]] = Field(
+        default_factory=dict,
+        description="Exact amounts mapped to a fixed outcome, checked before random draws.",
+    )
+
+    @field_validator("decline_codes")
+    @classmethod
+    def _some_decline_codes(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        if not value:
+            raise ValueError("give at least one decline code")
+        return value
+
+    @model_validator(mode="after")
+    def _consistent(self) -> SimChannel:
+        if self.min_amount is not None and self.min_amount < 0:
+            raise ValueError("min_amount must not be negative")
+        if self.fee_fixed < 0:
+            raise ValueError("fee_fixed must not be negative")
+        if (
+            self.min_amount is not None
+            and self.max_amount is not None
+            and self.min_amount > self.max_amount
+        ):
+            raise ValueError("min_amount must not be greater than max_amount")
+        total = self.failure_rate + self.decline_rate + self.timeout_rate
+        if total > 1:
+            raise ValueError(
+                "failure_rate + decline_rate + timeout_rate must not exceed 1"
+                f" (they sum to {total})"
+            )
+        return self
+
+    def scripted(self) -> dict[tuple[Decimal, ChannelOperation | None], Outcome]:
+        """The script parsed: ``(amount, operation or None for any) -> outcome``."""
+        return {
+            (amount, operation): outcome
+            for amount, entry in self.script.items()
+            for operation, outcome in parse_script_entry(entry).items()
+        }
+
+
+class SimSettings(BaseModel):
+    """The sim's tenant settings: a seed and the channels it simulates."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    seed: int = Field(default=0, description="Changes every random draw; same seed, same run.")
+    channels: tuple[SimChannel, ...] = ()
+    lookup_unseen: Literal["recompute", "not_received"] = Field(
+        default="recompute",
+        description="How `lookup` answers for a reference this process never executed:"
+        " recompute the outcome from the seed (as another process would have drawn it),"
+        " or answer `None` (the channel never received it).",
+    )
+
+    @model_validator(mode="after")
+    def _unique_names(self) -> SimSettings:
+        seen: set[str] = set()
+        for index, channel in enumerate(self.channels):
+            if channel.name in seen:
+                raise ValueError(
+                    f"channels[{index}].name: channel {channel.name!r} is defined twice;"
+                    " names must be unique"
+                )
+            seen.add(channel.name)
+        return self

@@ -1,0 +1,58 @@
+"""The plugin class and its tenant settings."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from finplug import Plugin, PluginMeta, hookimpl
+from finplug.hookspecs import ComponentRegistrar
+from finplug_payments._service import PaymentsService
+from finplug_payments.routing import RoutingSettings
+
+__all__ = ["PaymentsPlugin", "PaymentsSettings"]
+
+
+class PaymentsSettings(BaseModel):
+    """A tenant's payments settings (``plugins.payments`` in its config)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    routing: RoutingSettings = Field(
+        default_factory=RoutingSettings,
+        description="How payments pick channels: strategy, rules, fallback.",
+    )
+    idempotency_wait_seconds: int = Field(
+        default=10,
+        ge=0,
+        le=300,
+        description="How long a duplicate call waits for the first call with its key to finish.",
+    )
+    janitor_grace_seconds: int = Field(
+        default=60,
+        ge=0,
+        description="Age after which a call still in flight is treated as cut off by a crash;"
+        " keep it above every channel's timeout.",
+    )
+
+
+class PaymentsPlugin(Plugin[PaymentsSettings]):
+    """Provides ``tenant.payments`` over the tenant's channels, ledger and outbox."""
+
+    meta = PluginMeta(
+        name="payments",
+        version="0.1.0",
+        summary="Aggregated payments: routing, cascade, top-up, acquiring bookkeeping",
+        components=frozenset({"payments"}),
+        requires_components=frozenset({"ledger", "events"}),
+        api=">=1.0,<2",
+        settings=PaymentsSettings,
+        migrations="finplug_payments.migrations",
+    )
+
+    def _setup(self) -> None:
+        self._service = PaymentsService(self.settings, self.context)
+
+    @hookimpl
+    def finplug_register_components(self, register: ComponentRegistrar) -> None:
+        """Register the tenant's payments component."""
+        register("payments", self._service)

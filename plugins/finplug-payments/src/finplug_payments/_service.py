@@ -1,0 +1,1518 @@
+"""``tenant.payments``: the payment lifecycle, channel cascade, bookkeeping and janitor.
+
+How a call runs (each numbered step is one database transaction; channel
+calls happen between transactions, never inside one):
+
+1. *Reserve*: the idempotency key is inserted (a duplicate key stops here and
+   replays, conflicts or waits), the payment is created or locked, the state
+   machine is checked, and the channel call about to be made is recorded
+   ``in_flight`` on the payment (``pending_operation``). Bad input and illegal
+   moves raise before anything is written.
+2. *Call* the channel with a reference unique to this call (the channel's
+   idempotency key).
+3. *Finish*: the outcome is recorded on the attempt and the payment, the
+   ledger entries are posted and the events emitted, all in one
+   transaction, and the idempotency key is completed with the result.
+
+A timeout leaves the payment ``UNKNOWN`` and the call recorded; a process
+that dies between 1 and 3 leaves it ``in_flight``. Either way
+:meth:`PaymentsService.resolve_unknown` (the janitor) asks the channel by
+reference and finishes step 3, so nothing is captured or refunded twice and
+no booking is lost.
+"""
+
+from __future__ import annotations
+
+import builtins
+import hashlib
+import json
+import os
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, Final, cast
+
+from sqlalchemy import Connection, and_, insert, or_, select, update
+from sqlalchemy.exc import IntegrityError
+
+from finplug import (
+    PAYMENT_TRANSITIONS,
+    AssemblyError,
+    ChannelConnector,
+    ChannelError,
+    ChannelInfo,
+    ChannelOperation,
+    ChannelRequest,
+    ChannelResult,
+    ChannelStats,
+    ChannelTimeoutError,
+    Event,
+    FeeContext,
+    IllegalTransitionError,
+    JanitorReport,
+    Leg,
+    Money,
+    Payment,
+    PaymentAttempt,
+    PaymentError,
+    PaymentKind,
+    PaymentMethod,
+    PaymentNotFoundError,
+    PaymentStatus,
+    PaymentTransition,
+    PluginContext,
+    RiskContext,
+    RiskVerdict,
+    RouteRequest,
+    RoutingStrategy,
+    combine_risk_decisions,
+    currency,
+)
+from finplug.components import EventsAPI, LedgerAPI
+from finplug_payments._schema import attempts, idempotency, payments, transitions
+from finplug_payments.routing import RoutingSettings, RoutingTable
+
+__all__ = [
+    "IdempotencyInProgressError",
+    "OperationFailedError",
+    "PaymentBusyError",
+    "PaymentIdempotencyConflictError",
+    "PaymentValidationError",
+    "PaymentsService",
+]
+
+_S = PaymentStatus
+_OP = ChannelOperation
+
+#: Statuses from which a refund may be made.
+_REFUNDABLE: Final = frozenset({_S.CAPTURED, _S.PARTIALLY_CAPTURED, _S.PARTIALLY_REFUNDED})
+_MAX_TEXT: Final = 500
+_MAX_ID: Final = 128
+_MAX_KEY: Final = 200
+
+
+# ---------------------------------------------------------------- errors
+
+
+class PaymentValidationError(PaymentError, ValueError):
+    """A payments call with bad arguments; nothing was written."""
+
+    code = "invalid_request"
+
+    def __init__(self, field: str, message: str) -> None:
+        self.field = field
+        super().__init__(f"{field}: {message}")
+
+
+class PaymentIdempotencyConflictError(PaymentError):
+    """An idempotency key reused with other arguments (or for another operation)."""
+
+    code = "idempotency_conflict"
+
+    def __init__(self, key: str, operation: str) -> None:
+        self.key = key
+        super().__init__(
+            f"idempotency key {key!r} was first used for {operation} with other arguments;"
+            " use a new key for a new request"
+        )
+
+
+class IdempotencyInProgressError(PaymentError):
+    """A call with the same key is still running; retry later with the same key."""
+
+    code = "idempotency_in_progress"
+
+    def __init__(self, key: str) -> None:
+        self.key = key
+        super().__init__(f"a call with idempotency key {key!r} is still in progress")
+
+
+class PaymentBusyError(PaymentError):
+    """Another channel call for this payment is in flight (or unknown); try again later."""
+
+    code = "payment_busy"
+
+    def __init__(self, payment_id: str, operation: str) -> None:
+        self.payment_id = payment_id
+        super().__init__(
+            f"payment {payment_id!r} has a {operation} in flight; wait for it (or for the"
+            " janitor) before another operation"
+        )
+
+
+class OperationFailedError(PaymentError):
+    """The channel refused a capture, void or refund; the payment is unchanged.
+
+    Stored with the idempotency key: the same call again raises it again.
+    """
+
+    code = "operation_failed"
+
+    def __init__(self, payment_id: str, operation: str, channel_code: str, retriable: bool) -> None:
+        self.payment_id = payment_id
+        self.operation = operation
+        self.channel_code = channel_code
+        self.retriable = retriable
+        kind = "retriable" if retriable else "final"
+        super().__init__(
+            f"payment {payment_id!r}: the channel refused the {operation} ({channel_code}, {kind})"
+        )
+
+
+_REPLAYABLE: Final[dict[str, type[PaymentError]]] = {"OperationFailedError": OperationFailedError}
+
+
+# ---------------------------------------------------------------- helpers
+
+
+_CROCKFORD: Final = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+
+
+def new_payment_id(now: datetime) -> str:
+    """A time-ordered unique id: ``pay_`` + 10 chars of milliseconds + 16 random chars."""
+    value = (int(now.timestamp() * 1000) << 80) | int.from_bytes(os.urandom(10), "big")
+    chars = []
+    for _ in range(26):
+        chars.append(_CROCKFORD[value & 31])
+        value >>= 5
+    return "pay_" + "".join(reversed(chars))
+
+
+def _request_hash(operation: str, args: Mapping[str, object]) -> bytes:
+    text = json.dumps({"op": operation, **args}, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).digest()
+
+
+def _check_text(field: str, value: object, max_length: int, *, empty: bool = False) -> str:
+    if not isinstance(value, str):
+        raise PaymentValidationError(field, f"expected a string, got {type(value).__name__}")
+    if not value and not empty:
+        raise PaymentValidationError(field, "must not be empty")
+    if len(value) > max_length:
+        raise PaymentValidationError(field, f"at most {max_length} characters")
+    if "\x00" in value:
+        raise PaymentValidationError(field, "must not contain NUL")
+    return value
+
+
+def _check_amount(field: str, amount: object, expected_currency: str | None = None) -> Money:
+    if not isinstance(amount, Money):
+        raise PaymentValidationError(field, f"expected finplug.Money, got {type(amount).__name__}")
+    if amount.amount <= 0:
+        raise PaymentValidationError(field, f"must be positive, got {amount}")
+    if expected_currency is not None and amount.currency.code != expected_currency:
+        raise PaymentValidationError(
+            field, f"currency {amount.currency.code} differs from the payment's {expected_currency}"
+        )
+    return amount
+
+
+def _check_method(method: object) -> PaymentMethod:
+    try:
+        return PaymentMethod(cast("str", method))
+    except ValueError:
+        allowed = ", ".join(m.value for m in PaymentMethod)
+        raise PaymentValidationError(
+            "method", f"expected one of {allowed}, got {method!r}"
+        ) from None
+
+
+def _money_json(value: Money) -> str:
+    return str(value.amount)
+
+
+@dataclass(slots=True)
+class _Call:
+    """A channel call reserved in step 1, to make in step 2."""
+
+    payment_id: str
+    operation: ChannelOperation
+    channel: str
+    reference: str
+    amount: Money
+    method: PaymentMethod
+    merchant_id: str
+    customer_id: str
+    authorization: str = ""
+    capture_after: bool = False
+    """An authorization to capture in full as soon as it succeeds."""
+
+
+@dataclass(slots=True)
+class _Flow:
+    """What an authorize or top-up carries from one step to the next."""
+
+    payment_id: str
+    key: str
+    candidates: list[str]
+    amount: Money
+    method: PaymentMethod
+    merchant_id: str
+    customer_id: str
+    capture: bool
+    operation: ChannelOperation
+    tried: int = 0
+    errors: list[ChannelError] = field(default_factory=list)
+
+
+class _ReplayError(Exception):
+    """Internal: the key exists; carry its row out of the aborted transaction."""
+
+
+# ---------------------------------------------------------------- the service
+
+
+class PaymentsService:
+    """One tenant's payments component (see :class:`finplug.components.PaymentsAPI`).
+
+    Built by :class:`~finplug_payments.PaymentsPlugin` with the tenant's
+    settings and plugin context. Thread-safe: state shared between calls is
+    the database, a lock-guarded success window per channel, and the
+    channel and routing table built on first use.
+    """
+
+    def __init__(self, settings: Any, context: PluginContext) -> None:
+        self._settings = settings
+        self._routing: RoutingSettings = settings.routing
+        self._ctx = context
+        self._lock = threading.Lock()
+        self._connectors: dict[str, ChannelConnector] | None = None
+        self._table: RoutingTable | None = None
+        self._window: dict[str, deque[bool]] = {}
+        self._opened: set[str] = set()
+
+    # -- wiring -----------------------------------------------------------
+
+    @property
+    def _ledger(self) -> LedgerAPI:
+        return cast("LedgerAPI", self._ctx.component("ledger"))
+
+    @property
+    def _events(self) -> EventsAPI:
+        return cast("EventsAPI", self._ctx.component("events"))
+
+    def _clock(self) -> datetime:
+        return self._ctx.clock()
+
+    def _wire(self) -> tuple[dict[str, ChannelConnector], RoutingTable]:
+        connectors, table = self._connectors, self._table
+        if connectors is not None and table is not None:
+            return connectors, table
+        with self._lock:
+            if self._connectors is None or self._table is None:
+                found: dict[str, ChannelConnector] = {}
+                for batch in self._ctx.hooks.finplug_register_channels():
+                    for connector in batch:
+                        name = connector.info.name
+                        if name in found:
+                            raise AssemblyError(
+                                self._ctx.tenant_id,
+                                f"two channel plugins register a channel named {name!r}",
+                            )
+                        found[name] = connector
+                strategies: dict[str, RoutingStrategy] = {}
+                for offered in self._ctx.hooks.finplug_routing_strategies():
+                    for name, strategy in offered.items():
+                        if name in strategies:
+                            raise AssemblyError(
+                                self._ctx.tenant_id,
+                                f"two plugins offer a routing strategy named {name!r}",
+                            )
+                        strategies[name] = strategy
+                infos = [c.info for c in found.values()]
+                self._table = RoutingTable.build(self._routing, infos, strategies)
+                self._connectors = found
+            return self._connectors, self._table
+
+    def channels(self) -> builtins.list[ChannelInfo]:
+        """The tenant's channels, as registered by channel plugins, by name."""
+        connectors, _ = self._wire()
+        return sorted((c.info for c in connectors.values()), key=lambda i: i.name)
+
+    def stats(self) -> dict[str, ChannelStats]:
+        """Each channel's success record over the sliding window (``routing.success_window``)."""
+        with self._lock:
+            return {
+                name: ChannelStats(len(window), sum(window))
+                for name, window in self._window.items()
+            }
+
+    def route(self, request: RouteRequest) -> builtins.list[str]:
+        """The channels a payment would try, in order. No side effect."""
+        _, table = self._wire()
+        return table.route(request, self.stats())
+
+    def _record_outcome(self, channel: str, success: bool) -> None:
+        with self._lock:
+            window = self._window.get(channel)
+            if window is None:
+                window = self._window[channel] = deque(maxlen=self._routing.success_window)
+            window.append(success)
+
+    # -- transactions and idempotency -------------------------------------
+
+    @contextmanager
+    def _tx(self) -> Iterator[Connection]:
+        opened: list[str] = []
+        with self._ctx.storage.begin() as conn:
+            conn.info["finplug_payments_opened"] = opened
+            yield conn
+        self._opened.update(opened)
+
+    def _start(
+        self,
+        key: str,
+        operation: str,
+        args: Mapping[str, object],
+        body: Callable[[Connection], Payment | _Call],
+    ) -> Payment | _Call:
+        """Step 1: insert the key and run ``body`` in the same transaction, or replay."""
+        _check_text("key", key, _MAX_KEY)
+        digest = _request_hash(operation, args)
+        try:
+            with self._tx() as conn:
+                try:
+                    conn.execute(
+                        insert(idempotency).values(
+                            key=key,
+                            operation=operation,
+                            request_hash=digest,
+                            state="started",
+                            payment_id=None,
+                            response=None,
+                            created_at=self._clock(),
+                            finished_at=None,
+                        )
+                    )
+                except IntegrityError:
+                    raise _ReplayError from None
+                return body(conn)
+        except _ReplayError:
+            return self._replay(key, operation, digest)
+
+    def _replay(self, key: str, operation: str, digest: bytes) -> Payment:
+        deadline = time.monotonic() + self._settings.idempotency_wait_seconds
+        while True:
+            with self._tx() as conn:
+                row = conn.execute(select(idempotency).where(idempotency.c.key == key)).one()
+            if row.request_hash != digest or row.operation != operation:
+                raise PaymentIdempotencyConflictError(key, row.operation)
+            if row.state == "done":
+                return _from_response(row.response)
+            if time.monotonic() >= deadline:
+                raise IdempotencyInProgressError(key)
+            time.sleep(0.01)
+
+    def _finish_key(
+        self, conn: Connection, key: str, payment: Payment | None, error: PaymentError | None
+    ) -> None:
+        response = _to_response(payment, error)
+        conn.execute(
+            update(idempotency)
+            .where(idempotency.c.key == key)
+            .values(
+                state="done",
+                payment_id=payment.id if payment is not None else None,
+                response=response,
+                finished_at=self._clock(),
+            )
+        )
+
+    # -- public calls -----------------------------------------------------
+
+    def authorize(
+        self,
+        key: str,
+        *,
+        amount: Money,
+        merchant_id: str,
+        method: PaymentMethod | str,
+        customer_id: str = "",
+        capture: bool = False,
+        description: str = "",
+        attributes: Mapping[str, str] | None = None,
+        channel: str | None = None,
+    ) -> Payment:
+        """Ask risk, route, and authorize through the first channel that accepts.
+
+        A retriable channel failure cascades to the next channel of the route;
+        a final decline stops with a ``FAILED`` payment; a timeout leaves it
+        ``UNKNOWN`` for the janitor. With ``capture=True`` a successful
+        authorization is captured in full at once. ``channel`` pins one
+        channel instead of routing.
+        """
+        return self._begin_flow(
+            PaymentKind.PAYMENT,
+            key,
+            amount=amount,
+            merchant_id=merchant_id,
+            method=method,
+            customer_id=customer_id,
+            capture=capture,
+            description=description,
+            attributes=attributes,
+            channel=channel,
+        )
+
+    def topup(
+        self,
+        key: str,
+        *,
+        customer_id: str,
+        amount: Money,
+        method: PaymentMethod | str,
+        description: str = "",
+        channel: str | None = None,
+    ) -> Payment:
+        """Fund ``customer_id``'s wallet through a channel: a sale, then a posting to the wallet."""
+        return self._begin_flow(
+            PaymentKind.TOPUP,
+            key,
+            amount=amount,
+            merchant_id="",
+            method=method,
+            customer_id=customer_id,
+            capture=True,
+            description=description,
+            attributes=None,
+            channel=channel,
+        )
+
+    def _begin_flow(
+        self,
+        kind: PaymentKind,
+        key: str,
+        *,
+        amount: Money,
+        merchant_id: str,
+        method: PaymentMethod | str,
+        customer_id: str,
+        capture: bool,
+        description: str,
+        attributes: Mapping[str, str] | None,
+        channel: str | None,
+    ) -> Payment:
+        amount = _check_amount("amount", amount)
+        pay_method = _check_method(method)
+        if kind is PaymentKind.TOPUP:
+            _check_text("customer_id", customer_id, _MAX_ID)
+        else:
+            _check_text("merchant_id", merchant_id, _MAX_ID)
+            _check_text("customer_id", customer_id, _MAX_ID, empty=True)
+        _check_text("description", description, _MAX_TEXT, empty=True)
+        attrs = dict(attributes or {})
+        for name, value in attrs.items():
+            _check_text(f"attributes.{name}", value, _MAX_TEXT, empty=True)
+        connectors, table = self._wire()
+        if channel is not None and channel not in connectors:
+            known = ", ".join(sorted(connectors)) or "none"
+            raise PaymentValidationError("channel", f"unknown channel {channel!r} (known: {known})")
+        operation = "topup" if kind is PaymentKind.TOPUP else "authorize"
+        args = {
+            "amount": _money_json(amount),
+            "currency": amount.currency.code,
+            "merchant_id": merchant_id,
+            "customer_id": customer_id,
+            "method": pay_method.value,
+            "capture": capture,
+            "description": description,
+            "attributes": attrs,
+            "channel": channel,
+        }
+        # Risk first, outside any transaction: hooks may be slow.
+        risk = combine_risk_decisions(
+            self._ctx.hooks.finplug_assess_risk(
+                context=RiskContext(
+                    "wallet.topup" if kind is PaymentKind.TOPUP else "payment.authorize",
+                    amount,
+                    merchant_id=merchant_id or None,
+                    customer_id=customer_id or None,
+                    payment_method=pay_method.value,
+                    attributes=attrs,
+                )
+            )
+        )
+        now = self._clock()
+        payment_id = new_payment_id(now)
+        if channel is not None:
+            info = connectors[channel].info
+            candidates = [channel] if info.accepts(amount, pay_method) else []
+        else:
+            request = RouteRequest(payment_id, amount, pay_method, merchant_id, customer_id)
+            candidates = table.route(request, self.stats())
+        flow = _Flow(
+            payment_id,
+            key,
+            candidates,
+            amount,
+            pay_method,
+            merchant_id,
+            customer_id,
+            capture,
+            _OP.SALE if kind is PaymentKind.TOPUP else _OP.AUTHORIZE,
+        )
+
+        def create(conn: Connection) -> Payment | _Call:
+            conn.execute(
+                insert(payments).values(
+                    id=payment_id,
+                    kind=kind.value,
+                    status=_S.CREATED.value,
+                    currency=amount.currency.code,
+                    amount=amount.minor_units,
+                    captured=0,
+                    refunded=0,
+                    fees=0,
+                    merchant_id=merchant_id,
+                    customer_id=customer_id,
+                    method=pay_method.value,
+                    channel=None,
+                    channel_reference="",
+                    hold_seq=None,
+                    pending_operation=None,
+                    pending_reference=None,
+                    status_before=None,
+                    description=description,
+                    failure_code="",
+                    failure_message="",
+                    risk_reasons=json.dumps([r.code for r in risk.reasons]),
+                    attributes=json.dumps(attrs, sort_keys=True),
+                    transition_count=0,
+                    attempt_count=0,
+                    created_at=now,
+                    updated_at=now,
+                )
+            )
+            conn.execute(
+                update(idempotency).where(idempotency.c.key == key).values(payment_id=payment_id)
+            )
+            self._transition(conn, payment_id, None, _S.CREATED, "created")
+            if risk.verdict is RiskVerdict.DECLINE:
+                return self._fail(conn, flow, "risk_declined", _reasons(risk.reasons))
+            if risk.verdict is RiskVerdict.REVIEW:
+                self._move(
+                    conn, payment_id, _S.REQUIRES_ACTION, "risk review: " + _reasons(risk.reasons)
+                )
+                snapshot = self._load(conn, payment_id)
+                self._finish_key(conn, key, snapshot, None)
+                return snapshot
+            return self._next_attempt(conn, flow)
+
+        started = self._start(key, operation, args, create)
+        if isinstance(started, Payment):
+            return started
+        return self._run_flow(flow, started)
+
+    def confirm(self, key: str, payment_id: str, *, approve: bool) -> Payment:
+        """Finish a payment held for risk review: authorize it (routing now) or fail it."""
+        _check_text("payment_id", payment_id, 40)
+        _, table = self._wire()
+        holder: list[_Flow] = []
+
+        def reserve(conn: Connection) -> Payment | _Call:
+            row = self._lock_row(conn, payment_id)
+            status = _S(row.status)
+            if status is not _S.REQUIRES_ACTION:
+                raise IllegalTransitionError(payment_id, status, "confirm")
+            amount = Money.from_minor(row.amount, row.currency)
+            method = PaymentMethod(row.method)
+            request = RouteRequest(payment_id, amount, method, row.merchant_id, row.customer_id)
+            flow = _Flow(
+                payment_id,
+                key,
+                table.route(request, self.stats()),
+                amount,
+                method,
+                row.merchant_id,
+                row.customer_id,
+                False,
+                _OP.SALE if row.kind == PaymentKind.TOPUP.value else _OP.AUTHORIZE,
+            )
+            flow.capture = flow.operation is _OP.SALE
+            holder.append(flow)
+            if not approve:
+                return self._fail(conn, flow, "review_rejected", "a reviewer rejected it")
+            return self._next_attempt(conn, flow)
+
+        started = self._start(
+            key, "confirm", {"payment_id": payment_id, "approve": approve}, reserve
+        )
+        if isinstance(started, Payment):
+            return started
+        return self._run_flow(holder[0], started)
+
+    def capture(self, key: str, payment_id: str, amount: Money | None = None) -> Payment:
+        """Capture all (``None``) or part of an authorization; the rest of the hold is released."""
+        return self._operate(key, _OP.CAPTURE, payment_id, amount)
+
+    def void(self, key: str, payment_id: str) -> Payment:
+        """Release an authorization from which nothing was captured."""
+        return self._operate(key, _OP.VOID, payment_id, None)
+
+    def refund(self, key: str, payment_id: str, amount: Money | None = None) -> Payment:
+        """Refund all that is left (``None``) or part of it; several refunds may follow."""
+        return self._operate(key, _OP.REFUND, payment_id, amount)
+
+    # -- authorize / sale flow ---------------------------------------------
+
+    def _next_attempt(self, conn: Connection, flow: _Flow) -> Payment | _Call:
+        """Record the next channel call of the cascade, or fail the payment if none is left."""
+        limit = self._routing.max_attempts
+        if flow.tried >= len(flow.candidates) or flow.tried >= limit:
+            if not flow.candidates:
+                return self._fail(
+                    conn, flow, "no_eligible_channel", "no enabled channel accepts this payment"
+                )
+            last = flow.errors[-1] if flow.errors else None
+            code = "all_channels_failed"
+            message = f"{last}" if last is not None else "no channel succeeded"
+            return self._fail(conn, flow, code, message)
+        channel = flow.candidates[flow.tried]
+        flow.tried += 1
+        row = self._lock_row(conn, flow.payment_id)
+        call = self._reserve_call(
+            conn, row, flow.operation, channel, flow.amount, status_before=_S(row.status)
+        )
+        call.capture_after = flow.capture and flow.operation is _OP.AUTHORIZE
+        return call
+
+    def _run_flow(self, flow: _Flow, step: Payment | _Call) -> Payment:
+        connectors, _ = self._wire()
+        while isinstance(step, _Call):
+            call = step
+            try:
+                result = connectors[call.channel].execute(_request(call))
+            except ChannelTimeoutError as exc:
+                self._record_outcome(call.channel, False)
+                step = self._tx_timeout(call, exc, flow.key)
+                break
+            except ChannelError as exc:
+                self._record_outcome(call.channel, False)
+                flow.errors.append(exc)
+                step = self._tx_failed_attempt(flow, call, exc)
+                continue
+            self._record_outcome(call.channel, True)
+            step = self._tx_succeeded(call, result, flow)
+        assert isinstance(step, Payment)
+        return step
+
+    def _tx_failed_attempt(self, flow: _Flow, call: _Call, exc: ChannelError) -> Payment | _Call:
+        with self._tx() as conn:
+            if not self._close_attempt(conn, call, "failed", exc.code, exc.retriable):
+                return self._resolved_elsewhere(conn, flow.key, call.payment_id)
+            self._clear_pending(conn, call.payment_id)
+            if call.operation is _OP.CAPTURE:
+                # The automatic capture after an authorization failed: the payment
+                # stays authorized (the attempt shows why); the caller may capture later.
+                snapshot = self._load(conn, call.payment_id)
+                self._finish_key(conn, flow.key, snapshot, None)
+                return snapshot
+            if not exc.retriable:
+                return self._fail(conn, flow, exc.code, str(exc))
+            return self._next_attempt(conn, flow)
+
+    def _tx_succeeded(
+        self, call: _Call, result: ChannelResult, flow: _Flow | None
+    ) -> Payment | _Call:
+        key = flow.key if flow is not None else None
+        with self._tx() as conn:
+            if not self._close_attempt(conn, call, "succeeded", "", None, result.channel_reference):
+                return self._resolved_elsewhere(conn, key, call.payment_id)
+            step = self._apply_success(conn, call, result)
+            if isinstance(step, _Call):
+                return step
+            if key is not None:
+                self._finish_key(conn, key, step, None)
+            return step
+
+    def _tx_timeout(self, call: _Call, exc: ChannelTimeoutError, key: str) -> Payment:
+        with self._tx() as conn:
+            if not self._close_attempt(conn, call, "unknown", exc.code, None):
+                return self._resolved_elsewhere(conn, key, call.payment_id)
+            row = self._lock_row(conn, call.payment_id)
+            self._move(
+                conn,
+                call.payment_id,
+                _S.UNKNOWN,
+                f"{call.operation.value} timed out on {call.channel}",
+                row=row,
+            )
+            snapshot = self._load(conn, call.payment_id)
+            self._finish_key(conn, key, snapshot, None)
+            return snapshot
+
+    def _resolved_elsewhere(self, conn: Connection, key: str | None, payment_id: str) -> Payment:
+        # The janitor settled this call while the channel answered us late.
+        self._ctx.log.error(
+            "payment %s: a channel answer arrived after the janitor had settled the call;"
+            " the janitor's outcome stands",
+            payment_id,
+        )
+        snapshot = self._load(conn, payment_id)
+        if key is not None:
+            self._finish_key(conn, key, snapshot, None)
+        return snapshot
+
+    # -- capture / void / refund -----------------------------------------
+
+    def _operate(
+        self, key: str, operation: ChannelOperation, payment_id: str, amount: Money | None
+    ) -> Payment:
+        _check_text("payment_id", payment_id, 40)
+        if amount is not None:
+            amount = _check_amount("amount", amount)
+        self._wire()
+        args = {
+            "payment_id": payment_id,
+            "amount": None if amount is None else _money_json(amount),
+            "currency": None if amount is None else amount.currency.code,
+        }
+
+        def reserve(conn: Connection) -> Payment | _Call:
+            row = self._lock_row(conn, payment_id)
+            status = _S(row.status)
+            if row.pending_operation is not None:
+                raise PaymentBusyError(payment_id, row.pending_operation)
+            cur = row.currency
+            if amount is not None:
+                _check_amount("amount", amount, cur)
+            if operation is _OP.CAPTURE:
+                if row.kind != PaymentKind.PAYMENT.value or status is not _S.AUTHORIZED:
+                    raise IllegalTransitionError(payment_id, status, "capture")
+                value = amount if amount is not None else Money.from_minor(row.amount, cur)
+                if value.minor_units > row.amount:
+                    raise PaymentValidationError(
+                        "amount",
+                        f"{value} is more than the authorized {Money.from_minor(row.amount, cur)}",
+                    )
+            elif operation is _OP.VOID:
+                if status is not _S.AUTHORIZED:
+                    raise IllegalTransitionError(payment_id, status, "void")
+                value = Money.from_minor(row.amount, cur)
+            else:
+                if status not in _REFUNDABLE:
+                    raise IllegalTransitionError(payment_id, status, "refund")
+                left = row.captured - row.refunded
+                value = amount if amount is not None else Money.from_minor(left, cur)
+                if value.minor_units > left:
+                    raise PaymentValidationError(
+                        "amount",
+                        f"{value} is more than the refundable {Money.from_minor(left, cur)}",
+                    )
+            return self._reserve_call(
+                conn, row, operation, row.channel, value, status_before=status
+            )
+
+        started = self._start(key, operation.value, args, reserve)
+        if isinstance(started, Payment):
+            return started
+        call = started
+        connector = self._wire()[0].get(call.channel)
+        try:
+            if connector is None:
+                raise ChannelError(
+                    call.channel, "channel_removed", "the channel is no longer configured"
+                )
+            result = connector.execute(_request(call))
+        except ChannelTimeoutError as exc:
+            return self._tx_timeout(call, exc, key)
+        except ChannelError as exc:
+            with self._tx() as conn:
+                if not self._close_attempt(conn, call, "failed", exc.code, exc.retriable):
+                    return self._resolved_elsewhere(conn, key, call.payment_id)
+                self._clear_pending(conn, call.payment_id)
+                error = OperationFailedError(payment_id, operation.value, exc.code, exc.retriable)
+                self._finish_key(conn, key, None, error)
+            raise error from None
+        with self._tx() as conn:
+            if not self._close_attempt(conn, call, "succeeded", "", None, result.channel_reference):
+                return self._resolved_elsewhere(conn, key, call.payment_id)
+            step = self._apply_success(conn, call, result)
+            assert isinstance(step, Payment)
+            self._finish_key(conn, key, step, None)
+            return step
+
+    # -- state, attempts, bookings -----------------------------------------
+
+    def _lock_row(self, conn: Connection, payment_id: str) -> Any:
+        row = conn.execute(
+            select(payments).where(payments.c.id == payment_id).with_for_update()
+        ).first()
+        if row is None:
+            raise PaymentNotFoundError(payment_id)
+        return row
+
+    def _reserve_call(
+        self,
+        conn: Connection,
+        row: Any,
+        operation: ChannelOperation,
+        channel: str,
+        amount: Money,
+        *,
+        status_before: PaymentStatus,
+    ) -> _Call:
+        n = row.attempt_count + 1
+        reference = f"{row.id}:{n}:{operation.value}"
+        now = self._clock()
+        conn.execute(
+            insert(attempts).values(
+                reference=reference,
+                payment_id=row.id,
+                n=n,
+                operation=operation.value,
+                channel=channel,
+                amount=amount.minor_units,
+                status="in_flight",
+                error_code="",
+                retriable=None,
+                channel_reference="",
+                created_at=now,
+                finished_at=None,
+            )
+        )
+        conn.execute(
+            update(payments)
+            .where(payments.c.id == row.id)
+            .values(
+                attempt_count=n,
+                pending_operation=operation.value,
+                pending_reference=reference,
+                status_before=status_before.value,
+                updated_at=now,
+            )
+        )
+        return _Call(
+            row.id,
+            operation,
+            channel,
+            reference,
+            amount,
+            PaymentMethod(row.method),
+            row.merchant_id,
+            row.customer_id,
+            row.channel_reference,
+        )
+
+    def _close_attempt(
+        self,
+        conn: Connection,
+        call: _Call,
+        status: str,
+        error_code: str,
+        retriable: bool | None,
+        channel_reference: str = "",
+    ) -> bool:
+        """Record an attempt's outcome; False if it was already settled (by the janitor)."""
+        self._lock_row(conn, call.payment_id)
+        done = conn.execute(
+            update(attempts)
+            .where(
+                and_(
+                    attempts.c.reference == call.reference,
+                    attempts.c.status.in_(("in_flight", "unknown")),
+                )
+            )
+            .values(
+                status=status,
+                error_code=error_code,
+                retriable=retriable,
+                channel_reference=channel_reference,
+                finished_at=self._clock(),
+            )
+        )
+        return done.rowcount == 1
+
+    def _clear_pending(
+        self, conn: Connection, payment_id: str, status: PaymentStatus | None = None
+    ) -> None:
+        values: dict[str, object] = {
+            "pending_operation": None,
+            "pending_reference": None,
+            "status_before": None,
+            "updated_at": self._clock(),
+        }
+        conn.execute(update(payments).where(payments.c.id == payment_id).values(**values))
+        if status is not None:
+            self._move(conn, payment_id, status, "the channel did not do it")
+
+    def _transition(
+        self,
+        conn: Connection,
+        payment_id: str,
+        from_status: PaymentStatus | None,
+        to_status: PaymentStatus,
+        reason: str,
+        *,
+        row: Any = None,
+    ) -> None:
+        if row is None:
+            row = conn.execute(
+                select(payments.c.transition_count, payments.c.merchant_id, payments.c.kind).where(
+                    payments.c.id == payment_id
+                )
+            ).one()
+        n = row.transition_count + 1
+        now = self._clock()
+        conn.execute(
+            insert(transitions).values(
+                payment_id=payment_id,
+                n=n,
+                from_status=None if from_status is None else from_status.value,
+                to_status=to_status.value,
+                at=now,
+                reason=reason[:_MAX_TEXT],
+            )
+        )
+        conn.execute(
+            update(payments)
+            .where(payments.c.id == payment_id)
+            .values(transition_count=n, status=to_status.value, updated_at=now)
+        )
+        self._events.bind(conn).emit(
+            Event(
+                f"{row.kind}.{to_status.value}",
+                f"payment:{payment_id}",
+                {
+                    "payment_id": payment_id,
+                    "from": None if from_status is None else from_status.value,
+                    "to": to_status.value,
+                    "merchant_id": row.merchant_id,
+                    "reason": reason[:_MAX_TEXT],
+                },
+                dedupe_key=f"{payment_id}:{n}",
+            )
+        )
+
+    def _move(
+        self,
+        conn: Connection,
+        payment_id: str,
+        to_status: PaymentStatus,
+        reason: str,
+        *,
+        row: Any = None,
+    ) -> None:
+        if row is None:
+            row = self._lock_row(conn, payment_id)
+        current = _S(row.status)
+        if to_status not in PAYMENT_TRANSITIONS[current] and to_status is not current:
+            raise IllegalTransitionError(payment_id, current, f"move to {to_status.value}")
+        if to_status is current:
+            return
+        self._transition(conn, payment_id, current, to_status, reason, row=row)
+
+    def _fail(self, conn: Connection, flow: _Flow, code: str, message: str) -> Payment:
+        conn.execute(
+            update(payments)
+            .where(payments.c.id == flow.payment_id)
+            .values(failure_code=code[:64], failure_message=message[:_MAX_TEXT])
+        )
+        self._move(conn, flow.payment_id, _S.FAILED, f"{code}: {message}")
+        snapshot = self._load(conn, flow.payment_id)
+        self._finish_key(conn, flow.key, snapshot, None)
+        return snapshot
+
+    def _account(self, conn: Connection, code: str, kind: str, cur: str) -> str:
+        if code not in self._opened:
+            self._ledger.bind(conn).open_account(code, kind, cur, overdraft=_OVERDRAFT[kind])
+            conn.info["finplug_payments_opened"].append(code)
+        return code
+
+    def _apply_success(
+        self, conn: Connection, call: _Call, result: ChannelResult
+    ) -> Payment | _Call:
+        """Book a channel success and move the payment; may reserve the capture that follows."""
+        row = self._lock_row(conn, call.payment_id)
+        cur = row.currency
+        ledger = self._ledger.bind(conn)
+        clearing = self._account(conn, f"payments:clearing:{call.channel}:{cur}", "asset", cur)
+        pid = call.payment_id
+        now = self._clock()
+        values: dict[str, object] = {
+            "pending_operation": None,
+            "pending_reference": None,
+            "status_before": None,
+            "updated_at": now,
+        }
+        if call.operation is _OP.AUTHORIZE:
+            merchant = self._account(
+                conn, f"payments:merchant:{row.merchant_id}:{cur}", "liability", cur
+            )
+            hold = ledger.hold(
+                f"{pid}:hold",
+                debit=clearing,
+                credit=merchant,
+                amount=call.amount,
+                description=f"authorization {pid} via {call.channel}",
+            )
+            values.update(
+                channel=call.channel, channel_reference=result.channel_reference, hold_seq=hold.seq
+            )
+            conn.execute(update(payments).where(payments.c.id == pid).values(**values))
+            self._move(conn, pid, _S.AUTHORIZED, f"authorized by {call.channel}")
+            if call.capture_after:
+                row = self._lock_row(conn, pid)
+                return self._reserve_call(
+                    conn, row, _OP.CAPTURE, call.channel, call.amount, status_before=_S.AUTHORIZED
+                )
+            return self._load(conn, pid)
+        if call.operation is _OP.SALE:
+            wallet = self._account(
+                conn, f"payments:wallet:{row.customer_id}:{cur}", "liability", cur
+            )
+            ledger.transfer(
+                f"{pid}:topup",
+                debit=clearing,
+                credit=wallet,
+                amount=call.amount,
+                description=f"top-up {pid} via {call.channel}",
+            )
+            fees = self._book_fees(conn, "topup", call, wallet, cur)
+            values.update(
+                channel=call.channel,
+                channel_reference=result.channel_reference,
+                captured=call.amount.minor_units,
+                fees=fees,
+            )
+            conn.execute(update(payments).where(payments.c.id == pid).values(**values))
+            self._move(conn, pid, _S.CAPTURED, f"topped up via {call.channel}")
+            return self._load(conn, pid)
+        merchant = f"payments:merchant:{row.merchant_id}:{cur}"
+        if call.operation is _OP.CAPTURE:
+            ledger.post_pending(f"{pid}:capture", row.hold_seq, call.amount)
+            fees = self._book_fees(conn, "capture", call, merchant, cur)
+            values.update(captured=call.amount.minor_units, fees=fees)
+            conn.execute(update(payments).where(payments.c.id == pid).values(**values))
+            full = call.amount.minor_units == row.amount
+            self._move(
+                conn,
+                pid,
+                _S.CAPTURED if full else _S.PARTIALLY_CAPTURED,
+                f"captured {call.amount} via {call.channel}",
+            )
+            return self._load(conn, pid)
+        if call.operation is _OP.VOID:
+            ledger.void_pending(f"{pid}:void", row.hold_seq)
+            conn.execute(update(payments).where(payments.c.id == pid).values(**values))
+            self._move(conn, pid, _S.VOIDED, f"voided via {call.channel}")
+            return self._load(conn, pid)
+        # refund
+        ledger.transfer(
+            f"{pid}:refund:{call.reference}",
+            debit=merchant,
+            credit=clearing,
+            amount=call.amount,
+            description=f"refund of {pid} via {call.channel}",
+        )
+        refunded = row.refunded + call.amount.minor_units
+        values.update(refunded=refunded)
+        conn.execute(update(payments).where(payments.c.id == pid).values(**values))
+        target = _S.REFUNDED if refunded == row.captured else _S.PARTIALLY_REFUNDED
+        self._move(conn, pid, target, f"refunded {call.amount} via {call.channel}")
+        return self._load(conn, pid)
+
+    def _book_fees(
+        self, conn: Connection, operation: str, call: _Call, payer: str, cur: str
+    ) -> int:
+        context = FeeContext(
+            operation,
+            call.amount,
+            channel=call.channel,
+            payment_method=call.method.value,
+            merchant_id=call.merchant_id or None,
+        )
+        fees = [
+            fee
+            for batch in self._ctx.hooks.finplug_calculate_fees(context=context)
+            for fee in batch
+        ]
+        total = 0
+        legs: list[Leg] = []
+        for fee in fees:
+            if fee.amount.currency.code != cur:
+                raise PaymentValidationError(
+                    "fees", f"fee {fee.code} is in {fee.amount.currency.code}, not {cur}"
+                )
+            if fee.amount.amount <= 0:
+                continue
+            account = self._account(conn, f"payments:fees:{fee.beneficiary}:{cur}", "income", cur)
+            legs.append(Leg.credit(account, fee.amount))
+            total += fee.amount.minor_units
+        if total:
+            legs.insert(0, Leg.debit(payer, Money.from_minor(total, cur)))
+            self._ledger.bind(conn).post(
+                f"{call.payment_id}:fees:{operation}",
+                legs,
+                description=f"fees on {operation} of {call.payment_id}",
+            )
+        return total
+
+    # -- reading ---------------------------------------------------------
+
+    def _load(self, conn: Connection, payment_id: str) -> Payment:
+        row = conn.execute(select(payments).where(payments.c.id == payment_id)).first()
+        if row is None:
+            raise PaymentNotFoundError(payment_id)
+        tries = conn.execute(
+            select(attempts).where(attempts.c.payment_id == payment_id).order_by(attempts.c.n)
+        ).all()
+        moves = conn.execute(
+            select(transitions)
+            .where(transitions.c.payment_id == payment_id)
+            .order_by(transitions.c.n)
+        ).all()
+        return _payment(row, tries, moves)
+
+    def get(self, payment_id: str) -> Payment:
+        """One payment, with its attempts and transitions."""
+        _check_text("payment_id", payment_id, 40)
+        with self._tx() as conn:
+            return self._load(conn, payment_id)
+
+    def list(
+        self,
+        *,
+        merchant_id: str | None = None,
+        status: PaymentStatus | str | None = None,
+        after: str | None = None,
+        limit: int = 100,
+    ) -> builtins.list[Payment]:
+        """Payments in creation order, optionally filtered; page with ``after`` (a payment id)."""
+        if not 1 <= limit <= 1000:
+            raise PaymentValidationError("limit", "must be between 1 and 1000")
+        query = select(payments.c.id)
+        if merchant_id is not None:
+            query = query.where(payments.c.merchant_id == merchant_id)
+        if status is not None:
+            try:
+                wanted = PaymentStatus(status)
+            except ValueError:
+                raise PaymentValidationError("status", f"unknown status {status!r}") from None
+            query = query.where(payments.c.status == wanted.value)
+        with self._tx() as conn:
+            if after is not None:
+                anchor = conn.execute(
+                    select(payments.c.created_at).where(payments.c.id == after)
+                ).first()
+                if anchor is None:
+                    raise PaymentNotFoundError(after)
+                query = query.where(
+                    or_(
+                        payments.c.created_at > anchor.created_at,
+                        and_(payments.c.created_at == anchor.created_at, payments.c.id > after),
+                    )
+                )
+            ids = (
+                conn.execute(query.order_by(payments.c.created_at, payments.c.id).limit(limit))
+                .scalars()
+                .all()
+            )
+            return [self._load(conn, pid) for pid in ids]
+
+    # -- the janitor -------------------------------------------------------
+
+    def resolve_unknown(self, limit: int = 100) -> JanitorReport:
+        """Settle calls that timed out (``UNKNOWN``) or were cut off by a crash.
+
+        For each, the channel is asked by the call's reference
+        (:meth:`~finplug.ChannelConnector.lookup`): if the call happened, it
+        is booked as if it had just succeeded; if not, the payment goes back
+        to where it was (an authorization or top-up that never happened
+        fails). Calls still ``in_flight`` are only taken once older than
+        ``janitor_grace_seconds``, so a live call is never second-guessed.
+        Idempotency keys left ``started`` by a crash are completed with the
+        settled payment.
+        """
+        connectors, _ = self._wire()
+        cutoff = self._clock() - timedelta(seconds=self._settings.janitor_grace_seconds)
+        with self._tx() as conn:
+            rows = conn.execute(
+                select(payments.c.id, payments.c.pending_reference)
+                .where(
+                    or_(
+                        payments.c.status == _S.UNKNOWN.value,
+                        and_(
+                            payments.c.pending_operation.is_not(None),
+                            payments.c.updated_at <= cutoff,
+                        ),
+                    )
+                )
+                .order_by(payments.c.updated_at)
+                .limit(limit)
+            ).all()
+            calls = []
+            for row in rows:
+                attempt = conn.execute(
+                    select(attempts).where(attempts.c.reference == row.pending_reference)
+                ).first()
+                if attempt is None:
+                    continue
+                payment = self._lock_row(conn, row.id)
+                calls.append(
+                    _Call(
+                        row.id,
+                        ChannelOperation(attempt.operation),
+                        attempt.channel,
+                        attempt.reference,
+                        Money.from_minor(attempt.amount, payment.currency),
+                        PaymentMethod(payment.method),
+                        payment.merchant_id,
+                        payment.customer_id,
+                        payment.channel_reference,
+                    )
+                )
+        resolved: builtins.list[str] = []
+        unknown: builtins.list[str] = []
+        for call in calls:
+            connector = connectors.get(call.channel)
+            try:
+                if connector is None:
+                    raise ChannelTimeoutError(call.channel, "channel_removed")
+                outcome = connector.lookup(_request(call))
+            except ChannelTimeoutError:
+                unknown.append(call.payment_id)
+                continue
+            with self._tx() as conn:
+                row = self._lock_row(conn, call.payment_id)
+                if row.pending_reference != call.reference:
+                    resolved.append(call.payment_id)  # settled meanwhile
+                    continue
+                if isinstance(outcome, ChannelResult):
+                    self._close_attempt(
+                        conn, call, "succeeded", "", None, outcome.channel_reference
+                    )
+                    # From UNKNOWN the payment moves straight to where the call
+                    # leads. call.capture_after is False: the janitor settles the authorization
+                    # only; an automatic capture it interrupted is left to the caller.
+                    self._apply_success(conn, call, outcome)
+                else:
+                    code = outcome.code if outcome is not None else "not_received"
+                    self._close_attempt(
+                        conn, call, "failed", code, None if outcome is None else outcome.retriable
+                    )
+                    before = _S(row.status_before)
+                    conn.execute(
+                        update(payments)
+                        .where(payments.c.id == call.payment_id)
+                        .values(
+                            pending_operation=None,
+                            pending_reference=None,
+                            status_before=None,
+                        )
+                    )
+                    if call.operation in (_OP.AUTHORIZE, _OP.SALE):
+                        conn.execute(
+                            update(payments)
+                            .where(payments.c.id == call.payment_id)
+                            .values(
+                                failure_code=f"channel_{code}"[:64],
+                                failure_message="the channel never completed the call",
+                            )
+                        )
+                        self._move(conn, call.payment_id, _S.FAILED, f"janitor: {code}")
+                    elif _S(row.status) is _S.UNKNOWN:
+                        self._move(
+                            conn,
+                            call.payment_id,
+                            before,
+                            f"janitor: {call.operation.value} did not happen ({code})",
+                        )
+                snapshot = self._load(conn, call.payment_id)
+                keys = (
+                    conn.execute(
+                        select(idempotency.c.key).where(
+                            and_(
+                                idempotency.c.payment_id == call.payment_id,
+                                idempotency.c.state == "started",
+                            )
+                        )
+                    )
+                    .scalars()
+                    .all()
+                )
+                for key in keys:
+                    self._finish_key(conn, key, snapshot, None)
+                resolved.append(call.payment_id)
+        return JanitorReport(tuple(resolved), tuple(unknown))
+
+
+_OVERDRAFT: Final[dict[str, Any]] = {
+    "asset": "unlimited",
+    "liability": "unlimited",
+    "income": "unlimited",
+}
+
+
+def _reasons(reasons: Sequence[Any]) -> str:
+    return ", ".join(r.code for r in reasons) or "no reason given"
+
+
+def _request(call: _Call) -> ChannelRequest:
+    return ChannelRequest(
+        call.operation,
+        call.reference,
+        call.amount,
+        call.method,
+        call.merchant_id,
+        call.customer_id,
+        call.payment_id,
+        call.authorization,
+    )
+
+
+def _payment(row: Any, tries: Sequence[Any], moves: Sequence[Any]) -> Payment:
+    cur = currency(row.currency)
+    return Payment(
+        id=row.id,
+        kind=PaymentKind(row.kind),
+        status=PaymentStatus(row.status),
+        amount=Money.from_minor(row.amount, cur),
+        captured=Money.from_minor(row.captured, cur),
+        refunded=Money.from_minor(row.refunded, cur),
+        fees=Money.from_minor(row.fees, cur),
+        merchant_id=row.merchant_id,
+        customer_id=row.customer_id,
+        method=PaymentMethod(row.method),
+        channel=row.channel,
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+        description=row.description,
+        failure_code=row.failure_code,
+        failure_message=row.failure_message,
+        risk_reasons=tuple(json.loads(row.risk_reasons)),
+        attempts=tuple(
+            PaymentAttempt(
+                t.operation,
+                t.channel,
+                t.reference,
+                Money.from_minor(t.amount, cur),
+                t.status,
+                t.error_code,
+                t.retriable,
+                t.channel_reference,
+            )
+            for t in tries
+        ),
+        transitions=tuple(
+            PaymentTransition(
+                None if m.from_status is None else PaymentStatus(m.from_status),
+                PaymentStatus(m.to_status),
+                m.at,
+                m.reason,
+            )
+            for m in moves
+        ),
+    )
+
+
+# ---------------------------------------------------------------- stored results
+
+
+def _to_response(payment: Payment | None, error: PaymentError | None) -> str:
+    if error is not None:
+        details = {k: v for k, v in vars(error).items() if isinstance(v, str | bool | int)}
+        return json.dumps(
+            {"error": type(error).__name__, "message": str(error), "details": details}
+        )
+    assert payment is not None
+    return json.dumps({"payment": _payment_json(payment)}, sort_keys=True)
+
+
+def _from_response(text: str) -> Payment:
+    data = json.loads(text)
+    if "error" in data:
+        cls = _REPLAYABLE.get(data["error"], PaymentError)
+        error = cls.__new__(cls)
+        Exception.__init__(error, data["message"])
+        vars(error).update(data["details"])
+        raise error
+    return _payment_from_json(data["payment"])
+
+
+def _payment_json(p: Payment) -> dict[str, Any]:
+    def money(m: Money) -> str:
+        return str(m.amount)
+
+    return {
+        "id": p.id,
+        "kind": p.kind.value,
+        "status": p.status.value,
+        "currency": p.amount.currency.code,
+        "amount": money(p.amount),
+        "captured": money(p.captured),
+        "refunded": money(p.refunded),
+        "fees": money(p.fees),
+        "merchant_id": p.merchant_id,
+        "customer_id": p.customer_id,
+        "method": p.method.value,
+        "channel": p.channel,
+        "created_at": p.created_at.isoformat(),
+        "updated_at": p.updated_at.isoformat(),
+        "description": p.description,
+        "failure_code": p.failure_code,
+        "failure_message": p.failure_message,
+        "risk_reasons": list(p.risk_reasons),
+        "attempts": [
+            [
+                a.operation,
+                a.channel,
+                a.reference,
+                money(a.amount),
+                a.status,
+                a.error_code,
+                a.retriable,
+                a.channel_reference,
+            ]
+            for a in p.attempts
+        ],
+        "transitions": [
+            [
+                None if t.from_status is None else t.from_status.value,
+                t.to_status.value,
+                t.at.isoformat(),
+                t.reason,
+            ]
+            for t in p.transitions
+        ],
+    }
+
+
+def _payment_from_json(d: Mapping[str, Any]) -> Payment:
+    cur = d["currency"]
+    return Payment(
+        id=d["id"],
+        kind=PaymentKind(d["kind"]),
+        status=PaymentStatus(d["status"]),
+        amount=Money(d["amount"], cur),
+        captured=Money(d["captured"], cur),
+        refunded=Money(d["refunded"], cur),
+        fees=Money(d["fees"], cur),
+        merchant_id=d["merchant_id"],
+        customer_id=d["customer_id"],
+        method=PaymentMethod(d["method"]),
+        channel=d["channel"],
+        created_at=datetime.fromisoformat(d["created_at"]),
+        updated_at=datetime.fromisoformat(d["updated_at"]),
+        description=d["description"],
+        failure_code=d["failure_code"],
+        failure_message=d["failure_message"],
+        risk_reasons=tuple(d["risk_reasons"]),
+        attempts=tuple(
+            PaymentAttempt(op, ch, ref, Money(amt, cur), st, code, retr, chref)
+            for op, ch, ref, amt, st, code, retr, chref in d["attempts"]
+        ),
+        transitions=tuple(
+            PaymentTransition(
+                None if f is None else PaymentStatus(f),
+                PaymentStatus(t),
+                datetime.fromisoformat(at),
+                reason,
+            )
+            for f, t, at, reason in d["transitions"]
+        ),
+    )

@@ -1,0 +1,1 @@
+"""The payments plugin's Alembic revisions (version table ``alembic_version_payments``)."""
