@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Generator
 from decimal import Decimal
+from typing import NoReturn
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
@@ -40,10 +41,52 @@ class PaymentsSettings(BaseModel):
 
 
 class FakePayments:
-    """A payments component double: records what it was asked."""
+    """A payments component double: has PaymentsAPI's shape, records what it was asked.
+
+    Every call is recorded in ``calls`` and then refused: tests of the kernel
+    only need a provider that the component check accepts.
+    """
 
     def __init__(self, plugin: PaymentsPlugin) -> None:
         self.plugin = plugin
+        self.calls: list[tuple[str, tuple[object, ...], dict[str, object]]] = []
+
+    def _record(self, name: str, *args: object, **kwargs: object) -> NoReturn:
+        self.calls.append((name, args, kwargs))
+        raise NotImplementedError(f"FakePayments.{name} is a test double")
+
+    def authorize(self, key: str, **kwargs: object) -> NoReturn:
+        self._record("authorize", key, **kwargs)
+
+    def confirm(self, key: str, payment_id: str, *, approve: bool) -> NoReturn:
+        self._record("confirm", key, payment_id, approve=approve)
+
+    def capture(self, key: str, payment_id: str, amount: object = None) -> NoReturn:
+        self._record("capture", key, payment_id, amount)
+
+    def void(self, key: str, payment_id: str) -> NoReturn:
+        self._record("void", key, payment_id)
+
+    def refund(self, key: str, payment_id: str, amount: object = None) -> NoReturn:
+        self._record("refund", key, payment_id, amount)
+
+    def topup(self, key: str, **kwargs: object) -> NoReturn:
+        self._record("topup", key, **kwargs)
+
+    def get(self, payment_id: str) -> NoReturn:
+        self._record("get", payment_id)
+
+    def list(self, **kwargs: object) -> NoReturn:
+        self._record("list", **kwargs)
+
+    def resolve_unknown(self, limit: int = 100) -> NoReturn:
+        self._record("resolve_unknown", limit)
+
+    def channels(self) -> NoReturn:
+        self._record("channels")
+
+    def route(self, request: object) -> NoReturn:
+        self._record("route", request)
 
 
 class PaymentsPlugin(Plugin[PaymentsSettings]):

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import json
+import os
 import runpy
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
+from finplug import Money, PaymentStatus, Platform
 from finplug.cli import app
 
 ROOT = Path(__file__).parents[1]
@@ -86,6 +89,7 @@ def test_demo_shows_each_tenant_plugboard() -> None:
         text=True,
         cwd=ROOT,
         check=True,
+        env={**os.environ, "COLUMNS": "240"},  # wide tables: one line per row
     )
     out = result.stdout
     for tenant in ("acme", "globex", "initech"):
@@ -94,6 +98,71 @@ def test_demo_shows_each_tenant_plugboard() -> None:
         assert verdict in out
     assert "no risk plugin" in out  # globex runs without a risk component
     assert "acquiring" in out
+    # Payments over each tenant's own channels and routing.
+    assert out.count("payment story") == 2  # acme and globex; initech has no payments
+    for seen in (
+        "card-eu: authorize failed (channel_unavailable), card-backup: authorize succeeded",
+        "card-y: authorize failed (channel_unavailable), card-x: authorize succeeded",
+        "insufficient_funds",
+        "partially_refunded",
+        "requires_action",
+        "payments:wallet:c-001:EUR",
+        "hash chain and balances verified",
+    ):
+        assert seen in out, seen
+    assert "BROKEN" not in out
+    assert "error" not in out
+
+
+def _janitor_folder(tmp_path: Path, outcome: str) -> tuple[Path, str]:
+    tenants = tmp_path / "tenants"
+    tenants.mkdir()
+    (tenants / "shop.yaml").write_text(
+        "tenant: shop\n"
+        "plugins:\n"
+        "  payments: {}\n"
+        "  channels-sim:\n"
+        "    channels:\n"
+        "      - {name: card, currencies: [EUR], script: {'14.00': " + outcome + "}}\n"
+    )
+    return tenants, f"sqlite:///{tmp_path}/db/{{tenant}}.db"
+
+
+@pytest.mark.parametrize(
+    ("outcome", "code", "status"),
+    [
+        ("timeout_applied", 0, PaymentStatus.AUTHORIZED),
+        ("lookup_timeout", 2, PaymentStatus.UNKNOWN),
+    ],
+)
+def test_payments_janitor_settles_unknown_payments(
+    tmp_path: Path, outcome: str, code: int, status: PaymentStatus
+) -> None:
+    tenants, url = _janitor_folder(tmp_path, outcome)
+    platform = Platform.discover(database_url=url)
+    platform.load_tenants(tenants)
+    platform.upgrade("shop")
+    shop = platform.tenant("shop")
+    stuck = shop.payments.authorize(
+        "k", amount=Money("14.00", "EUR"), merchant_id="m", method="card"
+    )
+    assert stuck.status is PaymentStatus.UNKNOWN
+    result = CliRunner().invoke(
+        app, ["payments", "janitor", "--tenants", str(tenants), "--database-url", url]
+    )
+    assert result.exit_code == code, result.output
+    assert shop.payments.get(stuck.id).status is status
+    platform.close()
+
+
+def test_payments_janitor_names_a_missing_tenant(tmp_path: Path) -> None:
+    tenants, url = _janitor_folder(tmp_path, "approve")
+    result = CliRunner().invoke(
+        app,
+        ["payments", "janitor", "--tenants", str(tenants), "--database-url", url, "--tenant", "x"],
+    )
+    assert result.exit_code == 1
+    assert "no tenant 'x'" in result.output
 
 
 def test_demo_reports_bad_configs(tmp_path: Path) -> None:

@@ -24,6 +24,7 @@ PAGES = [
     "storage",
     "routing",
     "channel-connectors",
+    "payments",
 ]
 
 

@@ -227,5 +227,21 @@ def test_hook_finplug_routing_strategies(make_tenant: MakeTenant) -> None:
     # Nobody implements it: only built-ins; naming another strategy is a config error.
     assert make_tenant([PaymentsPlugin]).hooks.finplug_routing_strategies() == []
     orphan = make_tenant([PaymentsPlugin, ChannelsSimPlugin], settings=settings)
-    with pytest.raises(RoutingConfigError, match="reverse"):
+    with pytest.raises(
+        RoutingConfigError, match=r"plugins\.payments\.routing\.strategy: .*reverse"
+    ):
         orphan.payments.route(request)
+
+    class Shadow(ReverseStrategy):
+        meta = ReverseStrategy.meta.model_copy(update={"name": "shadow"})
+
+        @hookimpl
+        def finplug_routing_strategies(self) -> dict[str, RoutingStrategy] | None:
+            return {"priority": _reverse}
+
+    clash = make_tenant(
+        [PaymentsPlugin, ChannelsSimPlugin, Shadow],
+        settings={"channels-sim": settings["channels-sim"]},
+    )
+    with pytest.raises(AssemblyError, match="priority"):
+        clash.payments.route(request)

@@ -1,4 +1,4 @@
-"""The ``finplug`` command line: ``plugins``, ``check``, ``demo`` and ``db upgrade``."""
+"""The ``finplug`` command line: ``plugins``, ``check``, ``demo``, ``db upgrade``, ``payments``."""
 
 from __future__ import annotations
 
@@ -85,13 +85,22 @@ def demo_command(
     tenants: Annotated[
         Path, typer.Option("--tenants", help="Folder of tenant configs to assemble.")
     ] = Path("examples/tenants"),
+    data: Annotated[
+        Path,
+        typer.Option("--data", help="Folder for the demo tenants' SQLite files (emptied first)."),
+    ] = Path("finplug-data/demo"),
 ) -> None:
-    """Assemble the example tenants and show what each one has plugged in."""
+    """Assemble the example tenants, show their plugboards and run their payments."""
+    import shutil
+
     from finplug._demo import run_demo
 
     console = _console()
+    # The demo's own folder: start from empty books so every run tells the same story.
+    shutil.rmtree(data, ignore_errors=True)
     try:
-        run_demo(Platform.discover(), tenants, console)
+        platform = Platform.discover(database_url=f"sqlite:///{data}/{{tenant}}.db")
+        run_demo(platform, tenants, console)
     except ConfigError as exc:
         for issue in exc.issues:
             typer.echo(str(issue), err=True)
@@ -165,6 +174,73 @@ def db_upgrade_command(
         if changed
         else f"all {len(report)} tenant(s) already at head"
     )
+
+
+payments_app = typer.Typer(
+    name="payments",
+    help="Payments: settle channel calls whose outcome is unknown.",
+    no_args_is_help=True,
+)
+app.add_typer(payments_app)
+
+
+@payments_app.command("janitor")
+def payments_janitor_command(
+    tenant: Annotated[
+        str | None,
+        typer.Option("--tenant", help="Only this tenant (default: every tenant with payments)."),
+    ] = None,
+    tenants: Annotated[
+        Path, typer.Option("--tenants", help="Folder of tenant configs to load.")
+    ] = Path("examples/tenants"),
+    database_url: Annotated[
+        str,
+        typer.Option(
+            "--database-url",
+            help="Where tenants without a database of their own keep their data.",
+        ),
+    ] = DEFAULT_DATABASE_URL,
+    limit: Annotated[int, typer.Option("--limit", min=1, help="Payments per tenant.")] = 100,
+) -> None:
+    """Ask the channels about calls that timed out or were cut off, and settle them.
+
+    Exit 0 when nothing is left unknown, 2 when some channel still did not
+    answer (run it again later), 1 on a configuration error.
+    """
+    try:
+        platform = Platform.discover(database_url=database_url)
+    except ValueError as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(code=1) from None
+    with platform:
+        try:
+            loaded = platform.load_tenants(tenants)
+        except ConfigError as exc:
+            for issue in exc.issues:
+                typer.echo(str(issue))
+            raise typer.Exit(code=1) from None
+        if tenant is not None and tenant not in loaded:
+            typer.echo(f"no tenant {tenant!r} in {tenants}", err=True)
+            raise typer.Exit(code=1)
+        table = Table(title="finplug payments janitor")
+        for column in ("tenant", "settled", "still unknown"):
+            table.add_column(column)
+        stuck = 0
+        for tenant_id in [tenant] if tenant is not None else loaded:
+            runtime = platform.tenant(tenant_id)
+            if not runtime.has_component("payments"):
+                if tenant is not None:
+                    typer.echo(f"tenant {tenant_id!r} has no payments component", err=True)
+                    raise typer.Exit(code=1)
+                continue
+            report = runtime.payments.resolve_unknown(limit)
+            stuck += len(report.still_unknown)
+            table.add_row(
+                tenant_id, str(len(report.resolved)), ", ".join(report.still_unknown) or "-"
+            )
+        _console().print(table)
+    if stuck:
+        raise typer.Exit(code=2)
 
 
 def main() -> None:

@@ -324,7 +324,12 @@ class PaymentsService:
                             )
                         strategies[name] = strategy
                 infos = [c.info for c in found.values()]
-                self._table = RoutingTable.build(self._routing, infos, strategies)
+                try:
+                    self._table = RoutingTable.build(
+                        self._routing, infos, strategies, path="plugins.payments.routing"
+                    )
+                except ValueError as exc:  # a plugged strategy named like a built-in
+                    raise AssemblyError(self._ctx.tenant_id, str(exc)) from None
                 self._connectors = found
             return self._connectors, self._table
 
