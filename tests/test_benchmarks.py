@@ -53,3 +53,32 @@ def test_ledger_benchmark_quick_run_reports_every_figure() -> None:
         assert (figures[key] > 0) if with_pg else (figures[key] is None), key
     ratio = figures["ratio_vs_python_accounting"]
     assert ratio is None or ratio > 0
+
+
+def test_payments_benchmark_quick_run_reports_every_figure() -> None:
+    out = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "payments.py"), "--quick"],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=ROOT,
+    )
+    figures = json.loads(out.stdout.strip().splitlines()[-1])
+    assert figures["quick"] is True
+    for key in (
+        "routing_p50_us",
+        "routing_p99_us",
+        "routing_naive_p50_us",
+        "sqlite_flows_per_s",
+        "sqlite_ledger_only_flows_per_s",
+        "ratio_vs_ledger_only",
+    ):
+        assert isinstance(figures[key], float | int), key
+        assert figures[key] > 0, key
+    assert figures["routing_p50_us"] <= figures["routing_p99_us"]
+    assert figures["ratio_vs_ledger_only"] == figures["sqlite_ratio_vs_ledger_only"]
+    # PostgreSQL figures are measured when the test database is configured (the
+    # script reads the same variable), null otherwise.
+    with_pg = bool(os.environ.get("FINPLUG_TEST_DATABASE_URL"))
+    for key in ("pg_flows_per_s", "pg_ledger_only_flows_per_s", "pg_ratio_vs_ledger_only"):
+        assert (figures[key] > 0) if with_pg else (figures[key] is None), key

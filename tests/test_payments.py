@@ -541,3 +541,63 @@ def test_two_tenants_with_different_channels_never_cross(make_shop: Callable[...
         "payments:clearing:wallet-x:USD",
         "payments:merchant:m1:USD",
     }
+
+
+def test_topup_timeout_is_settled_once(shop: Shop) -> None:
+    lost = shop.payments.topup(shop.key(), customer_id="ana", amount=eur("16.00"), method="card")
+    applied = shop.payments.topup(shop.key(), customer_id="ana", amount=eur("14.00"), method="card")
+    assert (lost.status, applied.status) == (S.UNKNOWN, S.UNKNOWN)
+    shop.payments.resolve_unknown()
+    assert shop.payments.get(lost.id).status is S.FAILED
+    assert shop.payments.get(applied.id).status is S.CAPTURED
+    assert shop.posted("payments:wallet:ana:EUR") == eur("14.00")
+    shop.payments.resolve_unknown()
+    assert shop.posted("payments:wallet:ana:EUR") == eur("14.00")
+
+
+@pytest.mark.parametrize("operation", ["authorize", "capture", "refund", "void"])
+def test_a_failure_while_booking_leaves_the_call_for_the_janitor(
+    shop: Shop, operation: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The channel said yes, then the finishing transaction failed: nothing half-written."""
+    paid = None
+    if operation != "authorize":
+        paid = shop.authorize("30.00", capture=operation == "refund")
+    service = shop.payments
+    real = type(service)._apply_success  # type: ignore[attr-defined]
+    calls = {"n": 0}
+
+    def broken(self: object, *args: object) -> object:
+        calls["n"] += 1
+        raise RuntimeError("database went away")
+
+    monkeypatch.setattr(type(service), "_apply_success", broken)
+    before = len(shop.tenant.ledger.entries())
+    act: Callable[[], object] = (
+        (lambda: shop.authorize("30.00"))
+        if paid is None
+        else (lambda: getattr(service, operation)(shop.key(), paid.id))
+    )
+    with pytest.raises(RuntimeError, match="went away"):
+        act()
+    assert calls["n"] == 1
+    assert len(shop.tenant.ledger.entries()) == before  # the finish rolled back whole
+    stuck = shop.payments.list()[-1] if paid is None else shop.payments.get(paid.id)
+    assert stuck.attempts[-1].status == "in_flight"
+    with pytest.raises(PaymentBusyError):
+        service.void(shop.key(), stuck.id)
+    monkeypatch.setattr(type(service), "_apply_success", real)
+    assert shop.payments.resolve_unknown().resolved == (stuck.id,)
+    settled = shop.payments.get(stuck.id)
+    expected = {
+        "authorize": S.AUTHORIZED,
+        "capture": S.CAPTURED,
+        "refund": S.REFUNDED,
+        "void": S.VOIDED,
+    }
+    assert settled.status is expected[operation]
+    assert settled.attempts[-1].status == "succeeded"
+    assert shop.payments.resolve_unknown().resolved == ()
+    assert shop.tenant.ledger.verify().ok
+    merchant = shop.tenant.ledger.balance("payments:merchant:m1:EUR")
+    assert merchant.posted == settled.captured - settled.refunded
