@@ -14,8 +14,9 @@ An autoincrement id is handed out at ``INSERT``, but transactions commit in
 any order: with ids 7 and 8 in flight, 8 may commit first, and a dispatcher
 that delivered 8 and remembers "delivered up to 8" never delivers 7. Here an
 event's position (:attr:`Event.id`) comes from a per-tenant counter row
-(``events_counter``) that :meth:`EventsSession.emit` reads ``FOR UPDATE`` and
-increments in the emitting transaction. The row lock is held until that
+(``events_counter``) that :meth:`EventsSession.emit` increments in the
+emitting transaction (``UPDATE … RETURNING``: one statement that takes the
+row lock and reads the new position; a duplicate event gives it back). The row lock is held until that
 transaction ends, so a second emitter waits for the first to commit or roll
 back before it gets the next position. Hence:
 
@@ -99,6 +100,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    bindparam,
     insert,
     select,
     update,
@@ -317,6 +319,21 @@ def _now() -> datetime:
 # ---------------------------------------------------------------- emitting
 
 
+# Built once: executing a prebuilt statement skips SQLAlchemy's per-call
+# construction and cache-key work (the outbox is on every business write's path).
+_NEXT_POSITION = (
+    update(counter)
+    .where(counter.c.id == 1)
+    .values(last_position=counter.c.last_position + 1)
+    .returning(counter.c.last_position)
+)
+_GIVE_BACK_POSITION = (
+    update(counter).where(counter.c.id == 1).values(last_position=counter.c.last_position - 1)
+)
+_BY_DEDUPE_KEY = select(outbox).where(outbox.c.dedupe_key == bindparam("b_key"))
+_INSERT_EVENT = insert(outbox)
+
+
 class EventsSession:
     """Outbox calls inside a transaction the caller owns (see :meth:`Events.bind`)."""
 
@@ -333,29 +350,29 @@ class EventsSession:
         Takes the tenant's outbox counter lock until the transaction ends.
         """
         conn = self.conn
-        head = conn.execute(
-            select(counter.c.last_position).where(counter.c.id == 1).with_for_update()
-        ).first()
-        if head is None:
+        # Taking the next position locks the counter row (the writers' queue) and
+        # reads it in one statement; a duplicate gives the position back.
+        position = conn.execute(_NEXT_POSITION).scalar()
+        if position is None:
             raise EventError("the events outbox is not installed in this tenant's storage")
-        stored = conn.execute(select(outbox).where(outbox.c.dedupe_key == event.dedupe_key)).first()
+        stored = conn.execute(_BY_DEDUPE_KEY, {"b_key": event.dedupe_key}).first()
         if stored is not None:
+            conn.execute(_GIVE_BACK_POSITION)
             return _event_from_row(stored)
-        position = head.last_position + 1
         occurred = _utc(event.occurred_at or self._clock())
-        conn.execute(update(counter).where(counter.c.id == 1).values(last_position=position))
         conn.execute(
-            insert(outbox).values(
-                position=position,
-                dedupe_key=event.dedupe_key,
-                aggregate=event.aggregate,
-                type=event.type,
-                payload=_canonical_json(event.payload),
-                occurred_at=occurred,
-                delivered_at=None,
-                attempts=0,
-                last_error=None,
-            )
+            _INSERT_EVENT,
+            {
+                "position": position,
+                "dedupe_key": event.dedupe_key,
+                "aggregate": event.aggregate,
+                "type": event.type,
+                "payload": _canonical_json(event.payload),
+                "occurred_at": occurred,
+                "delivered_at": None,
+                "attempts": 0,
+                "last_error": None,
+            },
         )
         return Event(
             event.type, event.aggregate, event.payload, event.dedupe_key, position, occurred

@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Final, cast
 
-from sqlalchemy import Connection, and_, insert, or_, select, update
+from sqlalchemy import Connection, and_, bindparam, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from finplug import (
@@ -93,6 +93,36 @@ _REFUNDABLE: Final = frozenset({_S.CAPTURED, _S.PARTIALLY_CAPTURED, _S.PARTIALLY
 _MAX_TEXT: Final = 500
 _MAX_ID: Final = 128
 _MAX_KEY: Final = 200
+
+# Statements are built once and executed with parameters: SQLAlchemy then
+# reuses their compiled form instead of rebuilding and re-keying each call.
+_SEL_PAYMENT: Final = select(payments).where(payments.c.id == bindparam("b_id"))
+_LOCK_PAYMENT: Final = _SEL_PAYMENT.with_for_update()
+_UPD_PAYMENT: Final = update(payments).where(payments.c.id == bindparam("b_id"))
+_INS_PAYMENT: Final = insert(payments)
+_INS_ATTEMPT: Final = insert(attempts)
+_INS_TRANSITION: Final = insert(transitions)
+_INS_KEY: Final = insert(idempotency)
+_SEL_KEY: Final = select(idempotency).where(idempotency.c.key == bindparam("b_key"))
+_UPD_KEY: Final = update(idempotency).where(idempotency.c.key == bindparam("b_key"))
+_CLOSE_ATTEMPT: Final = update(attempts).where(
+    and_(
+        attempts.c.reference == bindparam("b_ref"),
+        attempts.c.status.in_(("in_flight", "unknown")),
+    )
+)
+_SEL_ATTEMPTS: Final = (
+    select(attempts).where(attempts.c.payment_id == bindparam("b_id")).order_by(attempts.c.n)
+)
+_SEL_TRANSITIONS: Final = (
+    select(transitions)
+    .where(transitions.c.payment_id == bindparam("b_id"))
+    .order_by(transitions.c.n)
+)
+
+
+def _set(conn: Connection, payment_id: str, **values: object) -> None:
+    conn.execute(_UPD_PAYMENT, {"b_id": payment_id, **values})
 
 
 # ---------------------------------------------------------------- errors
@@ -382,16 +412,17 @@ class PaymentsService:
             with self._tx() as conn:
                 try:
                     conn.execute(
-                        insert(idempotency).values(
-                            key=key,
-                            operation=operation,
-                            request_hash=digest,
-                            state="started",
-                            payment_id=None,
-                            response=None,
-                            created_at=self._clock(),
-                            finished_at=None,
-                        )
+                        _INS_KEY,
+                        {
+                            "key": key,
+                            "operation": operation,
+                            "request_hash": digest,
+                            "state": "started",
+                            "payment_id": None,
+                            "response": None,
+                            "created_at": self._clock(),
+                            "finished_at": None,
+                        },
                     )
                 except IntegrityError:
                     raise _ReplayError from None
@@ -403,7 +434,7 @@ class PaymentsService:
         deadline = time.monotonic() + self._settings.idempotency_wait_seconds
         while True:
             with self._tx() as conn:
-                row = conn.execute(select(idempotency).where(idempotency.c.key == key)).one()
+                row = conn.execute(_SEL_KEY, {"b_key": key}).one()
             if row.request_hash != digest or row.operation != operation:
                 raise PaymentIdempotencyConflictError(key, row.operation)
             if row.state == "done":
@@ -417,14 +448,14 @@ class PaymentsService:
     ) -> None:
         response = _to_response(payment, error)
         conn.execute(
-            update(idempotency)
-            .where(idempotency.c.key == key)
-            .values(
-                state="done",
-                payment_id=payment.id if payment is not None else None,
-                response=response,
-                finished_at=self._clock(),
-            )
+            _UPD_KEY,
+            {
+                "b_key": key,
+                "state": "done",
+                "payment_id": payment.id if payment is not None else None,
+                "response": response,
+                "finished_at": self._clock(),
+            },
         )
 
     # -- public calls -----------------------------------------------------
@@ -563,38 +594,37 @@ class PaymentsService:
 
         def create(conn: Connection) -> Payment | _Call:
             conn.execute(
-                insert(payments).values(
-                    id=payment_id,
-                    kind=kind.value,
-                    status=_S.CREATED.value,
-                    currency=amount.currency.code,
-                    amount=amount.minor_units,
-                    captured=0,
-                    refunded=0,
-                    fees=0,
-                    merchant_id=merchant_id,
-                    customer_id=customer_id,
-                    method=pay_method.value,
-                    channel=None,
-                    channel_reference="",
-                    hold_seq=None,
-                    pending_operation=None,
-                    pending_reference=None,
-                    status_before=None,
-                    description=description,
-                    failure_code="",
-                    failure_message="",
-                    risk_reasons=json.dumps([r.code for r in risk.reasons]),
-                    attributes=json.dumps(attrs, sort_keys=True),
-                    transition_count=0,
-                    attempt_count=0,
-                    created_at=now,
-                    updated_at=now,
-                )
+                _INS_PAYMENT,
+                {
+                    "id": payment_id,
+                    "kind": kind.value,
+                    "status": _S.CREATED.value,
+                    "currency": amount.currency.code,
+                    "amount": amount.minor_units,
+                    "captured": 0,
+                    "refunded": 0,
+                    "fees": 0,
+                    "merchant_id": merchant_id,
+                    "customer_id": customer_id,
+                    "method": pay_method.value,
+                    "channel": None,
+                    "channel_reference": "",
+                    "hold_seq": None,
+                    "pending_operation": None,
+                    "pending_reference": None,
+                    "status_before": None,
+                    "description": description,
+                    "failure_code": "",
+                    "failure_message": "",
+                    "risk_reasons": json.dumps([r.code for r in risk.reasons]),
+                    "attributes": json.dumps(attrs, sort_keys=True),
+                    "transition_count": 0,
+                    "attempt_count": 0,
+                    "created_at": now,
+                    "updated_at": now,
+                },
             )
-            conn.execute(
-                update(idempotency).where(idempotency.c.key == key).values(payment_id=payment_id)
-            )
+            conn.execute(_UPD_KEY, {"b_key": key, "payment_id": payment_id})
             self._transition(conn, payment_id, None, _S.CREATED, "created")
             if risk.verdict is RiskVerdict.DECLINE:
                 return self._fail(conn, flow, "risk_declined", _reasons(risk.reasons))
@@ -844,9 +874,7 @@ class PaymentsService:
     # -- state, attempts, bookings -----------------------------------------
 
     def _lock_row(self, conn: Connection, payment_id: str) -> Any:
-        row = conn.execute(
-            select(payments).where(payments.c.id == payment_id).with_for_update()
-        ).first()
+        row = conn.execute(_LOCK_PAYMENT, {"b_id": payment_id}).first()
         if row is None:
             raise PaymentNotFoundError(payment_id)
         return row
@@ -865,31 +893,32 @@ class PaymentsService:
         reference = f"{row.id}:{n}:{operation.value}"
         now = self._clock()
         conn.execute(
-            insert(attempts).values(
-                reference=reference,
-                payment_id=row.id,
-                n=n,
-                operation=operation.value,
-                channel=channel,
-                amount=amount.minor_units,
-                status="in_flight",
-                error_code="",
-                retriable=None,
-                channel_reference="",
-                created_at=now,
-                finished_at=None,
-            )
+            _INS_ATTEMPT,
+            {
+                "reference": reference,
+                "payment_id": row.id,
+                "n": n,
+                "operation": operation.value,
+                "channel": channel,
+                "amount": amount.minor_units,
+                "status": "in_flight",
+                "error_code": "",
+                "retriable": None,
+                "channel_reference": "",
+                "created_at": now,
+                "finished_at": None,
+            },
         )
         conn.execute(
-            update(payments)
-            .where(payments.c.id == row.id)
-            .values(
-                attempt_count=n,
-                pending_operation=operation.value,
-                pending_reference=reference,
-                status_before=status_before.value,
-                updated_at=now,
-            )
+            _UPD_PAYMENT,
+            {
+                "b_id": row.id,
+                "attempt_count": n,
+                "pending_operation": operation.value,
+                "pending_reference": reference,
+                "status_before": status_before.value,
+                "updated_at": now,
+            },
         )
         return _Call(
             row.id,
@@ -915,20 +944,15 @@ class PaymentsService:
         """Record an attempt's outcome; False if it was already settled (by the janitor)."""
         self._lock_row(conn, call.payment_id)
         done = conn.execute(
-            update(attempts)
-            .where(
-                and_(
-                    attempts.c.reference == call.reference,
-                    attempts.c.status.in_(("in_flight", "unknown")),
-                )
-            )
-            .values(
-                status=status,
-                error_code=error_code,
-                retriable=retriable,
-                channel_reference=channel_reference,
-                finished_at=self._clock(),
-            )
+            _CLOSE_ATTEMPT,
+            {
+                "b_ref": call.reference,
+                "status": status,
+                "error_code": error_code,
+                "retriable": retriable,
+                "channel_reference": channel_reference,
+                "finished_at": self._clock(),
+            },
         )
         return done.rowcount == 1
 
@@ -941,7 +965,7 @@ class PaymentsService:
             "status_before": None,
             "updated_at": self._clock(),
         }
-        conn.execute(update(payments).where(payments.c.id == payment_id).values(**values))
+        conn.execute(_UPD_PAYMENT, {"b_id": payment_id, **values})
         if status is not None:
             self._move(conn, payment_id, status, "the channel did not do it")
 
@@ -964,19 +988,24 @@ class PaymentsService:
         n = row.transition_count + 1
         now = self._clock()
         conn.execute(
-            insert(transitions).values(
-                payment_id=payment_id,
-                n=n,
-                from_status=None if from_status is None else from_status.value,
-                to_status=to_status.value,
-                at=now,
-                reason=reason[:_MAX_TEXT],
-            )
+            _INS_TRANSITION,
+            {
+                "payment_id": payment_id,
+                "n": n,
+                "from_status": None if from_status is None else from_status.value,
+                "to_status": to_status.value,
+                "at": now,
+                "reason": reason[:_MAX_TEXT],
+            },
         )
         conn.execute(
-            update(payments)
-            .where(payments.c.id == payment_id)
-            .values(transition_count=n, status=to_status.value, updated_at=now)
+            _UPD_PAYMENT,
+            {
+                "b_id": payment_id,
+                "transition_count": n,
+                "status": to_status.value,
+                "updated_at": now,
+            },
         )
         self._events.bind(conn).emit(
             Event(
@@ -1013,9 +1042,12 @@ class PaymentsService:
 
     def _fail(self, conn: Connection, flow: _Flow, code: str, message: str) -> Payment:
         conn.execute(
-            update(payments)
-            .where(payments.c.id == flow.payment_id)
-            .values(failure_code=code[:64], failure_message=message[:_MAX_TEXT])
+            _UPD_PAYMENT,
+            {
+                "b_id": flow.payment_id,
+                "failure_code": code[:64],
+                "failure_message": message[:_MAX_TEXT],
+            },
         )
         self._move(conn, flow.payment_id, _S.FAILED, f"{code}: {message}")
         snapshot = self._load(conn, flow.payment_id)
@@ -1058,7 +1090,7 @@ class PaymentsService:
             values.update(
                 channel=call.channel, channel_reference=result.channel_reference, hold_seq=hold.seq
             )
-            conn.execute(update(payments).where(payments.c.id == pid).values(**values))
+            conn.execute(_UPD_PAYMENT, {"b_id": pid, **values})
             self._move(conn, pid, _S.AUTHORIZED, f"authorized by {call.channel}")
             if call.capture_after:
                 row = self._lock_row(conn, pid)
@@ -1084,7 +1116,7 @@ class PaymentsService:
                 captured=call.amount.minor_units,
                 fees=fees,
             )
-            conn.execute(update(payments).where(payments.c.id == pid).values(**values))
+            conn.execute(_UPD_PAYMENT, {"b_id": pid, **values})
             self._move(conn, pid, _S.CAPTURED, f"topped up via {call.channel}")
             return self._load(conn, pid)
         merchant = f"payments:merchant:{row.merchant_id}:{cur}"
@@ -1092,7 +1124,7 @@ class PaymentsService:
             ledger.post_pending(f"{pid}:capture", row.hold_seq, call.amount)
             fees = self._book_fees(conn, "capture", call, merchant, cur)
             values.update(captured=call.amount.minor_units, fees=fees)
-            conn.execute(update(payments).where(payments.c.id == pid).values(**values))
+            conn.execute(_UPD_PAYMENT, {"b_id": pid, **values})
             full = call.amount.minor_units == row.amount
             self._move(
                 conn,
@@ -1103,7 +1135,7 @@ class PaymentsService:
             return self._load(conn, pid)
         if call.operation is _OP.VOID:
             ledger.void_pending(f"{pid}:void", row.hold_seq)
-            conn.execute(update(payments).where(payments.c.id == pid).values(**values))
+            conn.execute(_UPD_PAYMENT, {"b_id": pid, **values})
             self._move(conn, pid, _S.VOIDED, f"voided via {call.channel}")
             return self._load(conn, pid)
         # refund
@@ -1116,7 +1148,7 @@ class PaymentsService:
         )
         refunded = row.refunded + call.amount.minor_units
         values.update(refunded=refunded)
-        conn.execute(update(payments).where(payments.c.id == pid).values(**values))
+        conn.execute(_UPD_PAYMENT, {"b_id": pid, **values})
         target = _S.REFUNDED if refunded == row.captured else _S.PARTIALLY_REFUNDED
         self._move(conn, pid, target, f"refunded {call.amount} via {call.channel}")
         return self._load(conn, pid)
@@ -1160,17 +1192,11 @@ class PaymentsService:
     # -- reading ---------------------------------------------------------
 
     def _load(self, conn: Connection, payment_id: str) -> Payment:
-        row = conn.execute(select(payments).where(payments.c.id == payment_id)).first()
+        row = conn.execute(_SEL_PAYMENT, {"b_id": payment_id}).first()
         if row is None:
             raise PaymentNotFoundError(payment_id)
-        tries = conn.execute(
-            select(attempts).where(attempts.c.payment_id == payment_id).order_by(attempts.c.n)
-        ).all()
-        moves = conn.execute(
-            select(transitions)
-            .where(transitions.c.payment_id == payment_id)
-            .order_by(transitions.c.n)
-        ).all()
+        tries = conn.execute(_SEL_ATTEMPTS, {"b_id": payment_id}).all()
+        moves = conn.execute(_SEL_TRANSITIONS, {"b_id": payment_id}).all()
         return _payment(row, tries, moves)
 
     def get(self, payment_id: str) -> Payment:
@@ -1302,22 +1328,22 @@ class PaymentsService:
                     )
                     before = _S(row.status_before)
                     conn.execute(
-                        update(payments)
-                        .where(payments.c.id == call.payment_id)
-                        .values(
-                            pending_operation=None,
-                            pending_reference=None,
-                            status_before=None,
-                        )
+                        _UPD_PAYMENT,
+                        {
+                            "b_id": call.payment_id,
+                            "pending_operation": None,
+                            "pending_reference": None,
+                            "status_before": None,
+                        },
                     )
                     if call.operation in (_OP.AUTHORIZE, _OP.SALE):
                         conn.execute(
-                            update(payments)
-                            .where(payments.c.id == call.payment_id)
-                            .values(
-                                failure_code=f"channel_{code}"[:64],
-                                failure_message="the channel never completed the call",
-                            )
+                            _UPD_PAYMENT,
+                            {
+                                "b_id": call.payment_id,
+                                "failure_code": f"channel_{code}"[:64],
+                                "failure_message": "the channel never completed the call",
+                            },
                         )
                         self._move(conn, call.payment_id, _S.FAILED, f"janitor: {code}")
                     elif _S(row.status) is _S.UNKNOWN:
