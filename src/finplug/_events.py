@@ -16,9 +16,9 @@ that delivered 8 and remembers "delivered up to 8" never delivers 7. Here an
 event's position (:attr:`Event.id`) comes from a per-tenant counter row
 (``events_counter``) that :meth:`EventsSession.emit` increments in the
 emitting transaction (``UPDATE … RETURNING``: one statement that takes the
-row lock and reads the new position; a duplicate event gives it back). The row lock is held until that
-transaction ends, so a second emitter waits for the first to commit or roll
-back before it gets the next position. Hence:
+row lock and reads the new position; a duplicate event gives it back). The
+row lock is held until that transaction ends, so a second emitter waits for
+the first to commit or roll back before it gets the next position. Hence:
 
 * position order is commit order: when position *p* is visible, every
   position below *p* is already committed or was never used;
