@@ -13,18 +13,21 @@ What is measured, and how:
 1. **finplug** (``<db>_batch1_tps``, ``<db>_batch1000_tps``): two-leg
    transfers between random wallets of a pool (liability accounts with
    overdraft policy ``none``, funded beforehand), every check on: idempotency
-   keys, overdraft checks, the hash chain, the database guards (triggers, the
-   deferred foreign key). Batch 1 is ``ledger.transfer`` (one transaction
-   each); batch 1,000 is ``ledger.post_batch`` of 1,000 requests. Requests and
-   their ``Money`` are built before the clock starts.
-2. **Raw SQLAlchemy Core** (``<db>_core_batch*_tps``): the same rows (the
-   entry, its two legs with running totals, the account updates and the chain
-   head update) written as plain ``insert``/``update`` statements in the same
-   transactions, on tables of the same shape without finplug's guards, with
-   no reads, checks or hashing. ``<db>_ratio_vs_core`` is finplug tps / core
+   keys, overdraft checks, the hash chain, the database guards (the
+   ``(account, currency)`` foreign keys, checks, unique keys and triggers).
+   Batch 1 is ``ledger.transfer`` (one transaction each); batch 1,000 is
+   ``ledger.post_batch`` of 1,000 requests. Requests and their ``Money`` are
+   built before the clock starts.
+2. **Raw SQLAlchemy Core** (``<db>_core_batch*_tps``): the same rows (one
+   ``ledger_transfers`` row per transfer with the entry's columns and both
+   accounts' running totals, the account updates and the chain head update)
+   written as plain ``insert``/``update`` statements in the same
+   transactions, on the same tables (their keys, foreign keys, checks and
+   indexes are part of the tables) without the guard triggers, with no reads,
+   checks in Python or hashing. ``<db>_ratio_vs_core`` is finplug tps / core
    tps at batch 1,000 (``<db>_batch1_ratio_vs_core`` at batch 1).
    ``<db>_core_guarded_batch*_tps`` writes the same rows into tables *with*
-   the guards, which separates the database guards' cost from Python's.
+   the guard triggers, which separates their cost from Python's.
 3. **python-accounting** (``python_accounting_tps``): the peer library posting
    simple two-account journal entries (a ``JournalEntry`` on a bank account
    with one line item on an equity account, committed one by one) on an
@@ -64,7 +67,7 @@ from sqlalchemy import Connection, bindparam, create_engine, insert, update
 
 from finplug import EntryRequest, Leg, Money, Platform, Tenant
 from finplug._ledger import install_ledger
-from finplug._ledger_schema import accounts, chain, entries, ledger_metadata, postings
+from finplug._ledger_schema import accounts, chain, ledger_metadata, transfers
 
 PG_ENV = "FINPLUG_TEST_DATABASE_URL"
 CURRENCY = "EUR"
@@ -297,7 +300,6 @@ class CoreSide:
         totals = state.totals
         seq = state.seq
         now = datetime.now(UTC)
-        legs: list[dict[str, Any]] = []
         rows: list[dict[str, Any]] = []
         touched: dict[int, list[int]] = {}
         for key, debit, credit, units in batch:
@@ -306,25 +308,24 @@ class CoreSide:
             d[0] += units
             c[1] += units
             touched[debit], touched[credit] = d, c
-            for leg, (account, amount, after) in enumerate(
-                ((debit, units, d[0] - d[1]), (credit, -units, c[0] - c[1]))
-            ):
-                legs.append(
-                    {
-                        "seq": seq,
-                        "leg": leg,
-                        "account_id": account,
-                        "currency": CURRENCY,
-                        "amount": amount,
-                        "flow": 0,
-                        "posted_after": after,
-                        "debits_pending_after": 0,
-                        "credits_pending_after": 0,
-                    }
-                )
             rows.append(
                 {
                     "seq": seq,
+                    "pair": 0,
+                    "pairs": 1,
+                    "debit_id": debit,
+                    "credit_id": credit,
+                    "currency": CURRENCY,
+                    "amount": units,
+                    "flow": 0,
+                    "debit_leg": 0,
+                    "credit_leg": 1,
+                    "debit_posted_after": d[0] - d[1],
+                    "debit_dpending_after": 0,
+                    "debit_cpending_after": 0,
+                    "credit_posted_after": c[0] - c[1],
+                    "credit_dpending_after": 0,
+                    "credit_cpending_after": 0,
                     "key": key,
                     "request_hash": _DUMMY_HASH,
                     "kind": "posted",
@@ -339,8 +340,7 @@ class CoreSide:
             )
         for t in touched.values():
             t[2] += 1
-        conn.execute(insert(postings), legs)
-        conn.execute(insert(entries), rows)
+        conn.execute(insert(transfers), rows)
         conn.execute(
             _UPDATE_ACCOUNT,
             [{"b_id": i, "b_dp": t[0], "b_cp": t[1], "b_v": t[2]} for i, t in touched.items()],

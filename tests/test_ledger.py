@@ -36,7 +36,7 @@ from finplug import (
     Tenant,
 )
 from finplug._ledger import install_ledger
-from finplug._ledger_schema import accounts, chain, entries, postings
+from finplug._ledger_schema import accounts, chain, transfers
 from finplug.components import LedgerAPI
 
 START = datetime(2024, 3, 1, 9, 0, tzinfo=UTC)
@@ -77,13 +77,13 @@ class Books:
         return self.tenant.storage.begin()
 
     def snapshot(self) -> tuple[object, ...]:
-        """Every account row, the chain head, and the entry and leg counts."""
+        """Every account row, the chain head, and the entry and transfer-row counts."""
         with self.raw() as conn:
             rows = tuple(tuple(r) for r in conn.execute(select(accounts).order_by(accounts.c.id)))
             head = tuple(conn.execute(select(chain)).one())
             counts = (
-                conn.execute(select(func.count()).select_from(entries)).scalar_one(),
-                conn.execute(select(func.count()).select_from(postings)).scalar_one(),
+                count_entries(conn),
+                conn.execute(select(func.count()).select_from(transfers)).scalar_one(),
             )
         return rows, head, counts
 
@@ -185,34 +185,67 @@ def allow_updates(conn: Connection, table: str) -> None:
         conn.exec_driver_sql(f"ALTER TABLE {table} DISABLE TRIGGER {table}_immutable")
 
 
-LEG_COLUMNS = (
-    "seq, leg, account_id, currency, amount, flow,"
-    " posted_after, debits_pending_after, credits_pending_after"
+def count_entries(conn: Connection) -> int:
+    """Entries stored: one head row (``pair`` 0) each."""
+    found: int = conn.execute(
+        select(func.count()).select_from(transfers).where(transfers.c.pair == 0)
+    ).scalar_one()
+    return found
+
+
+ROW_COLUMNS = (
+    "seq, pair, pairs, debit_id, credit_id, currency, amount, flow, debit_leg, credit_leg,"
+    " debit_posted_after, debit_dpending_after, debit_cpending_after,"
+    " credit_posted_after, credit_dpending_after, credit_cpending_after"
 )
+HEAD_COLUMNS = "key, request_hash, kind, pending_seq, description, posted_at, prev_hash, hash"
 
 
-def raw_legs(conn: Connection, seq: int, *amounts: int, start: int = 0) -> None:
-    """Insert EUR legs for entry ``seq`` as a buggy plugin would: straight SQL."""
-    ids = [r.id for r in conn.execute(select(accounts.c.id).order_by(accounts.c.id))]
-    for n, amount in enumerate(amounts):
-        conn.execute(
-            text(
-                f"INSERT INTO ledger_postings ({LEG_COLUMNS})"
-                " VALUES (:s, :l, :a, 'EUR', :m, 0, 0, 0, 0)"
-            ),
-            {"s": seq, "l": start + n, "a": ids[n % len(ids)], "m": amount},
-        )
+def account_id(conn: Connection, code: str) -> int:
+    found: int = conn.execute(select(accounts.c.id).where(accounts.c.code == code)).scalar_one()
+    return found
 
 
-def raw_entry(conn: Connection, seq: int, key: str) -> None:
-    """Insert an entry row as a buggy plugin would."""
-    conn.execute(
-        text(
-            "INSERT INTO ledger_entries (seq, key, request_hash, kind, description,"
-            " posted_at, prev_hash, hash) VALUES (:s, :k, :h, 'posted', '', :t, :h, :h)"
-        ),
-        {"s": seq, "k": key, "h": bytes(32), "t": START},
-    )
+def raw_row(
+    conn: Connection,
+    seq: int,
+    amount: int | None,
+    *,
+    debit: str | None = "bank",
+    credit: str | None = "wallet:ana",
+    currency: str = "EUR",
+    pair: int = 0,
+    pairs: int = 1,
+    key: str | None = None,
+    kind: str = "posted",
+    pending_seq: int | None = None,
+) -> None:
+    """Insert one transfer row as a buggy plugin would: straight SQL.
+
+    Row ``pair`` 0 is an entry's head and carries the entry's columns; the
+    running totals are left at zero (only verify looks at them).
+    """
+    params: dict[str, Any] = {
+        "s": seq,
+        "p": pair,
+        "n": pairs,
+        "d": None if debit is None else account_id(conn, debit),
+        "c": None if credit is None else account_id(conn, credit),
+        "cur": currency,
+        "m": amount,
+    }
+    columns, values = ROW_COLUMNS, ":s, :p, :n, :d, :c, :cur, :m, 0, 0, 1, 0, 0, 0, 0, 0, 0"
+    if pair == 0:
+        columns += f", {HEAD_COLUMNS}"
+        values += ", :k, :h, :kind, :ps, '', :t, :h, :h"
+        params |= {
+            "k": key or f"raw-{seq}",
+            "h": bytes(32),
+            "kind": kind,
+            "ps": pending_seq,
+            "t": START,
+        }
+    conn.execute(text(f"INSERT INTO ledger_transfers ({columns}) VALUES ({values})"), params)
 
 
 # ---------------------------------------------------------------- accounts
@@ -1279,8 +1312,10 @@ def test_verify_walks_the_whole_chain(ledger: LedgerAPI, clock: Clock) -> None:
 def test_verify_finds_a_changed_description(books: Books, ledger: LedgerAPI, clock: Clock) -> None:
     _busy_ledger(ledger, clock)
     with books.raw() as conn:
-        allow_updates(conn, "ledger_entries")
-        conn.execute(text("UPDATE ledger_entries SET description = 'nothing to see' WHERE seq = 1"))
+        allow_updates(conn, "ledger_transfers")
+        conn.execute(
+            text("UPDATE ledger_transfers SET description = 'nothing to see' WHERE seq = 1")
+        )
     report = ledger.verify()
     assert not report.ok
     assert report.problems == ("entry 1: hash mismatch (content changed)",)
@@ -1289,15 +1324,43 @@ def test_verify_finds_a_changed_description(books: Books, ledger: LedgerAPI, clo
 def test_verify_finds_a_changed_leg_amount(books: Books, ledger: LedgerAPI, clock: Clock) -> None:
     _busy_ledger(ledger, clock)
     with books.raw() as conn:
-        allow_updates(conn, "ledger_postings")
-        conn.execute(
-            text("UPDATE ledger_postings SET amount = amount + 1 WHERE seq = 4 AND leg = 1")
-        )
+        allow_updates(conn, "ledger_transfers")
+        conn.execute(text("UPDATE ledger_transfers SET amount = amount + 1 WHERE seq = 4"))
     report = ledger.verify()
     assert not report.ok
     assert "entry 4: hash mismatch (content changed)" in report.problems
-    assert "entry 4: legs do not balance" in report.problems
     assert any("running totals are wrong" in p for p in report.problems)
+    assert "account wallet:ana: totals differ from its legs" in report.problems
+
+
+def without_foreign_keys(books: Books, sql: str) -> None:
+    """Run ``sql`` with every guard of the transfers table off (an attacker with DDL rights)."""
+    if books.dialect == "sqlite":
+        path = books.tenant.storage.engine.url.database
+        assert path is not None
+        raw = sqlite3.connect(path, isolation_level=None)  # foreign keys are off by default
+        try:
+            for suffix in ("immutable_u", "immutable_d", "closed"):
+                raw.execute(f"DROP TRIGGER ledger_transfers_{suffix}")
+            raw.execute(sql)
+        finally:
+            raw.close()
+    else:
+        with books.raw() as conn:
+            conn.exec_driver_sql("ALTER TABLE ledger_transfers DISABLE TRIGGER ALL")
+            conn.exec_driver_sql(sql)
+            conn.exec_driver_sql("ALTER TABLE ledger_transfers ENABLE TRIGGER ALL")
+
+
+def test_verify_finds_a_row_in_another_currency_than_its_accounts(
+    books: Books, ledger: LedgerAPI, clock: Clock
+) -> None:
+    """An unbalanced entry can only exist with the foreign keys off; verify still sees it."""
+    _busy_ledger(ledger, clock)
+    without_foreign_keys(books, "UPDATE ledger_transfers SET currency = 'USD' WHERE seq = 4")
+    report = ledger.verify()
+    assert "entry 4: legs do not balance" in report.problems
+    assert "entry 4: hash mismatch (content changed)" in report.problems
 
 
 def test_verify_finds_changed_account_totals(books: Books, ledger: LedgerAPI, clock: Clock) -> None:
@@ -1315,37 +1378,46 @@ def test_verify_finds_a_deleted_entry(books: Books, ledger: LedgerAPI, clock: Cl
     _busy_ledger(ledger, clock)
     with books.raw() as conn:
         if books.dialect == "sqlite":
-            conn.exec_driver_sql("DROP TRIGGER ledger_entries_immutable_d")
-            conn.exec_driver_sql("DROP TRIGGER ledger_postings_immutable_d")
+            conn.exec_driver_sql("DROP TRIGGER ledger_transfers_immutable_d")
         else:
-            conn.exec_driver_sql("ALTER TABLE ledger_entries DISABLE TRIGGER USER")
-            conn.exec_driver_sql("ALTER TABLE ledger_postings DISABLE TRIGGER USER")
-        conn.execute(text("DELETE FROM ledger_postings WHERE seq = 4"))
-        conn.execute(text("DELETE FROM ledger_entries WHERE seq = 4"))
+            conn.exec_driver_sql("ALTER TABLE ledger_transfers DISABLE TRIGGER USER")
+        conn.execute(text("DELETE FROM ledger_transfers WHERE seq = 4"))
     problems = ledger.verify().problems
     assert "entry 5: sequence gap after 3" in problems
     assert "entry 5: previous hash does not match the chain" in problems
 
 
+def test_verify_finds_a_missing_row_of_an_entry(
+    books: Books, ledger: LedgerAPI, clock: Clock
+) -> None:
+    _busy_ledger(ledger, clock)
+    three = ledger.post(
+        "three",
+        [
+            Leg.debit("wallet:ana", eur(3)),
+            Leg.credit("wallet:bob", eur(1)),
+            Leg.credit("fees", eur(2)),
+        ],
+    )
+    with books.raw() as conn:
+        if books.dialect == "sqlite":
+            conn.exec_driver_sql("DROP TRIGGER ledger_transfers_immutable_d")
+        else:
+            conn.exec_driver_sql("ALTER TABLE ledger_transfers DISABLE TRIGGER USER")
+        conn.execute(text(f"DELETE FROM ledger_transfers WHERE seq = {three.seq} AND pair = 1"))
+    problems = ledger.verify().problems
+    assert f"entry {three.seq}: rows are missing or out of order" in problems
+    assert f"entry {three.seq}: hash mismatch (content changed)" in problems
+
+
 def test_verify_finds_legs_without_an_entry(books: Books, ledger: LedgerAPI, clock: Clock) -> None:
     _busy_ledger(ledger, clock)
-    # Only with the foreign key switched off can orphan legs exist at all.
-    if books.dialect == "sqlite":
-        path = books.tenant.storage.engine.url.database
-        assert path is not None
-        raw = sqlite3.connect(path, isolation_level=None)  # foreign keys are off by default
-        try:
-            raw.execute(
-                f"INSERT INTO ledger_postings ({LEG_COLUMNS})"
-                " VALUES (99, 0, 1, 'EUR', 5, 0, 0, 0, 0)"
-            )
-        finally:
-            raw.close()
-    else:
-        with books.raw() as conn:
-            conn.exec_driver_sql("ALTER TABLE ledger_postings DISABLE TRIGGER ALL")
-            raw_legs(conn, 99, 5)
-            conn.exec_driver_sql("ALTER TABLE ledger_postings ENABLE TRIGGER ALL")
+    # Only with the guards switched off can rows without their entry's head exist at all.
+    without_foreign_keys(
+        books,
+        f"INSERT INTO ledger_transfers ({ROW_COLUMNS})"
+        " VALUES (99, 1, 2, 1, 2, 'EUR', 5, 0, 0, 1, 0, 0, 0, 0, 0, 0)",
+    )
     problems = ledger.verify().problems
     assert "legs for missing entry 99" in problems
 
@@ -1375,35 +1447,47 @@ def sql_writer(sql: str) -> Callable[[Connection], None]:
     return write
 
 
+FOREIGN_KEY = "(?i)foreign key"
+
+
 def test_the_db_refuses_an_unbalanced_entry(books: Books, ledger: LedgerAPI) -> None:
+    """A row moves one positive amount between two accounts of its currency; nothing else.
+
+    So an entry, whatever its rows, balances per currency: each way of writing
+    an unbalanced one is refused.
+    """
     open_standard(ledger)
+    ledger.open_account("usd", "asset", "USD", overdraft="unlimited")
     before = books.snapshot()
 
-    def unbalanced(conn: Connection) -> None:
-        raw_legs(conn, 1, 100, -99)
-        raw_entry(conn, 1, "raw")
+    refused: list[tuple[str, Callable[[Connection], None]]] = [
+        # a debit with no credit (or the reverse): the row needs both sides
+        ("(?i)not null|null value", lambda conn: raw_row(conn, 1, 100, credit=None)),
+        ("(?i)not null|null value", lambda conn: raw_row(conn, 1, 100, debit=None)),
+        # a negative amount would turn the debit into a credit
+        ("amount_positive", lambda conn: raw_row(conn, 1, -100)),
+        ("amount_positive", lambda conn: raw_row(conn, 1, 0)),
+        # "balanced" across currencies: EUR debited, USD credited
+        (FOREIGN_KEY, lambda conn: raw_row(conn, 1, 100, credit="usd")),
+        (FOREIGN_KEY, lambda conn: raw_row(conn, 1, 100, debit="usd")),
+        # both accounts in EUR, the row says USD
+        (FOREIGN_KEY, lambda conn: raw_row(conn, 1, 100, currency="USD")),
+    ]
 
-    def balanced_across_currencies(conn: Connection) -> None:
+    def unknown_account(conn: Connection) -> None:
         conn.execute(
             text(
-                f"INSERT INTO ledger_postings ({LEG_COLUMNS}) VALUES"
-                " (1, 0, 1, 'EUR', 100, 0, 0, 0, 0), (1, 1, 2, 'USD', -100, 0, 0, 0, 0)"
-            )
+                f"INSERT INTO ledger_transfers ({ROW_COLUMNS}, {HEAD_COLUMNS}) VALUES"
+                " (1, 0, 1, 1, 999, 'EUR', 100, 0, 0, 1, 0, 0, 0, 0, 0, 0,"
+                " 'raw', :h, 'posted', NULL, '', :t, :h, :h)"
+            ),
+            {"h": bytes(32), "t": START},
         )
-        raw_entry(conn, 1, "raw")
 
-    def one_leg(conn: Connection) -> None:
-        raw_legs(conn, 1, 100)
-        raw_entry(conn, 1, "raw")
-
-    with pytest.raises(IntegrityError, match="do not balance"):
-        raw_write(books, unbalanced)
-    with pytest.raises(IntegrityError, match="do not balance"):
-        raw_write(books, balanced_across_currencies)
-    with pytest.raises(IntegrityError, match="at least two legs"):
-        raw_write(books, lambda conn: raw_entry(conn, 1, "raw"))
-    with pytest.raises(IntegrityError, match="at least two legs"):
-        raw_write(books, one_leg)
+    refused.append((FOREIGN_KEY, unknown_account))  # an account that does not exist
+    for match, write in refused:
+        with pytest.raises(IntegrityError, match=match):
+            raw_write(books, write)
     assert books.snapshot() == before
 
 
@@ -1411,46 +1495,80 @@ def test_the_db_accepts_a_balanced_raw_entry(books: Books, ledger: LedgerAPI) ->
     """The guards refuse only what is wrong (a control for the tests around it)."""
     open_standard(ledger)
     with books.raw() as conn:
-        raw_legs(conn, 1, 100, -100)
-        raw_entry(conn, 1, "raw")
+        raw_row(conn, 1, 100)
+        raw_row(conn, 2, 60, pairs=2)
+        raw_row(conn, 2, 40, debit="fees", pair=1, pairs=2)
     with books.raw() as conn:
-        assert conn.execute(select(func.count()).select_from(entries)).scalar_one() == 1
+        assert count_entries(conn) == 2
+        assert conn.execute(select(func.count()).select_from(transfers)).scalar_one() == 3
 
 
 def test_the_db_refuses_legs_added_to_an_existing_entry(books: Books, ledger: LedgerAPI) -> None:
     open_standard(ledger)
     ledger.transfer("t1", "bank", "wallet:ana", eur(10))
+    ledger.post(
+        "t2",
+        [
+            Leg.debit("wallet:ana", eur(3)),
+            Leg.credit("wallet:bob", eur(1)),
+            Leg.credit("fees", eur(2)),
+        ],
+    )
     before = books.snapshot()
-    with pytest.raises(IntegrityError, match="cannot be added"), books.raw() as conn:
-        raw_legs(conn, 1, 5, -5, start=2)
+    attempts: list[tuple[str, Callable[[Connection], None]]] = [
+        # a second row for a one-row entry, claiming it has two
+        ("cannot be added", lambda conn: raw_row(conn, 1, 5, pair=1, pairs=2)),
+        # ... or keeping its count of one
+        ("ck_ledger_transfers_pair", lambda conn: raw_row(conn, 1, 5, pair=1, pairs=1)),
+        # a third row for a two-row entry
+        ("cannot be added", lambda conn: raw_row(conn, 2, 5, pair=2, pairs=3)),
+        # a new head for an existing entry
+        ("(?i)unique|primary key|duplicate key", lambda conn: raw_row(conn, 1, 5, key="again")),
+    ]
+    for match, write in attempts:
+        with pytest.raises(IntegrityError, match=match):
+            raw_write(books, write)
     assert books.snapshot() == before
     assert ledger.verify().ok
 
 
-def test_the_db_refuses_legs_without_an_entry_at_commit(books: Books, ledger: LedgerAPI) -> None:
+def test_the_db_refuses_legs_without_an_entry(books: Books, ledger: LedgerAPI) -> None:
+    """A row after the head needs its entry's previous row; a head needs the entry's columns."""
     open_standard(ledger)
     before = books.snapshot()
-    counted: list[int] = []
 
-    def orphan_legs(conn: Connection) -> None:
-        raw_legs(conn, 1, 100, -100)
-        # accepted until commit: the foreign key to the entry is deferred
-        counted.append(conn.execute(select(func.count()).select_from(postings)).scalar_one())
+    def headless(conn: Connection) -> None:
+        raw_row(conn, 1, 100, pair=1, pairs=2)
 
-    with pytest.raises(IntegrityError):
-        raw_write(books, orphan_legs)
-    assert counted == [2]
+    def out_of_order(conn: Connection) -> None:
+        raw_row(conn, 1, 100, pair=1, pairs=2)
+        raw_row(conn, 1, 100, pairs=2)
+
+    def head_without_entry_columns(conn: Connection) -> None:
+        conn.execute(
+            text(
+                f"INSERT INTO ledger_transfers ({ROW_COLUMNS})"
+                " VALUES (1, 0, 1, 1, 2, 'EUR', 100, 0, 0, 1, 0, 0, 0, 0, 0, 0)"
+            )
+        )
+
+    with pytest.raises(IntegrityError, match="cannot be added"):
+        raw_write(books, headless)
+    with pytest.raises(IntegrityError, match="cannot be added"):
+        raw_write(books, out_of_order)
+    with pytest.raises(IntegrityError, match="ck_ledger_transfers_head"):
+        raw_write(books, head_without_entry_columns)
     assert books.snapshot() == before
 
 
 @pytest.mark.parametrize(
     "sql",
     [
-        "UPDATE ledger_entries SET description = 'x'",
-        "UPDATE ledger_entries SET seq = seq + 10",
-        "DELETE FROM ledger_entries",
-        "UPDATE ledger_postings SET amount = amount * 2",
-        "DELETE FROM ledger_postings",
+        "UPDATE ledger_transfers SET description = 'x'",
+        "UPDATE ledger_transfers SET seq = seq + 10",
+        "DELETE FROM ledger_transfers",
+        "UPDATE ledger_transfers SET amount = amount * 2",
+        "DELETE FROM ledger_transfers WHERE pair = 1",
     ],
 )
 def test_the_db_refuses_updates_and_deletes_of_entries_and_legs(
@@ -1458,6 +1576,14 @@ def test_the_db_refuses_updates_and_deletes_of_entries_and_legs(
 ) -> None:
     open_standard(ledger)
     ledger.transfer("t1", "bank", "wallet:ana", eur(10))
+    ledger.post(
+        "t2",
+        [
+            Leg.debit("wallet:ana", eur(3)),
+            Leg.credit("wallet:bob", eur(1)),
+            Leg.credit("fees", eur(2)),
+        ],
+    )
     before = books.snapshot()
     with pytest.raises(IntegrityError, match="immutable"), books.raw() as conn:
         conn.execute(text(sql))
@@ -1465,21 +1591,21 @@ def test_the_db_refuses_updates_and_deletes_of_entries_and_legs(
     assert ledger.verify().ok
 
 
-@pytest.mark.parametrize(
-    "table", ["ledger_entries", "ledger_postings", "ledger_postings, ledger_entries"]
-)
+@pytest.mark.parametrize("table", ["ledger_transfers", "ledger_transfers, ledger_chain"])
 def test_the_db_refuses_to_empty_the_ledger(books: Books, ledger: LedgerAPI, table: str) -> None:
     open_standard(ledger)
     ledger.transfer("t1", "bank", "wallet:ana", eur(10))
     before = books.snapshot()
-    # PostgreSQL's TRUNCATE fires no row triggers (statement triggers guard it);
+    # PostgreSQL's TRUNCATE fires no row triggers (a statement trigger guards it);
     # SQLite has no TRUNCATE, and its DELETE without WHERE fires row triggers.
     if books.dialect == "sqlite":
-        statements = [f"DELETE FROM {t}" for t in table.split(", ")]
+        statements = ["DELETE FROM ledger_transfers"]
     else:
-        statements = [f"TRUNCATE {table} CASCADE", "TRUNCATE ledger_accounts CASCADE"]
-        if table != "ledger_entries":  # alone, its legs' foreign key refuses it already
-            statements.append(f"TRUNCATE {table}")
+        statements = [
+            f"TRUNCATE {table}",
+            f"TRUNCATE {table} CASCADE",
+            "TRUNCATE ledger_accounts CASCADE",
+        ]
     for statement in statements:
         with pytest.raises(IntegrityError, match="immutable"):
             raw_write(books, sql_writer(statement))
@@ -1495,15 +1621,7 @@ def test_the_db_allows_one_resolution_per_hold(books: Books, ledger: LedgerAPI) 
     before = books.snapshot()
 
     def resolve_again(conn: Connection) -> None:
-        raw_legs(conn, 4, 5, -5)
-        conn.execute(
-            text(
-                "INSERT INTO ledger_entries (seq, key, request_hash, kind, pending_seq,"
-                " description, posted_at, prev_hash, hash)"
-                " VALUES (4, 'again', :h, 'post_pending', :p, '', :t, :h, :h)"
-            ),
-            {"h": bytes(32), "p": hold.seq, "t": START},
-        )
+        raw_row(conn, 4, 5, key="again", kind="post_pending", pending_seq=hold.seq)
 
     with pytest.raises(IntegrityError):
         raw_write(books, resolve_again)

@@ -558,6 +558,10 @@ def kill_batches(rng: random.Random) -> list[Call]:
     return calls
 
 
+#: How the statements of a batch's write begin, as pg_stat_activity shows them.
+WRITES = ("INSERT", "COPY", "UPDATE")
+
+
 def _backends(watch: Connection, name: str) -> list[tuple[int, str, str]]:
     """PostgreSQL backends of the connections named ``name``: pid, state, current query."""
     rows = watch.execute(
@@ -590,7 +594,8 @@ def test_killed_writer_leaves_whole_batches_and_no_stuck_lock(
             watch = stack.enter_context(books.tenant.storage.engine.connect())
             watch.execution_options(isolation_level="AUTOCOMMIT")
         # Kill it a random moment after its first batch committed, in a later batch (on
-        # PostgreSQL: as soon as its backend is seen executing an INSERT of that batch).
+        # PostgreSQL: as soon as its backend is seen writing that batch: the account
+        # UPDATE, the COPY of its transfer rows, or the chain head UPDATE).
         workers.wait_until(lambda: "done" in lines(), "the first batch", START_TIMEOUT_S)
         delay = rng.uniform(0.05, 0.5)
         time.sleep(delay)
@@ -601,11 +606,11 @@ def test_killed_writer_leaves_whole_batches_and_no_stuck_lock(
                 at_kill[:] = [
                     (pid, state, query[:40])
                     for pid, state, query in _backends(watch, app_name)
-                    if state == "active" and query.lstrip().upper().startswith("INSERT")
+                    if state == "active" and query.lstrip().upper().startswith(WRITES)
                 ]
                 return bool(at_kill)
 
-            workers.wait_until(inserting, "the writer's backend to INSERT", START_TIMEOUT_S)
+            workers.wait_until(inserting, "the writer's backend to write", START_TIMEOUT_S)
         os.kill(writer.pid, signal.SIGKILL)
         killed_at = time.monotonic()
         assert workers.join(writer, 10) == -signal.SIGKILL

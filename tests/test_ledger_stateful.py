@@ -49,7 +49,7 @@ from finplug import (
     Tenant,
 )
 from finplug._ledger import install_ledger
-from finplug._ledger_schema import accounts, chain, entries, postings
+from finplug._ledger_schema import accounts, chain, transfers
 
 START = datetime(2024, 3, 1, 9, 0, tzinfo=UTC)
 CURRENCIES = ("EUR", "JPY")
@@ -342,8 +342,10 @@ class LedgerMachine(RuleBasedStateMachine):
             rows = tuple(tuple(r) for r in conn.execute(select(accounts).order_by(accounts.c.id)))
             head = tuple(conn.execute(select(chain)).one())
             counts = (
-                conn.execute(select(func.count()).select_from(entries)).scalar_one(),
-                conn.execute(select(func.count()).select_from(postings)).scalar_one(),
+                conn.execute(
+                    select(func.count()).select_from(transfers).where(transfers.c.pair == 0)
+                ).scalar_one(),
+                conn.execute(select(func.count()).select_from(transfers)).scalar_one(),
             )
         return rows, head, counts
 

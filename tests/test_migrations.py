@@ -24,8 +24,7 @@ from finplug.cli import app
 # The kernel's tables: the ledger (revision 0001) and the event outbox (0002).
 LEDGER_TABLES = {
     "ledger_accounts",
-    "ledger_entries",
-    "ledger_postings",
+    "ledger_transfers",
     "ledger_chain",
     "events_outbox",
     "events_counter",

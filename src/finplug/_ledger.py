@@ -2,9 +2,9 @@
 
 Design, in short (docs/ledger.md has the long form):
 
-* **Entries** have any number of legs; legs balance per currency. A leg is a
-  signed integer of minor units (debit +, credit -) with a *flow*: posted,
-  pending (a hold) or release (of a hold).
+* **Entries** have any number of legs; legs balance per currency. A leg is an
+  account debited or credited with a positive amount; stored, each amount
+  has a *flow*: posted, pending (a hold) or release (of a hold).
 * **Two-phase transfers**: :meth:`Ledger.hold` reserves funds (pending
   debits count against the available balance), then :meth:`Ledger.post_pending`
   posts all or part of it, or :meth:`Ledger.void_pending` /
@@ -14,32 +14,40 @@ Design, in short (docs/ledger.md has the long form):
   with another request it raises :class:`IdempotencyConflictError`. A
   rejected request stores nothing, so it can be retried with the same key.
 * **Corrections** only by reversal entries; the database refuses updates and
-  deletes of entries and legs.
-* **Balances** are running totals on the account row, and every leg stores
-  the account's totals after it, so a balance now or as of any past time is
-  one indexed lookup.
+  deletes of the ledger's transfer rows.
+* **Storage** is one row per debit/credit pair (``ledger_transfers``): a
+  two-leg entry is one row, an entry of more legs is split into linked rows,
+  each balanced by construction (see :mod:`finplug._ledger_schema`).
+* **Balances** are running totals on the account row, and every transfer row
+  stores both accounts' totals after it, so a balance now or as of any past
+  time is one indexed lookup per side.
 * **Hash chain**: each entry's hash covers the previous hash and the entry's
   content; :meth:`Ledger.verify` recomputes the chain and the balances.
 * **Writers** of one tenant are serialised by the chain-head row lock
   (PostgreSQL) or the database write lock (SQLite, ``BEGIN IMMEDIATE``);
   each account update also checks a version number. Tenants write in parallel.
+* **The hot path** reads the keys and accounts of a whole batch in a few
+  queries, checks and hashes in Python, then writes every account with one
+  statement and every row with one ``executemany`` (SQLite) or ``COPY``
+  (PostgreSQL).
 """
 
 from __future__ import annotations
 
 import enum
-import hashlib
 import itertools
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any, Final, Literal, TypeVar
+from hashlib import sha256
+from typing import Any, Final, Literal, NoReturn, TypeVar
 
-from sqlalchemy import Connection, bindparam, func, insert, select, update
+from sqlalchemy import Connection, bindparam, func, insert, literal_column, select, update
+from sqlalchemy.exc import DBAPIError
 
 from finplug._errors import FinplugError
-from finplug._ledger_schema import GUARD_DDL, accounts, chain, entries, ledger_metadata, postings
+from finplug._ledger_schema import GUARD_DDL, accounts, chain, ledger_metadata, transfers
 from finplug._money import Currency, Money, currency
 
 __all__ = [
@@ -65,6 +73,10 @@ _T = TypeVar("_T")
 GENESIS: Final = bytes(32)
 _MAX_MINOR: Final = 2**63 - 1
 _IN_CHUNK: Final = 500
+#: Up to this many rows, PostgreSQL gets an INSERT: a COPY costs an extra round trip.
+_FEW_ROWS: Final = 8
+#: Legs are numbered in a SMALLINT column.
+_MAX_LEGS: Final = 32767
 #: Keys of the entries expire_pending writes (``expire:<hold seq>``); clients may not use it.
 _EXPIRE_PREFIX: Final = "expire:"
 
@@ -295,18 +307,19 @@ class _AccountState:
         "version",
     )
 
-    def __init__(self, row: Any) -> None:
-        self.id: int = row.id
-        self.code: str = row.code
-        self.currency: Currency = currency(row.currency)
-        self.normal: str = row.normal
-        self.overdraft: str = row.overdraft
-        self.limit: int = row.overdraft_limit
-        self.debits_posted: int = row.debits_posted
-        self.credits_posted: int = row.credits_posted
-        self.debits_pending: int = row.debits_pending
-        self.credits_pending: int = row.credits_pending
-        self.version: int = row.version
+    def __init__(self, row: Sequence[Any]) -> None:
+        # ``row`` holds the columns of _ACCOUNT_COLS, in order.
+        self.id: int = row[0]
+        self.code: str = row[1]
+        self.currency: Currency = currency(row[2])
+        self.normal: str = row[3]
+        self.overdraft: str = row[4]
+        self.limit: int = row[5]
+        self.debits_posted: int = row[6]
+        self.credits_posted: int = row[7]
+        self.debits_pending: int = row[8]
+        self.credits_pending: int = row[9]
+        self.version: int = row[10]
         self.dirty = False
 
     def available(self) -> int:
@@ -314,37 +327,26 @@ class _AccountState:
             return self.credits_posted - self.debits_posted - self.debits_pending
         return self.debits_posted - self.credits_posted - self.credits_pending
 
-    def apply(self, amount: int, flow: int) -> None:
-        if flow == POSTED:
-            if amount > 0:
-                self.debits_posted += amount
-            else:
-                self.credits_posted -= amount
-        elif flow == PENDING:
-            if amount > 0:
-                self.debits_pending += amount
-            else:
-                self.credits_pending -= amount
-        elif amount < 0:  # release of a pending debit
-            self.debits_pending += amount
-        else:  # release of a pending credit
-            self.credits_pending -= amount
-        self.dirty = True
-
     def check(self) -> None:
         # The totals are BIGINT columns: refuse what they cannot hold.
         if (
-            max(self.debits_posted, self.credits_posted, self.debits_pending, self.credits_pending)
-            > _MAX_MINOR
+            self.debits_posted > _MAX_MINOR
+            or self.credits_posted > _MAX_MINOR
+            or self.debits_pending > _MAX_MINOR
+            or self.credits_pending > _MAX_MINOR
         ):
             raise LedgerError(
                 f"the request would take a total of account {self.code!r} past the ledger's"
                 " 64-bit range"
             )
-        if self.overdraft == "unlimited":
+        overdraft = self.overdraft
+        if overdraft == "unlimited":
             return
-        floor = -self.limit if self.overdraft == "limit" else 0
-        available = self.available()
+        if self.normal == "credit":
+            available = self.credits_posted - self.debits_posted - self.debits_pending
+        else:
+            available = self.debits_posted - self.credits_posted - self.credits_pending
+        floor = -self.limit if overdraft == "limit" else 0
         if available < floor:
             cur = self.currency
             raise OverdraftError(
@@ -365,8 +367,13 @@ class _Op:
     timeout_at: datetime | None = None
 
 
+#: One transfer row of a plan: debit code, credit code, currency, minor units
+#: (positive), flow, and the debit and credit legs' places in the entry.
+_Pair = tuple[str, str, Currency, int, int, int, int]
+
+
 def _request_hash(*parts: object) -> bytes:
-    return hashlib.sha256("\x1f".join(map(str, parts)).encode()).digest()
+    return sha256("\x1f".join(map(str, parts)).encode()).digest()
 
 
 def _legs_text(legs: Iterable[Leg]) -> str:
@@ -375,35 +382,35 @@ def _legs_text(legs: Iterable[Leg]) -> str:
     )
 
 
-def _entry_hash(
-    prev: bytes,
+def _hash_head(
     seq: int,
     key: str,
     kind: str,
     pending_seq: int | None,
     reverses_seq: int | None,
     description: str,
-    posted_at: datetime,
+    posted_at: str,
     timeout_at: datetime | None,
-    legs: Iterable[tuple[str, str, int, int]],
-) -> bytes:
-    h = hashlib.sha256(prev)
-    head = "\x1f".join(
-        (
-            str(seq),
-            key,
-            kind,
-            str(pending_seq),
-            str(reverses_seq),
-            description,
-            posted_at.astimezone(UTC).isoformat(),
-            timeout_at.astimezone(UTC).isoformat() if timeout_at else "",
-        )
+) -> str:
+    """The entry's own fields as the hash chain covers them.
+
+    The write path builds the same text inline (with :func:`_hash_row`'s for
+    each row); :meth:`LedgerSession.verify` recomputes it with these two.
+    """
+    timeout = timeout_at.astimezone(UTC).isoformat() if timeout_at else ""
+    return (
+        f"{seq}\x1f{key}\x1f{kind}\x1f{pending_seq}\x1f{reverses_seq}\x1f{description}"
+        f"\x1f{posted_at}\x1f{timeout}"
     )
-    h.update(head.encode())
-    for code, cur, amount, flow in legs:
-        h.update(f"\x1e{code}\x1f{cur}\x1f{amount}\x1f{flow}".encode())
-    return h.digest()
+
+
+def _hash_row(debit: str, credit: str, cur: str, amount: int, flow: int, dl: int, cl: int) -> str:
+    """One transfer row as the hash chain covers it."""
+    return f"\x1e{debit}\x1f{credit}\x1f{cur}\x1f{amount}\x1f{flow}\x1f{dl}\x1f{cl}"
+
+
+def _iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat()
 
 
 def _chunks(items: Sequence[Any]) -> Iterator[Sequence[Any]]:
@@ -411,22 +418,96 @@ def _chunks(items: Sequence[Any]) -> Iterator[Sequence[Any]]:
         yield items[start : start + _IN_CHUNK]
 
 
+def _pairs(legs: Sequence[Leg], flow: int) -> list[_Pair]:
+    """Check an entry's legs and split them into transfer rows.
+
+    Two legs, a debit then a credit of the same amount, are one row (the hot
+    path). Otherwise the legs are grouped by currency (in order of first
+    appearance) and matched in order, debits against credits, each row
+    taking the smaller of what is left of both: deterministic, every leg in
+    at least one row, at most one row fewer than the legs of a currency.
+    """
+    if len(legs) == 2:
+        d, c = legs
+        if d.side == "debit" and c.side == "credit":
+            da, ca = d.amount, c.amount
+            if (
+                type(da) is Money
+                and type(ca) is Money
+                and da.currency is ca.currency
+                and da.amount == ca.amount
+            ):
+                units = da.minor_units
+                if 0 < units <= _MAX_MINOR:
+                    return [(d.account, c.account, da.currency, units, flow, 0, 1)]
+    if len(legs) < 2:
+        raise LedgerError("an entry needs at least two legs")
+    if len(legs) > _MAX_LEGS:
+        raise LedgerError(f"an entry has at most {_MAX_LEGS} legs")
+    sums: dict[str, int] = {}
+    groups: dict[str, tuple[Currency, list[list[Any]], list[list[Any]]]] = {}
+    for index, leg in enumerate(legs):
+        if not isinstance(leg.amount, Money):
+            raise LedgerError("leg amounts must be Money")
+        units = leg.amount.minor_units
+        if units <= 0:
+            raise LedgerError(f"leg amounts must be positive; got {leg.amount} on {leg.account!r}")
+        if units > _MAX_MINOR:
+            raise LedgerError(f"leg amount {leg.amount} exceeds the ledger's 64-bit range")
+        if leg.side not in ("debit", "credit"):
+            raise LedgerError("a leg's side must be 'debit' or 'credit'")
+        cur = leg.amount.currency
+        code = cur.code
+        group = groups.get(code)
+        if group is None:
+            group = groups[code] = (cur, [], [])
+        if leg.side == "debit":
+            sums[code] = sums.get(code, 0) + units
+            group[1].append([index, leg.account, units])
+        else:
+            sums[code] = sums.get(code, 0) - units
+            group[2].append([index, leg.account, units])
+    unbalanced = {c: s for c, s in sums.items() if s}
+    if unbalanced:
+        detail = ", ".join(f"{c}: debits - credits = {s}" for c, s in sorted(unbalanced.items()))
+        raise LedgerError(f"entry does not balance per currency ({detail} minor units)")
+    out: list[_Pair] = []
+    for cur, debits, credits in groups.values():
+        di = ci = 0
+        while di < len(debits):
+            debit, credit = debits[di], credits[ci]
+            units = min(debit[2], credit[2])
+            out.append((debit[1], credit[1], cur, units, flow, debit[0], credit[0]))
+            debit[2] -= units
+            credit[2] -= units
+            if not debit[2]:
+                di += 1
+            if not credit[2]:
+                ci += 1
+    return out
+
+
 # ---------------------------------------------------------------- statements
 # Built once: constructing a Core statement costs more than running it on SQLite.
 
-_POSTING_COLS: Final = (
+#: The columns of ``ledger_transfers`` in the order the write path fills them.
+_TRANSFER_COLS: Final = (
     "seq",
-    "leg",
-    "account_id",
+    "pair",
+    "pairs",
+    "debit_id",
+    "credit_id",
     "currency",
     "amount",
     "flow",
-    "posted_after",
-    "debits_pending_after",
-    "credits_pending_after",
-)
-_ENTRY_COLS: Final = (
-    "seq",
+    "debit_leg",
+    "credit_leg",
+    "debit_posted_after",
+    "debit_dpending_after",
+    "debit_cpending_after",
+    "credit_posted_after",
+    "credit_dpending_after",
+    "credit_cpending_after",
     "key",
     "request_hash",
     "kind",
@@ -457,25 +538,65 @@ _UPDATE_HEAD: Final = (
 )
 _SELECT_HEAD: Final = select(chain.c.seq, chain.c.hash, chain.c.posted_at).where(chain.c.id == 1)
 _SELECT_HEAD_FOR_UPDATE: Final = _SELECT_HEAD.with_for_update()
-_SELECT_KNOWN: Final = select(entries.c.key, entries.c.request_hash, entries.c.seq).where(
-    entries.c.key.in_(bindparam("keys", expanding=True))
+_SELECT_KNOWN: Final = select(transfers.c.key, transfers.c.request_hash, transfers.c.seq).where(
+    transfers.c.key.in_(bindparam("keys", expanding=True))
 )
-_SELECT_ACCOUNTS: Final = select(accounts).where(
+#: The account columns the write path reads, in _AccountState's order.
+_ACCOUNT_COLS: Final = (
+    "id",
+    "code",
+    "currency",
+    "normal",
+    "overdraft",
+    "overdraft_limit",
+    "debits_posted",
+    "credits_posted",
+    "debits_pending",
+    "credits_pending",
+    "version",
+)
+_SELECT_ACCOUNTS: Final = select(*(accounts.c[c] for c in _ACCOUNT_COLS)).where(
     accounts.c.code.in_(bindparam("codes", expanding=True))
 )
-_SELECT_RESOLVED: Final = select(entries.c.pending_seq).where(
-    entries.c.pending_seq.in_(bindparam("seqs", expanding=True))
+_SELECT_RESOLVED: Final = select(transfers.c.pending_seq).where(
+    transfers.c.pending_seq.in_(bindparam("seqs", expanding=True))
 )
-_SELECT_REVERSED: Final = select(entries.c.reverses_seq).where(
-    entries.c.reverses_seq.in_(bindparam("seqs", expanding=True))
+_SELECT_REVERSED: Final = select(transfers.c.reverses_seq).where(
+    transfers.c.reverses_seq.in_(bindparam("seqs", expanding=True))
 )
+_debit_account = accounts.alias("debit_account")
+_credit_account = accounts.alias("credit_account")
+_SELECT_ROWS: Final = select(
+    transfers,
+    _debit_account.c.code.label("debit_code"),
+    _credit_account.c.code.label("credit_code"),
+).select_from(
+    transfers.join(_debit_account, _debit_account.c.id == transfers.c.debit_id).join(
+        _credit_account, _credit_account.c.id == transfers.c.credit_id
+    )
+)
+_HEADS: Final = transfers.c.pair == 0
 
-#: Raw INSERT text per (dialect, schema): (postings, entries, is SQLite).
-_RAW_INSERTS: dict[tuple[str, str | None], tuple[str, str, bool] | None] = {}
+
+@dataclass(frozen=True, slots=True)
+class _RawSql:
+    """The write path's statements as driver SQL for one (dialect, schema)."""
+
+    sqlite: bool
+    insert_rows: str  # INSERT ... VALUES (one row)
+    copy_rows: str | None  # PostgreSQL: COPY ... FROM STDIN, for many rows
+    update_accounts: str
+    select_head: str  # the chain head, locked on PostgreSQL
+    update_head: str
+    select_known: Callable[[int], str]  # the SQL for that many keys (one list on PostgreSQL)
+    select_accounts: Callable[[int], str]  # the same, for account codes
 
 
-def _raw_inserts(conn: Connection) -> tuple[str, str, bool] | None:
-    """The two big inserts as driver SQL, or None where the Core path must be used.
+_RAW: dict[tuple[str, str, str | None], _RawSql | None] = {}
+
+
+def _raw_sql(conn: Connection) -> _RawSql | None:
+    """The hot statements as driver SQL, or None where the Core path must be used.
 
     Executed through the DBAPI cursor they skip SQLAlchemy's per-row parameter
     processing; values are passed as SQLAlchemy would have stored them.
@@ -483,35 +604,106 @@ def _raw_inserts(conn: Connection) -> tuple[str, str, bool] | None:
     dialect = conn.dialect
     translate = conn.get_execution_options().get("schema_translate_map") or {}
     schema = translate.get(None)
-    cache_key = (dialect.name, schema)
+    cache_key = (dialect.name, dialect.driver, schema)
     try:
-        return _RAW_INSERTS[cache_key]
+        return _RAW[cache_key]
     except KeyError:
         pass
-    found: tuple[str, str, bool] | None = None
-    if dialect.name in ("sqlite", "postgresql") and dialect.paramstyle in (
-        "qmark",
-        "format",
-        "pyformat",
-    ):
-        mark = "?" if dialect.paramstyle == "qmark" else "%s"
-        prep = dialect.identifier_preparer
-        prefix = f"{prep.quote_schema(schema)}." if schema else ""
+    found: _RawSql | None = None
+    prep = dialect.identifier_preparer
+    prefix = f"{prep.quote_schema(schema)}." if schema else ""
+    table = f"{prefix}{prep.quote(transfers.name)}"
+    cols = ", ".join(prep.quote(c) for c in _TRANSFER_COLS)
+    ncols = len(_TRANSFER_COLS)
+    known_head = f"SELECT key, request_hash, seq FROM {table} WHERE key"
+    head_table = f"{prefix}{prep.quote(chain.name)}"
+    head_select = f"SELECT seq, hash, posted_at FROM {head_table}"
+    head_update = f"UPDATE {head_table} SET seq"
+    account_cols = ", ".join(prep.quote(c) for c in _ACCOUNT_COLS)
+    accounts_head = f"SELECT {account_cols} FROM {prefix}{prep.quote(accounts.name)} WHERE code"
+    if dialect.name == "sqlite" and dialect.paramstyle == "qmark":
+        marks = ", ".join("?" * ncols)
 
-        def sql(table: Any, cols: Sequence[str]) -> str:
-            return (
-                f"INSERT INTO {prefix}{prep.quote(table.name)}"
-                f" ({', '.join(prep.quote(c) for c in cols)})"
-                f" VALUES ({', '.join([mark] * len(cols))})"
-            )
+        def select_known(count: int) -> str:
+            return f"{known_head} IN ({', '.join('?' * count)})"
 
-        found = (
-            sql(postings, _POSTING_COLS),
-            sql(entries, _ENTRY_COLS),
-            dialect.name == "sqlite",
+        def select_accounts(count: int) -> str:
+            return f"{accounts_head} IN ({', '.join('?' * count)})"
+
+        found = _RawSql(
+            sqlite=True,
+            insert_rows=f"INSERT INTO {table} ({cols}) VALUES ({marks})",
+            copy_rows=None,
+            update_accounts=(
+                f"UPDATE {prefix}{prep.quote(accounts.name)} SET debits_posted = ?,"
+                " credits_posted = ?, debits_pending = ?, credits_pending = ?,"
+                " version = version + 1 WHERE id = ? AND version = ?"
+            ),
+            select_head=f"{head_select} WHERE id = 1",
+            update_head=f"{head_update} = ?, hash = ?, posted_at = ? WHERE id = 1",
+            select_known=select_known,
+            select_accounts=select_accounts,
         )
-    _RAW_INSERTS[cache_key] = found
+    elif dialect.name == "postgresql" and dialect.driver == "psycopg":
+        found = _RawSql(
+            sqlite=False,
+            insert_rows=f"INSERT INTO {table} ({cols}) VALUES ({', '.join(['%s'] * ncols)})",
+            copy_rows=f"COPY {table} ({cols}) FROM STDIN",
+            update_accounts=(
+                f"UPDATE {prefix}{prep.quote(accounts.name)} AS a SET debits_posted = v.dp,"
+                " credits_posted = v.cp, debits_pending = v.dq, credits_pending = v.cq,"
+                " version = a.version + 1"
+                " FROM unnest(%s::bigint[], %s::bigint[], %s::bigint[], %s::bigint[],"
+                " %s::int[], %s::int[]) AS v(dp, cp, dq, cq, id, version)"
+                " WHERE a.id = v.id AND a.version = v.version"
+            ),
+            select_head=f"{head_select} WHERE id = 1 FOR UPDATE",
+            update_head=f"{head_update} = %s, hash = %s, posted_at = %s WHERE id = 1",
+            select_known=lambda _count: f"{known_head} = ANY(%s)",
+            select_accounts=lambda _count: f"{accounts_head} = ANY(%s)",
+        )
+    _RAW[cache_key] = found
     return found
+
+
+@contextmanager
+def _cursor(conn: Connection) -> Iterator[Any]:
+    """A DBAPI cursor on ``conn``'s connection (in its transaction), closed after use.
+
+    Driver errors leave as SQLAlchemy's, as if the statement had gone through
+    ``conn``: callers see one family of database errors.
+    """
+    cursor: Any = conn.connection.cursor()
+    dbapi = conn.dialect.loaded_dbapi
+    try:
+        yield cursor
+    except dbapi.Error as exc:
+        raise DBAPIError.instance(None, None, exc, dbapi.Error) from exc
+    finally:
+        cursor.close()
+
+
+def _move_pair(d: _AccountState, c: _AccountState, cur: Currency, units: int, flow: int) -> None:
+    """Apply one debit/credit pair to both accounts' running totals (checked later)."""
+    if d.currency is not cur or c.currency is not cur:
+        _refuse_currency(d, c, cur)
+    if flow == POSTED:
+        d.debits_posted += units
+        c.credits_posted += units
+    elif flow == PENDING:
+        d.debits_pending += units
+        c.credits_pending += units
+    else:  # the release of a hold
+        d.debits_pending -= units
+        c.credits_pending -= units
+    d.dirty = c.dirty = True
+
+
+def _refuse_currency(debit: _AccountState, credit: _AccountState, cur: Currency) -> NoReturn:
+    other = debit if debit.currency is not cur else credit
+    raise LedgerError(
+        f"account {other.code!r} is in {other.currency.code}, the leg is in {cur.code}"
+    )
 
 
 def _sqlite_datetime(value: datetime | None) -> str | None:
@@ -773,15 +965,16 @@ class LedgerSession:
         ops = []
         for req in requests:
             legs = tuple(req.legs)
-            ops.append(
-                _Op(
-                    "posted",
-                    req.key,
-                    _request_hash("post", _legs_text(legs), req.description),
-                    req.description,
-                    legs,
-                )
+            description = req.description
+            # _request_hash("post", _legs_text(legs), description), inlined: the hot path.
+            text = ";".join(
+                [
+                    f"{leg.account}:{leg.side}:{leg.amount.amount}:{leg.amount.currency.code}"
+                    for leg in legs
+                ]
             )
+            request_hash = sha256(f"post\x1f{text}\x1f{description}".encode()).digest()
+            ops.append(_Op("posted", req.key, request_hash, description, legs))
         return self._apply(ops)
 
     def hold(
@@ -830,17 +1023,7 @@ class LedgerSession:
         # Lock before looking: a hold resolved by a writer that commits while we
         # wait for the lock must not be in the list (it would refuse the batch).
         head = self._lock_head()
-        resolved = entries.alias("resolved")
-        rows = self.conn.execute(
-            select(entries.c.seq)
-            .where(
-                entries.c.kind == "pending",
-                entries.c.timeout_at.is_not(None),
-                entries.c.timeout_at <= moment,
-                ~select(resolved.c.seq).where(resolved.c.pending_seq == entries.c.seq).exists(),
-            )
-            .order_by(entries.c.seq)
-        ).all()
+        rows = self.conn.execute(_open_holds(moment)).all()
         ops = [
             _Op(
                 "expire",
@@ -865,40 +1048,89 @@ class LedgerSession:
 
     # -- the write path ---------------------------------------------------
 
-    def _lock_head(self) -> Any:
-        query = _SELECT_HEAD_FOR_UPDATE if self.conn.dialect.name == "postgresql" else _SELECT_HEAD
-        head = self.conn.execute(query).first()
-        if head is None:
-            raise LedgerError("the ledger is not installed in this tenant's storage")
-        return head
+    def _lock_head(self) -> tuple[int, bytes, datetime | None]:
+        """The chain head (sequence number, hash, time), locked until the transaction ends.
 
-    def _apply(self, ops: list[_Op], now: datetime | None = None, head: Any = None) -> list[Entry]:
+        PostgreSQL locks the row; on SQLite the transaction holds the write lock.
+        """
+        raw = _raw_sql(self.conn)
+        row: Any
+        if raw is None:
+            postgres = self.conn.dialect.name == "postgresql"
+            row = self.conn.execute(_SELECT_HEAD_FOR_UPDATE if postgres else _SELECT_HEAD).first()
+        else:
+            with _cursor(self.conn) as cursor:
+                cursor.execute(raw.select_head)
+                row = cursor.fetchone()
+        if row is None:
+            raise LedgerError("the ledger is not installed in this tenant's storage")
+        seq, digest, at = row
+        if isinstance(at, str):  # SQLite's text, as SQLAlchemy's DateTime stores it
+            at = datetime.fromisoformat(at)
+        return seq, bytes(digest), None if at is None else _aware(at)
+
+    def _fetch(
+        self,
+        raw: _RawSql | None,
+        name: Literal["keys", "codes"],
+        values: list[str],
+    ) -> list[tuple[Any, ...]]:
+        """Rows whose column matches one of ``values``: a hot read, as plain tuples.
+
+        Through the DBAPI cursor where there is driver SQL (SQLAlchemy's
+        result rows cost more than the query on SQLite); Core otherwise.
+        """
+        if raw is None:
+            core = _SELECT_KNOWN if name == "keys" else _SELECT_ACCOUNTS
+            found: list[tuple[Any, ...]] = []
+            for chunk in _chunks(values):
+                found.extend(tuple(r) for r in self.conn.execute(core, {name: list(chunk)}))
+            return found
+        sql = raw.select_known if name == "keys" else raw.select_accounts
+        with _cursor(self.conn) as cursor:
+            if not raw.sqlite:
+                cursor.execute(sql(0), (values,))
+                return list(cursor.fetchall())
+            found = []
+            for chunk in _chunks(values):
+                cursor.execute(sql(len(chunk)), tuple(chunk))
+                found.extend(cursor.fetchall())
+            return found
+
+    def _apply(
+        self,
+        ops: list[_Op],
+        now: datetime | None = None,
+        head: tuple[int, bytes, datetime | None] | None = None,
+    ) -> list[Entry]:
         if not ops:
             return []
         conn = self.conn
         if head is None:
             head = self._lock_head()
         for op in ops:
-            if not op.key or len(op.key) > 200 or "\x00" in op.key:
+            key = op.key
+            if not key or len(key) > 200 or "\x00" in key:
                 raise LedgerError("an idempotency key must be 1 to 200 characters, without NUL")
-            if op.kind != "expire" and op.key.startswith(_EXPIRE_PREFIX):
+            if key.startswith(_EXPIRE_PREFIX) and op.kind != "expire":
                 raise LedgerError(
                     f"idempotency keys starting with {_EXPIRE_PREFIX!r} are reserved for"
                     " expire_pending"
                 )
             if op.description:
                 _check_text(op.description, "a description", 500)
+        raw = _raw_sql(conn)
         # 1. idempotency: replays return the stored entry; conflicts refuse the batch.
-        known: dict[str, Any] = {}
-        for chunk in _chunks([op.key for op in ops]):
-            for row in conn.execute(_SELECT_KNOWN, {"keys": list(chunk)}):
-                known[row.key] = row
+        known: dict[str, tuple[bytes, int]] = {
+            key: (bytes(request_hash), seq)
+            for key, request_hash, seq in self._fetch(raw, "keys", [op.key for op in ops])
+        }
         in_batch: dict[str, _Op] = {}
         fresh: list[_Op] = []
         for op in ops:
             prior = known.get(op.key)
             if prior is not None:
-                if bytes(prior.request_hash) != op.request_hash:
+                if prior[0] != op.request_hash:
                     raise IdempotencyConflictError(op.key)
                 continue
             twin = in_batch.get(op.key)
@@ -908,156 +1140,270 @@ class LedgerSession:
                 continue
             in_batch[op.key] = op
             fresh.append(op)
-        # 2. holds referenced by post/void/expire/reversal.
+        # 2. holds and entries referenced by post/void/expire/reversal.
         refs = sorted({op.pending_seq or op.reverses_seq or 0 for op in fresh} - {0})
         referenced = self._load_entries(refs) if refs else {}
         resolved = self._resolved([op.pending_seq for op in fresh if op.pending_seq is not None])
         reversed_ = self._reversed([op.reverses_seq for op in fresh if op.reverses_seq is not None])
-        # 3. expand each op into legs (code, signed minor units, flow).
-        plans: list[list[tuple[str, Currency, int, int]]] = []
-        for op in fresh:
-            plans.append(self._expand(op, referenced, resolved, reversed_, now))
+        # 3. expand each op into transfer rows (debit, credit, currency, units, flow, legs).
+        plans = [self._expand(op, referenced, resolved, reversed_, now) for op in fresh]
         # 4. accounts touched, in one query.
-        codes = sorted({leg[0] for plan in plans for leg in plan})
+        wanted = set()
+        for plan in plans:
+            for pair in plan:
+                wanted.add(pair[0])
+                wanted.add(pair[1])
+        codes = sorted(wanted)
         for code in codes:
             if "\x00" in code:  # no account has one; PostgreSQL would refuse the query
                 raise AccountNotFoundError(f"no account {code!r}")
-        state: dict[str, _AccountState] = {}
-        for chunk in _chunks(codes):
-            for row in conn.execute(_SELECT_ACCOUNTS, {"codes": list(chunk)}):
-                state[row.code] = _AccountState(row)
+        state: dict[str, _AccountState] = {
+            row[1]: _AccountState(row) for row in self._fetch(raw, "codes", codes)
+        }
         missing = [c for c in codes if c not in state]
         if missing:
             raise AccountNotFoundError(f"no account {missing[0]!r}")
         # 5. apply in order: running totals, overdraft checks, chain.
-        seq, prev_hash = head.seq, bytes(head.hash)
+        seq, prev_hash, last_at = head
         moment = max(
             now if now is not None else self._now(),
-            _aware(head.posted_at) if head.posted_at else datetime.min.replace(tzinfo=UTC),
+            last_at if last_at is not None else datetime.min.replace(tzinfo=UTC),
         )
-        posting_rows: list[tuple[Any, ...]] = []
-        entry_rows: list[tuple[Any, ...]] = []
+        posted_iso = _iso(moment)
+        as_text = raw is not None and raw.sqlite
+        stored_moment = _sqlite_datetime(moment) if as_text else moment
+        rows: list[tuple[Any, ...]] = []
         new_entries: dict[str, Entry] = {}
         for op, plan in zip(fresh, plans, strict=True):
             seq += 1
-            touched: list[_AccountState] = []
-            hash_legs = []
-            for leg_no, (code, cur, amount, flow) in enumerate(plan):
-                acct = state[code]
-                if acct.currency is not cur:
-                    raise LedgerError(
-                        f"account {code!r} is in {acct.currency.code}, the leg is in {cur.code}"
-                    )
-                acct.apply(amount, flow)
-                touched.append(acct)
-                posting_rows.append(
+            key, kind, timeout_at = op.key, op.kind, op.timeout_at
+            text = (
+                f"{seq}\x1f{key}\x1f{kind}\x1f{op.pending_seq}\x1f{op.reverses_seq}"
+                f"\x1f{op.description}\x1f{posted_iso}\x1f{_iso(timeout_at) if timeout_at else ''}"
+            )
+            if len(plan) == 1:  # the common case, one row: no lists to build
+                dcode, ccode, cur, units, flow, dleg, cleg = plan[0]
+                d = state[dcode]
+                c = state[ccode]
+                _move_pair(d, c, cur, units, flow)
+                d.check()
+                c.check()
+                code = cur.code
+                text += f"\x1e{dcode}\x1f{ccode}\x1f{code}\x1f{units}\x1f{flow}\x1f{dleg}\x1f{cleg}"
+                digest = sha256(prev_hash + text.encode()).digest()
+                rows.append(
                     (
                         seq,
-                        leg_no,
-                        acct.id,
-                        cur.code,
-                        amount,
+                        0,
+                        1,
+                        d.id,
+                        c.id,
+                        code,
+                        units,
                         flow,
-                        acct.debits_posted - acct.credits_posted,
-                        acct.debits_pending,
-                        acct.credits_pending,
+                        dleg,
+                        cleg,
+                        d.debits_posted - d.credits_posted,
+                        d.debits_pending,
+                        d.credits_pending,
+                        c.debits_posted - c.credits_posted,
+                        c.debits_pending,
+                        c.credits_pending,
+                        key,
+                        op.request_hash,
+                        kind,
+                        op.pending_seq,
+                        op.reverses_seq,
+                        op.description,
+                        stored_moment,
+                        (_sqlite_datetime(timeout_at) if as_text else timeout_at),
+                        prev_hash,
+                        digest,
                     )
                 )
-                hash_legs.append((code, cur.code, amount, flow))
-            for acct in touched:
-                acct.check()
-            digest = _entry_hash(
-                prev_hash,
+            else:
+                digest = self._rows_of(
+                    plan, state, rows, seq, text, prev_hash, op, stored_moment, as_text
+                )
+            prev_hash = digest
+            if kind in _OWN_LEGS and _reusable(op.legs):
+                # The request's own legs are exactly what the plan encodes (and immutable).
+                legs, released = op.legs, _NO_LEGS
+            else:
+                legs = _legs_of(p[:4] + p[5:] for p in plan if p[4] != RELEASE)
+                released = _legs_of(p[:4] + p[5:] for p in plan if p[4] == RELEASE)
+            new_entries[key] = Entry(
                 seq,
-                op.key,
-                op.kind,
-                op.pending_seq,
-                op.reverses_seq,
+                key,
+                kind,  # type: ignore[arg-type]
+                legs,
                 op.description,
                 moment,
-                op.timeout_at,
-                hash_legs,
+                op.pending_seq,
+                op.reverses_seq,
+                timeout_at,
+                digest,
+                released,
             )
-            entry_rows.append(
-                (
-                    seq,
-                    op.key,
-                    op.request_hash,
-                    op.kind,
-                    op.pending_seq,
-                    op.reverses_seq,
-                    op.description,
-                    moment,
-                    op.timeout_at,
-                    prev_hash,
-                    digest,
-                )
-            )
-            prev_hash = digest
-            new_entries[op.key] = _entry_from_plan(seq, op, plan, moment, digest)
         # 6. write: accounts first (a stale version refuses the request before
-        #    anything else is written), then legs (their FK to the entry is
-        #    deferred), then entries (whose insert trigger checks the balance),
-        #    then the head. In a caller's transaction this runs in a savepoint.
-        if posting_rows:
+        #    anything else is written), then the transfer rows, then the head.
+        #    In a caller's transaction this runs in a savepoint.
+        if rows:
             with conn.begin_nested() if self._savepoint else nullcontext():
-                self._write(state, posting_rows, entry_rows, seq, prev_hash, moment)
+                self._write(raw, state, rows, seq, prev_hash, moment)
         # 7. answer in request order: new entries, or the stored originals of replays.
-        replay_seqs = [known[op.key].seq for op in ops if op.key in known]
+        replay_seqs = [known[op.key][1] for op in ops if op.key in known]
         stored = self._load_entries(replay_seqs) if replay_seqs else {}
         out = []
         for op in ops:
             if op.key in new_entries:
                 out.append(new_entries[op.key])
             else:
-                out.append(stored[known[op.key].seq])
+                out.append(stored[known[op.key][1]])
         return out
+
+    @staticmethod
+    def _rows_of(
+        plan: list[_Pair],
+        state: dict[str, _AccountState],
+        rows: list[tuple[Any, ...]],
+        seq: int,
+        text: str,
+        prev_hash: bytes,
+        op: _Op,
+        stored_moment: Any,
+        as_text: bool,
+    ) -> bytes:
+        """An entry of several rows: apply, check, hash and append them; the entry's hash."""
+        count = len(plan)
+        parts: list[tuple[Any, ...]] = []
+        touched: list[_AccountState] = []
+        for pair_no, (dcode, ccode, cur, units, flow, dleg, cleg) in enumerate(plan):
+            d = state[dcode]
+            c = state[ccode]
+            _move_pair(d, c, cur, units, flow)
+            touched.append(d)
+            touched.append(c)
+            code = cur.code
+            parts.append(
+                (
+                    seq,
+                    pair_no,
+                    count,
+                    d.id,
+                    c.id,
+                    code,
+                    units,
+                    flow,
+                    dleg,
+                    cleg,
+                    d.debits_posted - d.credits_posted,
+                    d.debits_pending,
+                    d.credits_pending,
+                    c.debits_posted - c.credits_posted,
+                    c.debits_pending,
+                    c.credits_pending,
+                )
+            )
+            text += _hash_row(dcode, ccode, code, units, flow, dleg, cleg)
+        for acct in touched:  # overdraft rules apply to the entry as a whole
+            acct.check()
+        digest = sha256(prev_hash + text.encode()).digest()
+        timeout_at = op.timeout_at
+        rows.append(
+            (
+                *parts[0],
+                op.key,
+                op.request_hash,
+                op.kind,
+                op.pending_seq,
+                op.reverses_seq,
+                op.description,
+                stored_moment,
+                (_sqlite_datetime(timeout_at) if as_text else timeout_at),
+                prev_hash,
+                digest,
+            )
+        )
+        rows.extend((*part, *_NO_ENTRY) for part in parts[1:])
+        return digest
 
     def _write(
         self,
+        raw: _RawSql | None,
         state: dict[str, _AccountState],
-        posting_rows: list[tuple[Any, ...]],
-        entry_rows: list[tuple[Any, ...]],
+        rows: list[tuple[Any, ...]],
         seq: int,
         head_hash: bytes,
         moment: datetime,
     ) -> None:
         conn = self.conn
         dirty = [a for a in state.values() if a.dirty]
-        result = conn.execute(
-            _UPDATE_ACCOUNT,
-            [
-                {
-                    "b_id": a.id,
-                    "b_v": a.version,
-                    "b_dp": a.debits_posted,
-                    "b_cp": a.credits_posted,
-                    "b_dq": a.debits_pending,
-                    "b_cq": a.credits_pending,
-                }
-                for a in dirty
-            ],
-        )
-        if result.rowcount != len(dirty):
-            raise LedgerError("an account changed concurrently; the request was not applied")
-        raw = _raw_inserts(conn)
         if raw is None:
-            conn.execute(
-                insert(postings), [dict(zip(_POSTING_COLS, r, strict=True)) for r in posting_rows]
+            result = conn.execute(
+                _UPDATE_ACCOUNT,
+                [
+                    {
+                        "b_id": a.id,
+                        "b_v": a.version,
+                        "b_dp": a.debits_posted,
+                        "b_cp": a.credits_posted,
+                        "b_dq": a.debits_pending,
+                        "b_cq": a.credits_pending,
+                    }
+                    for a in dirty
+                ],
             )
+            if result.rowcount != len(dirty):
+                raise LedgerError("an account changed concurrently; the request was not applied")
             conn.execute(
-                insert(entries), [dict(zip(_ENTRY_COLS, r, strict=True)) for r in entry_rows]
+                insert(transfers), [dict(zip(_TRANSFER_COLS, r, strict=True)) for r in rows]
             )
-        else:
-            postings_sql, entries_sql, sqlite = raw
-            if sqlite:
-                entry_rows = [
-                    (*r[:7], _sqlite_datetime(r[7]), _sqlite_datetime(r[8]), *r[9:])
-                    for r in entry_rows
-                ]
-            conn.exec_driver_sql(postings_sql, posting_rows)
-            conn.exec_driver_sql(entries_sql, entry_rows)
-        conn.execute(_UPDATE_HEAD, {"h_seq": seq, "h_hash": head_hash, "h_at": moment})
+            conn.execute(_UPDATE_HEAD, {"h_seq": seq, "h_hash": head_hash, "h_at": moment})
+            return
+        with _cursor(conn) as cursor:
+            if raw.sqlite:
+                cursor.executemany(
+                    raw.update_accounts,
+                    [
+                        (
+                            a.debits_posted,
+                            a.credits_posted,
+                            a.debits_pending,
+                            a.credits_pending,
+                            a.id,
+                            a.version,
+                        )
+                        for a in dirty
+                    ],
+                )
+            else:
+                cursor.execute(
+                    raw.update_accounts,
+                    (
+                        [a.debits_posted for a in dirty],
+                        [a.credits_posted for a in dirty],
+                        [a.debits_pending for a in dirty],
+                        [a.credits_pending for a in dirty],
+                        [a.id for a in dirty],
+                        [a.version for a in dirty],
+                    ),
+                )
+            if cursor.rowcount != len(dirty):
+                raise LedgerError("an account changed concurrently; the request was not applied")
+            if raw.copy_rows is not None and len(rows) > _FEW_ROWS:
+                # COPY: the fastest way into PostgreSQL; constraints and triggers apply.
+                with cursor.copy(raw.copy_rows) as copy:
+                    for row in rows:
+                        copy.write_row(row)
+            elif len(rows) == 1:
+                cursor.execute(raw.insert_rows, rows[0])
+            else:
+                cursor.executemany(raw.insert_rows, rows)
+            if raw.sqlite:
+                cursor.execute(raw.update_head, (seq, head_hash, _sqlite_datetime(moment)))
+            else:
+                cursor.execute(raw.update_head, (seq, head_hash, moment))
 
     def _expand(
         self,
@@ -1066,9 +1412,11 @@ class LedgerSession:
         resolved: set[int],
         reversed_: set[int],
         now: datetime | None,
-    ) -> list[tuple[str, Currency, int, int]]:
-        if op.kind in ("posted", "pending"):
-            return _signed_legs(op.legs, PENDING if op.kind == "pending" else POSTED)
+    ) -> list[_Pair]:
+        if op.kind == "posted":
+            return _pairs(op.legs, POSTED)
+        if op.kind == "pending":
+            return _pairs(op.legs, PENDING)
         if op.kind == "reversal":
             target = referenced.get(op.reverses_seq or 0)
             if target is None:
@@ -1084,7 +1432,7 @@ class LedgerSession:
                 Leg(leg.account, "credit" if leg.side == "debit" else "debit", leg.amount)
                 for leg in target.legs
             )
-            return _signed_legs(swapped, POSTED)
+            return _pairs(swapped, POSTED)
         hold = referenced.get(op.pending_seq or 0)
         if hold is None or hold.kind != "pending":
             raise PendingStateError(f"no hold {op.pending_seq}")
@@ -1097,26 +1445,28 @@ class LedgerSession:
             raise PendingStateError(f"hold {hold.seq} has not expired")
         resolved.add(hold.seq)
         debit, credit = hold.legs
-        release = [
-            (debit.account, debit.amount.currency, -debit.amount.minor_units, RELEASE),
-            (credit.account, credit.amount.currency, credit.amount.minor_units, RELEASE),
-        ]
+        held = debit.amount
+        release: _Pair = (
+            debit.account,
+            credit.account,
+            held.currency,
+            held.minor_units,
+            RELEASE,
+            0,
+            1,
+        )
         if op.kind != "post_pending":
-            return release
-        amount = op.amount if op.amount is not None else debit.amount
-        if amount.currency is not debit.amount.currency:
-            raise LedgerError(
-                f"the hold is in {debit.amount.currency.code}, not {amount.currency.code}"
-            )
-        if not 0 < amount.amount <= debit.amount.amount:
+            return [release]
+        amount = op.amount if op.amount is not None else held
+        if amount.currency is not held.currency:
+            raise LedgerError(f"the hold is in {held.currency.code}, not {amount.currency.code}")
+        if not 0 < amount.amount <= held.amount:
             raise PendingStateError(
-                f"can post between 0 and {debit.amount} of hold {hold.seq}, not {amount}"
+                f"can post between 0 and {held} of hold {hold.seq}, not {amount}"
             )
-        units = amount.minor_units
         return [
-            *release,
-            (debit.account, amount.currency, units, POSTED),
-            (credit.account, amount.currency, -units, POSTED),
+            release,
+            (debit.account, credit.account, held.currency, amount.minor_units, POSTED, 0, 1),
         ]
 
     # -- reads ------------------------------------------------------------
@@ -1136,18 +1486,15 @@ class LedgerSession:
     def _load_entries(self, seqs: Sequence[int]) -> dict[int, Entry]:
         out: dict[int, Entry] = {}
         for chunk in _chunks(sorted(set(seqs))):
-            rows = self.conn.execute(select(entries).where(entries.c.seq.in_(chunk))).all()
-            legs = self.conn.execute(
-                select(postings, accounts.c.code)
-                .join(accounts, accounts.c.id == postings.c.account_id)
-                .where(postings.c.seq.in_(chunk))
-                .order_by(postings.c.seq, postings.c.leg)
+            rows = self.conn.execute(
+                _SELECT_ROWS.where(transfers.c.seq.in_(chunk)).order_by(
+                    transfers.c.seq, transfers.c.pair
+                )
             ).all()
-            by_seq: dict[int, list[Any]] = {}
-            for leg in legs:
-                by_seq.setdefault(leg.seq, []).append(leg)
-            for row in rows:
-                out[row.seq] = _entry_from_rows(row, by_seq.get(row.seq, []))
+            for seq, group in itertools.groupby(rows, key=lambda r: r.seq):
+                found = list(group)
+                if found[0].pair == 0:
+                    out[seq] = _entry_from_rows(found)
         return out
 
     def entry(self, seq: int) -> Entry:
@@ -1161,9 +1508,9 @@ class LedgerSession:
         """Entries in chain order after ``after``, at most ``limit``."""
         seqs = (
             self.conn.execute(
-                select(entries.c.seq)
-                .where(entries.c.seq > after)
-                .order_by(entries.c.seq)
+                select(transfers.c.seq)
+                .where(_HEADS, transfers.c.seq > after)
+                .order_by(transfers.c.seq)
                 .limit(limit)
             )
             .scalars()
@@ -1174,19 +1521,7 @@ class LedgerSession:
 
     def open_holds(self) -> list[Entry]:
         """Holds not yet resolved, in chain order."""
-        resolved = entries.alias("resolved")
-        seqs = (
-            self.conn.execute(
-                select(entries.c.seq)
-                .where(
-                    entries.c.kind == "pending",
-                    ~select(resolved.c.seq).where(resolved.c.pending_seq == entries.c.seq).exists(),
-                )
-                .order_by(entries.c.seq)
-            )
-            .scalars()
-            .all()
-        )
+        seqs = self.conn.execute(_open_holds()).scalars().all()
         found = self._load_entries(seqs)
         return [found[s] for s in seqs]
 
@@ -1203,95 +1538,107 @@ class LedgerSession:
             )
             return _balance(code, cur, row.normal, dp, cp, dq, cq)
         last_seq = self.conn.execute(
-            select(func.max(entries.c.seq)).where(entries.c.posted_at <= _utc(as_of, "as_of"))
+            select(func.max(transfers.c.seq)).where(transfers.c.posted_at <= _utc(as_of, "as_of"))
         ).scalar()
-        leg = None
+        found: tuple[int, int, int, int, int] | None = None
         if last_seq is not None:
-            leg = self.conn.execute(
-                select(
-                    postings.c.posted_after,
-                    postings.c.debits_pending_after,
-                    postings.c.credits_pending_after,
-                )
-                .where(postings.c.account_id == row.id, postings.c.seq <= last_seq)
-                .order_by(postings.c.seq.desc(), postings.c.leg.desc())
-                .limit(1)
-            ).first()
-        if leg is None:
+            # The account's last row on either side (each side has its index).
+            for side in ("debit", "credit"):
+                t = transfers.c
+                last = self.conn.execute(
+                    select(
+                        t.seq,
+                        t.pair,
+                        t[f"{side}_posted_after"],
+                        t[f"{side}_dpending_after"],
+                        t[f"{side}_cpending_after"],
+                    )
+                    .where(t[f"{side}_id"] == row.id, t.seq <= last_seq)
+                    .order_by(t.seq.desc(), t.pair.desc())
+                    .limit(1)
+                ).first()
+                if last is not None and (found is None or tuple(last[:2]) > found[:2]):
+                    found = (last[0], last[1], last[2], last[3], last[4])
+        if found is None:
             return _balance(code, cur, row.normal, 0, 0, 0, 0)
-        net = leg.posted_after
-        return _balance(
-            code,
-            cur,
-            row.normal,
-            max(net, 0),
-            max(-net, 0),
-            leg.debits_pending_after,
-            leg.credits_pending_after,
-        )
+        net = found[2]
+        return _balance(code, cur, row.normal, max(net, 0), max(-net, 0), found[3], found[4])
 
     def verify(self) -> VerifyReport:
-        """Walk the chain and recompute every account's totals from its legs."""
+        """Walk the chain and recompute every account's totals from the transfer rows."""
         problems: list[str] = []
-        codes = {r.id: r.code for r in self.conn.execute(select(accounts.c.id, accounts.c.code))}
+        known = {
+            r.id: (r.code, r.currency)
+            for r in self.conn.execute(select(accounts.c.id, accounts.c.code, accounts.c.currency))
+        }
         prev = GENESIS
         count = 0
         totals: dict[int, list[int]] = {}
         last_seq = 0
-        rows = self.conn.execute(select(entries).order_by(entries.c.seq))
-        leg_rows = self.conn.execute(select(postings).order_by(postings.c.seq, postings.c.leg))
-        legs_iter = itertools.groupby(leg_rows, key=lambda r: r.seq)
-        pending_group = next(legs_iter, None)
-        for row in rows:
+        rows = self.conn.execute(select(transfers).order_by(transfers.c.seq, transfers.c.pair))
+        for seq, group in itertools.groupby(rows, key=lambda r: r.seq):
+            found = list(group)
+            head = found[0]
+            if head.pair != 0:
+                problems.append(f"legs for missing entry {seq}")
+                continue
             count += 1
-            if row.seq != last_seq + 1:
-                problems.append(f"entry {row.seq}: sequence gap after {last_seq}")
-            last_seq = row.seq
-            legs: list[Any] = []
-            while pending_group is not None and pending_group[0] <= row.seq:
-                if pending_group[0] == row.seq:
-                    legs = list(pending_group[1])
-                else:
-                    problems.append(f"legs for missing entry {pending_group[0]}")
-                pending_group = next(legs_iter, None)
-            if bytes(row.prev_hash) != prev:
-                problems.append(f"entry {row.seq}: previous hash does not match the chain")
-            digest = _entry_hash(
-                prev,
-                row.seq,
-                row.key,
-                row.kind,
-                row.pending_seq,
-                row.reverses_seq,
-                row.description,
-                _aware(row.posted_at),
-                _aware(row.timeout_at) if row.timeout_at else None,
-                [
-                    (codes.get(leg.account_id, "?"), leg.currency, leg.amount, leg.flow)
-                    for leg in legs
-                ],
+            if seq != last_seq + 1:
+                problems.append(f"entry {seq}: sequence gap after {last_seq}")
+            last_seq = seq
+            if [r.pair for r in found] != list(range(head.pairs)) or any(
+                r.pairs != head.pairs for r in found
+            ):
+                problems.append(f"entry {seq}: rows are missing or out of order")
+            if bytes(head.prev_hash) != prev:
+                problems.append(f"entry {seq}: previous hash does not match the chain")
+            text = _hash_head(
+                seq,
+                head.key,
+                head.kind,
+                head.pending_seq,
+                head.reverses_seq,
+                head.description,
+                _iso(_aware(head.posted_at)),
+                _aware(head.timeout_at) if head.timeout_at else None,
             )
-            if digest != bytes(row.hash):
-                problems.append(f"entry {row.seq}: hash mismatch (content changed)")
-            prev = bytes(row.hash)
-            by_currency: dict[str, int] = {}
-            for leg in legs:
-                by_currency[leg.currency] = by_currency.get(leg.currency, 0) + leg.amount
-                t = totals.setdefault(leg.account_id, [0, 0, 0, 0])
-                _accumulate(t, leg.amount, leg.flow)
-                if (t[0] - t[1], t[2], t[3]) != (
-                    leg.posted_after,
-                    leg.debits_pending_after,
-                    leg.credits_pending_after,
+            balanced = True
+            for r in found:
+                debit = known.get(r.debit_id, ("?", None))
+                credit = known.get(r.credit_id, ("?", None))
+                text += _hash_row(
+                    debit[0], credit[0], r.currency, r.amount, r.flow, r.debit_leg, r.credit_leg
+                )
+                if r.amount <= 0 or debit[1] != r.currency or credit[1] != r.currency:
+                    balanced = False
+                d = totals.setdefault(r.debit_id, [0, 0, 0, 0])
+                c = totals.setdefault(r.credit_id, [0, 0, 0, 0])
+                if r.flow == POSTED:
+                    d[0] += r.amount
+                    c[1] += r.amount
+                elif r.flow == PENDING:
+                    d[2] += r.amount
+                    c[3] += r.amount
+                else:
+                    d[2] -= r.amount
+                    c[3] -= r.amount
+                if (d[0] - d[1], d[2], d[3]) != (
+                    r.debit_posted_after,
+                    r.debit_dpending_after,
+                    r.debit_cpending_after,
+                ) or (c[0] - c[1], c[2], c[3]) != (
+                    r.credit_posted_after,
+                    r.credit_dpending_after,
+                    r.credit_cpending_after,
                 ):
-                    problems.append(f"entry {row.seq} leg {leg.leg}: running totals are wrong")
-            if any(by_currency.values()) or len(legs) < 2:
-                problems.append(f"entry {row.seq}: legs do not balance")
-        while pending_group is not None:
-            problems.append(f"legs for missing entry {pending_group[0]}")
-            pending_group = next(legs_iter, None)
-        head = self.conn.execute(select(chain.c.seq, chain.c.hash)).first()
-        if head is not None and (head.seq != last_seq or bytes(head.hash) != prev):
+                    problems.append(f"entry {seq} row {r.pair}: running totals are wrong")
+            if sha256(prev + text.encode()).digest() != bytes(head.hash):
+                problems.append(f"entry {seq}: hash mismatch (content changed)")
+            if not balanced:
+                problems.append(f"entry {seq}: legs do not balance")
+            prev = bytes(head.hash)
+        head_row = self.conn.execute(select(chain.c.seq, chain.c.hash)).first()
+        if head_row is not None and (head_row.seq != last_seq or bytes(head_row.hash) != prev):
             problems.append("chain head does not match the last entry")
         for acct in self.conn.execute(select(accounts)):
             t = totals.get(acct.id, [0, 0, 0, 0])
@@ -1305,41 +1652,22 @@ class LedgerSession:
         return VerifyReport(entries=count, problems=tuple(problems))
 
 
-def _accumulate(t: list[int], amount: int, flow: int) -> None:
-    if flow == POSTED:
-        t[0 if amount > 0 else 1] += abs(amount)
-    elif flow == PENDING:
-        t[2 if amount > 0 else 3] += abs(amount)
-    elif amount < 0:
-        t[2] += amount
-    else:
-        t[3] -= amount
+#: The entry columns of a row after an entry's head.
+_NO_ENTRY: Final = (None,) * (len(_TRANSFER_COLS) - _TRANSFER_COLS.index("key"))
 
 
-def _signed_legs(legs: Sequence[Leg], flow: int) -> list[tuple[str, Currency, int, int]]:
-    if len(legs) < 2:
-        raise LedgerError("an entry needs at least two legs")
-    sums: dict[str, int] = {}
-    out = []
-    for leg in legs:
-        if not isinstance(leg.amount, Money):
-            raise LedgerError("leg amounts must be Money")
-        units = leg.amount.minor_units
-        if units <= 0:
-            raise LedgerError(f"leg amounts must be positive; got {leg.amount} on {leg.account!r}")
-        if units > _MAX_MINOR:
-            raise LedgerError(f"leg amount {leg.amount} exceeds the ledger's 64-bit range")
-        signed = units if leg.side == "debit" else -units
-        if leg.side not in ("debit", "credit"):
-            raise LedgerError("a leg's side must be 'debit' or 'credit'")
-        code = leg.amount.currency.code
-        sums[code] = sums.get(code, 0) + signed
-        out.append((leg.account, leg.amount.currency, signed, flow))
-    unbalanced = {c: s for c, s in sums.items() if s}
-    if unbalanced:
-        detail = ", ".join(f"{c}: debits - credits = {s}" for c, s in sorted(unbalanced.items()))
-        raise LedgerError(f"entry does not balance per currency ({detail} minor units)")
-    return out
+def _open_holds(moment: datetime | None = None) -> Any:
+    """Sequence numbers of unresolved holds (due at ``moment``, if given), in order."""
+    t = transfers.c
+    resolved = transfers.alias("resolved")
+    # A literal, not a parameter: it lets both databases use the holds' partial index.
+    query = select(t.seq).where(
+        t.kind == literal_column("'pending'"),
+        ~select(resolved.c.seq).where(resolved.c.pending_seq == t.seq).exists(),
+    )
+    if moment is not None:
+        query = query.where(t.timeout_at.is_not(None), t.timeout_at <= moment)
+    return query.order_by(t.seq)
 
 
 def _balance(code: str, cur: Currency, normal: str, dp: int, cp: int, dq: int, cq: int) -> Balance:
@@ -1353,79 +1681,55 @@ def _balance(code: str, cur: Currency, normal: str, dp: int, cp: int, dq: int, c
     )
 
 
-def _legs_from_rows(rows: Sequence[Any], flows: set[int]) -> tuple[Leg, ...]:
-    out = []
-    for r in rows:
-        if r.flow in flows:
-            money = Money.from_minor(abs(r.amount), r.currency)
-            out.append(Leg(r.code, "debit" if r.amount > 0 else "credit", money))
-    return tuple(out)
+def _legs_of(pairs: Iterable[tuple[str, str, str | Currency, int, int, int]]) -> tuple[Leg, ...]:
+    """Legs from transfer rows (debit, credit, currency, units, debit leg, credit leg).
 
-
-def _entry_from_rows(row: Any, legs: Sequence[Any]) -> Entry:
-    return Entry(
-        seq=row.seq,
-        key=row.key,
-        kind=row.kind,
-        legs=_legs_from_rows(legs, {POSTED, PENDING}),
-        description=row.description,
-        posted_at=_aware(row.posted_at),
-        pending_seq=row.pending_seq,
-        reverses_seq=row.reverses_seq,
-        timeout_at=_aware(row.timeout_at) if row.timeout_at else None,
-        hash=bytes(row.hash),
-        released=tuple(
-            Leg(leg.account, "credit" if leg.side == "debit" else "debit", leg.amount)
-            for leg in _legs_from_rows(legs, {RELEASE})
-        ),
+    The inverse of :func:`_pairs`: each leg is the sum of its rows, in leg order.
+    """
+    legs: dict[int, list[Any]] = {}
+    for debit, credit, cur, units, dleg, cleg in pairs:
+        for index, code, side in ((dleg, debit, "debit"), (cleg, credit, "credit")):
+            found = legs.get(index)
+            if found is None:
+                legs[index] = [code, side, cur, units]
+            else:
+                found[3] += units
+    return tuple(
+        Leg(code, side, Money.from_minor(units, cur))
+        for _, (code, side, cur, units) in sorted(legs.items())
     )
 
 
-def _entry_from_plan(
-    seq: int,
-    op: _Op,
-    plan: Sequence[tuple[str, Currency, int, int]],
-    moment: datetime,
-    digest: bytes,
-) -> Entry:
-    if op.kind in ("posted", "pending") and _reusable(op.legs):
-        # The request's own legs are exactly what the plan encodes (and immutable).
-        return Entry(
-            seq=seq,
-            key=op.key,
-            kind=op.kind,  # type: ignore[arg-type]
-            legs=op.legs,
-            description=op.description,
-            posted_at=moment,
-            pending_seq=op.pending_seq,
-            reverses_seq=op.reverses_seq,
-            timeout_at=op.timeout_at,
-            hash=digest,
-        )
-
-    def legs(flows: set[int], flip: bool = False) -> tuple[Leg, ...]:
-        out = []
-        for code, cur, amount, flow in plan:
-            if flow in flows:
-                debit = (amount > 0) != flip
-                out.append(
-                    Leg(code, "debit" if debit else "credit", Money.from_minor(abs(amount), cur))
-                )
-        return tuple(out)
-
+def _entry_from_rows(rows: Sequence[Any]) -> Entry:
+    head = rows[0]
+    main = [
+        (r.debit_code, r.credit_code, r.currency, r.amount, r.debit_leg, r.credit_leg)
+        for r in rows
+        if r.flow != RELEASE
+    ]
+    release = [
+        (r.debit_code, r.credit_code, r.currency, r.amount, r.debit_leg, r.credit_leg)
+        for r in rows
+        if r.flow == RELEASE
+    ]
     return Entry(
-        seq=seq,
-        key=op.key,
-        kind=op.kind,  # type: ignore[arg-type]
-        legs=legs({POSTED, PENDING}),
-        description=op.description,
-        posted_at=moment,
-        pending_seq=op.pending_seq,
-        reverses_seq=op.reverses_seq,
-        timeout_at=op.timeout_at,
-        hash=digest,
-        released=legs({RELEASE}, flip=True),
+        seq=head.seq,
+        key=head.key,
+        kind=head.kind,
+        legs=_legs_of(main),
+        description=head.description,
+        posted_at=_aware(head.posted_at),
+        pending_seq=head.pending_seq,
+        reverses_seq=head.reverses_seq,
+        timeout_at=_aware(head.timeout_at) if head.timeout_at else None,
+        hash=bytes(head.hash),
+        released=_legs_of(release),
     )
+
+
+_NO_LEGS: Final[tuple[Leg, ...]] = ()
+#: Entry kinds whose legs are the request's own.
+_OWN_LEGS: Final = frozenset({"posted", "pending"})
 
 
 def _reusable(legs: tuple[Leg, ...]) -> bool:

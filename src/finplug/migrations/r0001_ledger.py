@@ -2,10 +2,15 @@
 
 Calls :func:`finplug._ledger.install_ledger`, which creates the tables
 declared in :mod:`finplug._ledger_schema` (``ledger_accounts``,
-``ledger_entries``, ``ledger_postings``, ``ledger_chain``), the database
-guards of that module (balanced entries, closed entries, immutable entries
-and legs: triggers on both backends, trigger functions pinned to the
-tenant's schema on PostgreSQL) and the chain-head row.
+``ledger_transfers``, ``ledger_chain``), the database guards of that module
+(rows balanced by construction with ``(account, currency)`` foreign keys,
+closed entries, immutable transfer rows: constraints and triggers on both
+backends, trigger functions pinned to the tenant's schema on PostgreSQL)
+and the chain-head row.
+
+Before any tenant existed, this revision was changed in place from the first
+layout (``ledger_entries`` plus ``ledger_postings``, one row per leg) to one
+row per debit/credit pair; the revision id was kept.
 
 This revision therefore creates the ledger *as those modules declare it when
 it runs*. Whoever changes the ledger's tables must first freeze this revision
