@@ -1250,6 +1250,28 @@ def test_bind_books_in_the_callers_transaction(books: Books, ledger: LedgerAPI) 
     assert ledger.balance("wallet:ana").posted == eur(10)
 
 
+def test_bind_without_savepoints_leaves_rollback_to_the_caller(
+    books: Books, ledger: LedgerAPI
+) -> None:
+    """``savepoint=False``: no savepoint per write; a refusal aborts the caller's whole write."""
+    open_standard(ledger)
+    ledger.transfer("t0", "bank", "wallet:ana", eur(10))
+
+    def two_writes() -> None:
+        with books.raw() as conn:
+            session = ledger.bind(conn, savepoint=False)
+            session.transfer("t1", "bank", "wallet:ana", eur(5))
+            session.transfer("t2", "wallet:ana", "fees", eur(100))
+
+    with pytest.raises(OverdraftError):
+        two_writes()
+    assert [e.key for e in ledger.entries()] == ["t0"]  # t1 went with the caller's rollback
+    with books.raw() as conn:
+        ledger.bind(conn, savepoint=False).transfer("t1", "bank", "wallet:ana", eur(5))
+    assert ledger.balance("wallet:ana").posted == eur(15)
+    assert ledger.verify().ok
+
+
 def test_a_refused_request_leaves_the_callers_transaction_as_it_was(
     books: Books, ledger: LedgerAPI, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -744,9 +744,15 @@ class Ledger:
         with self._begin() as conn:
             yield LedgerSession(conn, self._clock)
 
-    def bind(self, conn: Connection) -> LedgerSession:
-        """Ledger calls inside a transaction the caller owns."""
-        return LedgerSession(conn, self._clock)
+    def bind(self, conn: Connection, *, savepoint: bool = True) -> LedgerSession:
+        """Ledger calls inside a transaction the caller owns.
+
+        Each write runs in a savepoint, so a refused write leaves the caller's
+        transaction usable. A caller that rolls its whole transaction back on
+        any ledger error passes ``savepoint=False`` and saves the savepoint's
+        round trips on every write.
+        """
+        return LedgerSession(conn, self._clock, savepoint=savepoint)
 
     def _run(self, fn: Callable[[LedgerSession], _T]) -> _T:
         # The transaction is ours: a refused request rolls all of it back, so

@@ -170,8 +170,12 @@ class LedgerAPI(Protocol):
         """One transaction for several ledger calls."""
         ...
 
-    def bind(self, conn: Connection) -> LedgerSession:
-        """Ledger calls inside the caller's transaction on the tenant's storage."""
+    def bind(self, conn: Connection, *, savepoint: bool = True) -> LedgerSession:
+        """Ledger calls inside the caller's transaction on the tenant's storage.
+
+        ``savepoint=False``: no savepoint per write, for callers that roll the
+        whole transaction back on any ledger error.
+        """
         ...
 
     def open_account(

@@ -1056,7 +1056,9 @@ class PaymentsService:
 
     def _account(self, conn: Connection, code: str, kind: str, cur: str) -> str:
         if code not in self._opened:
-            self._ledger.bind(conn).open_account(code, kind, cur, overdraft=_OVERDRAFT[kind])
+            self._ledger.bind(conn, savepoint=False).open_account(
+                code, kind, cur, overdraft=_OVERDRAFT[kind]
+            )
             conn.info["finplug_payments_opened"].append(code)
         return code
 
@@ -1066,7 +1068,7 @@ class PaymentsService:
         """Book a channel success and move the payment; may reserve the capture that follows."""
         row = self._lock_row(conn, call.payment_id)
         cur = row.currency
-        ledger = self._ledger.bind(conn)
+        ledger = self._ledger.bind(conn, savepoint=False)
         clearing = self._account(conn, f"payments:clearing:{call.channel}:{cur}", "asset", cur)
         pid = call.payment_id
         now = self._clock()
@@ -1182,7 +1184,7 @@ class PaymentsService:
             total += fee.amount.minor_units
         if total:
             legs.insert(0, Leg.debit(payer, Money.from_minor(total, cur)))
-            self._ledger.bind(conn).post(
+            self._ledger.bind(conn, savepoint=False).post(
                 f"{call.payment_id}:fees:{operation}",
                 legs,
                 description=f"fees on {operation} of {call.payment_id}",
