@@ -35,7 +35,7 @@ from finplug import (
 )
 from finplug._registry import spec_names
 from finplug.hookspecs import ComponentRegistrar, Hooks
-from finplug.testing import MakeTenant
+from finplug.testing import MakePlatform, MakeTenant
 from finplug_channels_sim import ChannelsSimPlugin
 from finplug_payments import PaymentsPlugin
 from finplug_payments.routing import RoutingConfigError
@@ -245,3 +245,44 @@ def test_hook_finplug_routing_strategies(make_tenant: MakeTenant) -> None:
     )
     with pytest.raises(AssemblyError, match="priority"):
         clash.payments.route(request)
+
+
+def test_hook_finplug_check_tenant(make_platform: MakePlatform, tmp_path: Path) -> None:
+    config = tmp_path / "shop.yaml"
+    config.write_text(
+        dedent(
+            """\
+            tenant: shop
+            plugins:
+              payments:
+                routing:
+                  priority: [card, cart]
+                  fallback: [ghost]
+              channels-sim:
+                channels:
+                  - {name: card, currencies: [EUR]}
+            """
+        )
+    )
+    platform = make_platform([PaymentsPlugin, ChannelsSimPlugin])
+    issues = platform.check(config)
+    assert [str(i) for i in issues] == [
+        f"{config}:5: plugins.payments.routing.priority[1]: unknown channel 'cart'"
+        " (did you mean 'card'?); known: card",
+        f"{config}:6: plugins.payments.routing.fallback[0]: unknown channel 'ghost'; known: card",
+    ]
+    # The hook itself answers unlocated issues; the kernel adds file and line.
+    platform.load_tenants(config)
+    answers = platform.tenant("shop").hooks.finplug_check_tenant()
+    assert [[i.path for i in batch] for batch in answers] == [
+        ["plugins.payments.routing.priority[1]", "plugins.payments.routing.fallback[0]"]
+    ]
+    assert all(i.source is None and i.line is None for batch in answers for i in batch)
+    # Nobody implements it: nothing beyond each plugin's own settings model.
+    assert make_platform([ChannelsSimPlugin]).check(config)[0].path == "plugins.payments"
+    lone = tmp_path / "lone.yaml"
+    lone.write_text("tenant: lone\nplugins:\n  channels-sim: {}\n")
+    bare = make_platform([ChannelsSimPlugin])
+    assert bare.check(lone) == []
+    bare.load_tenants(lone)
+    assert bare.tenant("lone").hooks.finplug_check_tenant() == []

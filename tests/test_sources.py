@@ -22,6 +22,7 @@ from finplug._sources import (
     from_mapping,
     load_document,
     parse_document,
+    parse_loc,
     resolve_references,
 )
 
@@ -128,6 +129,21 @@ def _toml_error(text: str) -> ConfigIssue:
 def test_format_loc(loc: Loc, expected: str) -> None:
     assert format_loc(loc) == expected
     assert format_loc(list(loc)) == expected
+    assert parse_loc(expected) == loc
+
+
+@given(
+    st.lists(st.one_of(st.integers(min_value=0, max_value=10**6), st.text(max_size=8)), max_size=6)
+)
+def test_parse_loc_inverts_format_loc(parts: list[str | int]) -> None:
+    loc = tuple(parts)
+    assert parse_loc(format_loc(loc)) == loc
+
+
+@pytest.mark.parametrize("text", ["a..b", "[x]", "a b", "a[1", "a.[0]", '"open'])
+def test_parse_loc_refuses_what_format_loc_never_writes(text: str) -> None:
+    with pytest.raises(ValueError, match="not a field path"):
+        parse_loc(text)
 
 
 # ------------------------------------------------------------------ YAML lines

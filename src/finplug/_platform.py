@@ -14,7 +14,7 @@ from sqlalchemy.engine import make_url
 
 from finplug._config import TenantConfig, collect_config_files
 from finplug._default_plugins import DEFAULT_PLUGINS
-from finplug._errors import ConfigError, ConfigIssue, TenantNotFoundError
+from finplug._errors import ConfigError, ConfigIssue, FinplugError, TenantNotFoundError
 from finplug._migrations import OwnerUpgrade, upgrade_tenants
 from finplug._plugin import Plugin
 from finplug._registry import ENTRY_POINT_GROUP, PluginRecord, check_plugin, discover_plugins
@@ -259,14 +259,39 @@ class Platform:
         return [p.tenant_id for p in plans]
 
     def check(self, *paths: str | os.PathLike[str]) -> list[ConfigIssue]:
-        """Validate config files and folders; return every issue (empty if all good)."""
+        """Validate config files and folders; return every issue (empty if all good).
+
+        Each config is validated against the plugins' settings models; each
+        valid one is then assembled (storage untouched) and put to the
+        plugins' cross-plugin checks (``finplug_check_tenant``), so a routing
+        rule naming a channel no plugin registers is reported here, with its
+        file and line, rather than at the first payment.
+        """
         try:
-            self._plan_files(paths)
+            plans, issues = self._plan_files_and_issues(paths)
         except ConfigError as exc:
             return list(exc.issues)
-        return []
+        for plan in plans:
+            try:
+                runtime = build_tenant(
+                    plan, self._impl_tables, self._storage(plan.config), self._clock
+                )
+                issues.extend(runtime.check())
+            except FinplugError as exc:  # a plugin that cannot even be assembled
+                issues.append(plan.config.issue(("plugins",), str(exc)))
+        if not issues:
+            return []
+        return list(ConfigError(issues).issues)
 
     def _plan_files(self, paths: Sequence[str | os.PathLike[str]]) -> list[TenantPlan]:
+        plans, issues = self._plan_files_and_issues(paths)
+        if issues:
+            raise ConfigError(issues)
+        return plans
+
+    def _plan_files_and_issues(
+        self, paths: Sequence[str | os.PathLike[str]]
+    ) -> tuple[list[TenantPlan], list[ConfigIssue]]:
         files = collect_config_files(paths)
         issues: list[ConfigIssue] = []
         plans: list[TenantPlan] = []
@@ -291,9 +316,7 @@ class Platform:
                 continue
             seen[plan.tenant_id] = str(path)
             plans.append(plan)
-        if issues:
-            raise ConfigError(issues)
-        return plans
+        return plans, issues
 
     @property
     def tenant_ids(self) -> tuple[str, ...]:

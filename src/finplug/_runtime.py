@@ -19,7 +19,7 @@ import heapq
 import inspect
 import threading
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, cast
 
@@ -30,7 +30,7 @@ from finplug._config import TenantConfig, pydantic_issues
 from finplug._errors import AssemblyError, ComponentNotEnabledError, ConfigError, ConfigIssue
 from finplug._plugin import PROJECT, Plugin, PluginContext, _RuntimeView
 from finplug._registry import PluginRecord, _spec_table
-from finplug._sources import from_mapping
+from finplug._sources import from_mapping, parse_loc
 from finplug._storage import TenantStorage
 from finplug.components import COMPONENTS
 
@@ -470,6 +470,23 @@ class Tenant(_RuntimeView):
             found[name] = implementation
 
         impl.function(register=register)
+
+    def check(self) -> list[ConfigIssue]:
+        """Cross-plugin checks of this tenant's config (``finplug_check_tenant``), located.
+
+        Returns every issue the plugins report, each with the config file and
+        line of its field path; empty when all is well. Does not touch storage.
+        """
+        found: list[ConfigIssue] = []
+        for batch in self.hooks.finplug_check_tenant():
+            for issue in batch:
+                try:
+                    loc = parse_loc(issue.path)
+                except ValueError:
+                    loc = ()
+                located = self.plan.config.issue(loc, issue.message)
+                found.append(located if loc else replace(located, path=issue.path))
+        return found
 
     @property
     def payments(self) -> PaymentsAPI:

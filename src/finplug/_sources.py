@@ -37,6 +37,7 @@ __all__ = [
     "from_mapping",
     "load_document",
     "parse_document",
+    "parse_loc",
     "resolve_references",
 ]
 
@@ -53,6 +54,29 @@ _EMPTY_MESSAGE = (
 # ------------------------------------------------------------------ paths
 
 _PLAIN_KEY = re.compile(r"[A-Za-z0-9_-]+")
+
+
+_LOC_PART = re.compile(r'\[(\d+)\]|\.?("(?:[^"\\]|\\.)*"|[A-Za-z0-9_-]+)')
+
+
+def parse_loc(path: str) -> Loc:
+    """The inverse of :func:`format_loc`: ``plugins.pay.channels[0]`` to a :data:`Loc`.
+
+    Raises :class:`ValueError` for text :func:`format_loc` never produces.
+    """
+    loc: list[str | int] = []
+    at = 0
+    while at < len(path):
+        match = _LOC_PART.match(path, at)
+        if match is None or (match.group(2) and at and not path.startswith(".", at)):
+            raise ValueError(f"not a field path: {path!r}")
+        index, key = match.groups()
+        if index is not None:
+            loc.append(int(index))
+        else:
+            loc.append(json.loads(key) if key.startswith('"') else key)
+        at = match.end()
+    return tuple(loc)
 
 
 def format_loc(loc: Sequence[str | int]) -> str:

@@ -21,6 +21,7 @@ from __future__ import annotations
 from typing import Protocol
 
 from finplug._domain import Fee, FeeContext, RiskContext, RiskDecision
+from finplug._errors import ConfigIssue
 from finplug._events import Event
 from finplug._payments import ChannelConnector, RoutingStrategy
 from finplug._plugin import hookspec
@@ -30,6 +31,7 @@ __all__ = [
     "Hooks",
     "finplug_assess_risk",
     "finplug_calculate_fees",
+    "finplug_check_tenant",
     "finplug_on_event",
     "finplug_register_channels",
     "finplug_register_components",
@@ -181,6 +183,37 @@ def finplug_routing_strategies() -> dict[str, RoutingStrategy] | None:
     """
 
 
+@hookspec
+def finplug_check_tenant() -> list[ConfigIssue] | None:
+    """Check settings that only make sense together with the tenant's other plugins.
+
+    Each plugin's settings model validates its own section of a tenant config;
+    what refers to another plugin (a routing rule naming a channel that a
+    channel plugin registers) can only be checked once the tenant is
+    assembled. ``Platform.check`` (and so ``finplug check``) assembles each
+    valid tenant, without touching its storage, and calls this hook. Return
+    one :class:`~finplug.ConfigIssue` per problem with ``path`` set to the
+    field path from the config's root (``plugins.payments.routing.priority[1]``);
+    leave ``source`` and ``line`` empty: the kernel fills them in from the
+    config file.
+
+    Combination: collect all; the caller flattens the lists and locates each
+    issue in the tenant's config file.
+    Nobody implements it: the call returns ``[]``; per-plugin validation is
+    all there is.
+
+    Example::
+
+        @hookimpl
+        def finplug_check_tenant(self):
+            known = {c.info.name for batch in self.context.hooks.finplug_register_channels()
+                     for c in batch}
+            return [ConfigIssue(None, None, f"plugins.payments.routing.priority[{i}]",
+                                f"unknown channel {name!r}")
+                    for i, name in enumerate(self.settings.routing.priority) if name not in known]
+    """
+
+
 # ---------------------------------------------------------------- typed relay
 
 
@@ -208,6 +241,10 @@ class _RoutingStrategiesCaller(Protocol):
     def __call__(self) -> list[dict[str, RoutingStrategy]]: ...
 
 
+class _CheckTenantCaller(Protocol):
+    def __call__(self) -> list[list[ConfigIssue]]: ...
+
+
 class Hooks(Protocol):
     """The typed view of a tenant's hook relay (``tenant.hooks``).
 
@@ -219,6 +256,7 @@ class Hooks(Protocol):
     finplug_register_components: _RegisterComponentsCaller
     finplug_assess_risk: _AssessRiskCaller
     finplug_calculate_fees: _CalculateFeesCaller
+    finplug_check_tenant: _CheckTenantCaller
     finplug_on_event: _OnEventCaller
     finplug_register_channels: _RegisterChannelsCaller
     finplug_routing_strategies: _RoutingStrategiesCaller

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from finplug import Plugin, PluginMeta, hookimpl
+from finplug import ConfigIssue, Plugin, PluginMeta, hookimpl
 from finplug.hookspecs import ComponentRegistrar
 from finplug_payments._service import PaymentsService
 from finplug_payments.routing import RoutingSettings
@@ -56,3 +56,8 @@ class PaymentsPlugin(Plugin[PaymentsSettings]):
     def finplug_register_components(self, register: ComponentRegistrar) -> None:
         """Register the tenant's payments component."""
         register("payments", self._service)
+
+    @hookimpl
+    def finplug_check_tenant(self) -> list[ConfigIssue] | None:
+        """Routing names only channels and strategies this tenant has (``finplug check``)."""
+        return self._service.check()

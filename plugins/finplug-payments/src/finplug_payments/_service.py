@@ -50,6 +50,7 @@ from finplug import (
     ChannelResult,
     ChannelStats,
     ChannelTimeoutError,
+    ConfigIssue,
     Event,
     FeeContext,
     IllegalTransitionError,
@@ -74,7 +75,7 @@ from finplug import (
 )
 from finplug.components import EventsAPI, LedgerAPI
 from finplug_payments._schema import attempts, idempotency, payments, transitions
-from finplug_payments.routing import RoutingSettings, RoutingTable
+from finplug_payments.routing import RoutingConfigError, RoutingSettings, RoutingTable
 
 __all__ = [
     "IdempotencyInProgressError",
@@ -334,34 +335,52 @@ class PaymentsService:
             return connectors, table
         with self._lock:
             if self._connectors is None or self._table is None:
-                found: dict[str, ChannelConnector] = {}
-                for batch in self._ctx.hooks.finplug_register_channels():
-                    for connector in batch:
-                        name = connector.info.name
-                        if name in found:
-                            raise AssemblyError(
-                                self._ctx.tenant_id,
-                                f"two channel plugins register a channel named {name!r}",
-                            )
-                        found[name] = connector
-                strategies: dict[str, RoutingStrategy] = {}
-                for offered in self._ctx.hooks.finplug_routing_strategies():
-                    for name, strategy in offered.items():
-                        if name in strategies:
-                            raise AssemblyError(
-                                self._ctx.tenant_id,
-                                f"two plugins offer a routing strategy named {name!r}",
-                            )
-                        strategies[name] = strategy
-                infos = [c.info for c in found.values()]
-                try:
-                    self._table = RoutingTable.build(
-                        self._routing, infos, strategies, path="plugins.payments.routing"
-                    )
-                except ValueError as exc:  # a plugged strategy named like a built-in
-                    raise AssemblyError(self._ctx.tenant_id, str(exc)) from None
-                self._connectors = found
+                self._connectors, self._table = self._build()
             return self._connectors, self._table
+
+    def _build(self) -> tuple[dict[str, ChannelConnector], RoutingTable]:
+        found: dict[str, ChannelConnector] = {}
+        for batch in self._ctx.hooks.finplug_register_channels():
+            for connector in batch:
+                name = connector.info.name
+                if name in found:
+                    raise AssemblyError(
+                        self._ctx.tenant_id,
+                        f"two channel plugins register a channel named {name!r}",
+                    )
+                found[name] = connector
+        strategies: dict[str, RoutingStrategy] = {}
+        for offered in self._ctx.hooks.finplug_routing_strategies():
+            for name, strategy in offered.items():
+                if name in strategies:
+                    raise AssemblyError(
+                        self._ctx.tenant_id,
+                        f"two plugins offer a routing strategy named {name!r}",
+                    )
+                strategies[name] = strategy
+        infos = [c.info for c in found.values()]
+        try:
+            table = RoutingTable.build(
+                self._routing, infos, strategies, path="plugins.payments.routing"
+            )
+        except ValueError as exc:  # a plugged strategy named like a built-in
+            raise AssemblyError(self._ctx.tenant_id, str(exc)) from None
+        return found, table
+
+    def check(self) -> builtins.list[ConfigIssue]:
+        """Problems of the routing settings against the tenant's channels and strategies.
+
+        Builds the channel list and routing table afresh (nothing is cached or
+        written) and returns every problem with its field path from the
+        config root; ``finplug check`` locates them in the config file.
+        """
+        try:
+            self._build()
+        except RoutingConfigError as exc:
+            return list(exc.issues)
+        except AssemblyError as exc:
+            return [ConfigIssue(None, None, "plugins", str(exc))]
+        return []
 
     def channels(self) -> builtins.list[ChannelInfo]:
         """The tenant's channels, as registered by channel plugins, by name."""
