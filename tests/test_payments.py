@@ -573,10 +573,11 @@ def test_a_failure_while_booking_leaves_the_call_for_the_janitor(
 
     monkeypatch.setattr(type(service), "_apply_success", broken)
     before = len(shop.tenant.ledger.entries())
+    key = shop.key()
     act: Callable[[], object] = (
-        (lambda: shop.authorize("30.00"))
+        (lambda: service.authorize(key, amount=eur("30.00"), merchant_id="m1", method="card"))
         if paid is None
-        else (lambda: getattr(service, operation)(shop.key(), paid.id))
+        else (lambda: getattr(service, operation)(key, paid.id))
     )
     with pytest.raises(RuntimeError, match="went away"):
         act()
@@ -597,6 +598,10 @@ def test_a_failure_while_booking_leaves_the_call_for_the_janitor(
     }
     assert settled.status is expected[operation]
     assert settled.attempts[-1].status == "succeeded"
+    # The key of the cut-off call now answers with the settled payment.
+    replayed = act()
+    assert isinstance(replayed, Payment)
+    assert (replayed.id, replayed.status) == (settled.id, settled.status)
     assert shop.payments.resolve_unknown().resolved == ()
     assert shop.tenant.ledger.verify().ok
     merchant = shop.tenant.ledger.balance("payments:merchant:m1:EUR")

@@ -423,8 +423,13 @@ class PaymentsService:
         operation: str,
         args: Mapping[str, object],
         body: Callable[[Connection], Payment | _Call],
+        payment_id: str,
     ) -> Payment | _Call:
-        """Step 1: insert the key and run ``body`` in the same transaction, or replay."""
+        """Step 1: insert the key and run ``body`` in the same transaction, or replay.
+
+        The key records its payment from the start, so the janitor can finish
+        a key whose call was cut off, whatever the operation.
+        """
         _check_text("key", key, _MAX_KEY)
         digest = _request_hash(operation, args)
         try:
@@ -437,7 +442,7 @@ class PaymentsService:
                             "operation": operation,
                             "request_hash": digest,
                             "state": "started",
-                            "payment_id": None,
+                            "payment_id": payment_id,
                             "response": None,
                             "created_at": self._clock(),
                             "finished_at": None,
@@ -643,7 +648,6 @@ class PaymentsService:
                     "updated_at": now,
                 },
             )
-            conn.execute(_UPD_KEY, {"b_key": key, "payment_id": payment_id})
             self._transition(conn, payment_id, None, _S.CREATED, "created")
             if risk.verdict is RiskVerdict.DECLINE:
                 return self._fail(conn, flow, "risk_declined", _reasons(risk.reasons))
@@ -656,7 +660,7 @@ class PaymentsService:
                 return snapshot
             return self._next_attempt(conn, flow)
 
-        started = self._start(key, operation, args, create)
+        started = self._start(key, operation, args, create, payment_id)
         if isinstance(started, Payment):
             return started
         return self._run_flow(flow, started)
@@ -693,7 +697,7 @@ class PaymentsService:
             return self._next_attempt(conn, flow)
 
         started = self._start(
-            key, "confirm", {"payment_id": payment_id, "approve": approve}, reserve
+            key, "confirm", {"payment_id": payment_id, "approve": approve}, reserve, payment_id
         )
         if isinstance(started, Payment):
             return started
@@ -861,7 +865,7 @@ class PaymentsService:
                 conn, row, operation, row.channel, value, status_before=status
             )
 
-        started = self._start(key, operation.value, args, reserve)
+        started = self._start(key, operation.value, args, reserve, payment_id)
         if isinstance(started, Payment):
             return started
         call = started
