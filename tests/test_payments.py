@@ -16,6 +16,7 @@ from sqlalchemy import func, select
 from finplug import (
     IllegalTransitionError,
     Money,
+    MoneyError,
     Payment,
     PaymentKind,
     PaymentNotFoundError,
@@ -117,10 +118,10 @@ class Shop:
                     return connector
         raise AssertionError(name)
 
-    def authorize(self, amount: str, **kw: Any) -> Payment:
+    def authorize(self, amount: str, currency_code: str = "EUR", **kw: Any) -> Payment:
         kw.setdefault("merchant_id", "m1")
         kw.setdefault("method", "card")
-        return self.payments.authorize(self.key(), amount=eur(amount), **kw)
+        return self.payments.authorize(self.key(), amount=Money(amount, currency_code), **kw)
 
     def posted(self, code: str) -> Money:
         return self.tenant.ledger.balance(code).posted
@@ -418,6 +419,10 @@ def test_repeated_refund_key_never_applies_the_money_again(shop: Shop) -> None:
 @pytest.mark.parametrize(
     ("call", "error"),
     [
+        # Unknown currencies and sub-minor-unit amounts never become Money at all.
+        (lambda s: s.authorize("5.00", currency_code="ABC"), MoneyError),
+        (lambda s: s.authorize("5.001"), MoneyError),
+        (lambda s: s.authorize("5.50", currency_code="JPY"), MoneyError),  # JPY has no cents
         (lambda s: s.authorize("0.00"), PaymentValidationError),
         (lambda s: s.authorize("-5.00"), PaymentValidationError),
         (lambda s: s.authorize("5.00", method="cheque"), PaymentValidationError),
