@@ -683,6 +683,58 @@ def _cursor(conn: Connection) -> Iterator[Any]:
         cursor.close()
 
 
+def _pair_values(
+    seq: int,
+    pair_no: int,
+    count: int,
+    d: _AccountState,
+    c: _AccountState,
+    code: str,
+    units: int,
+    flow: int,
+    dleg: int,
+    cleg: int,
+) -> tuple[Any, ...]:
+    """A transfer row's pair columns, with both accounts' running totals just after it."""
+    return (
+        seq,
+        pair_no,
+        count,
+        d.id,
+        c.id,
+        code,
+        units,
+        flow,
+        dleg,
+        cleg,
+        d.debits_posted - d.credits_posted,
+        d.debits_pending,
+        d.credits_pending,
+        c.debits_posted - c.credits_posted,
+        c.debits_pending,
+        c.credits_pending,
+    )
+
+
+def _entry_values(
+    op: _Op, stored_moment: Any, as_text: bool, prev_hash: bytes, digest: bytes
+) -> tuple[Any, ...]:
+    """The entry columns carried by an entry's first row (later rows carry ``_NO_ENTRY``)."""
+    timeout_at = op.timeout_at
+    return (
+        op.key,
+        op.request_hash,
+        op.kind,
+        op.pending_seq,
+        op.reverses_seq,
+        op.description,
+        stored_moment,
+        _sqlite_datetime(timeout_at) if as_text else timeout_at,
+        prev_hash,
+        digest,
+    )
+
+
 def _move_pair(d: _AccountState, c: _AccountState, cur: Currency, units: int, flow: int) -> None:
     """Apply one debit/credit pair to both accounts' running totals (checked later)."""
     if d.currency is not cur or c.currency is not cur:
@@ -1195,37 +1247,11 @@ class LedgerSession:
                 d.check()
                 c.check()
                 code = cur.code
-                text += f"\x1e{dcode}\x1f{ccode}\x1f{code}\x1f{units}\x1f{flow}\x1f{dleg}\x1f{cleg}"
+                text += _hash_row(dcode, ccode, code, units, flow, dleg, cleg)
                 digest = sha256(prev_hash + text.encode()).digest()
                 rows.append(
-                    (
-                        seq,
-                        0,
-                        1,
-                        d.id,
-                        c.id,
-                        code,
-                        units,
-                        flow,
-                        dleg,
-                        cleg,
-                        d.debits_posted - d.credits_posted,
-                        d.debits_pending,
-                        d.credits_pending,
-                        c.debits_posted - c.credits_posted,
-                        c.debits_pending,
-                        c.credits_pending,
-                        key,
-                        op.request_hash,
-                        kind,
-                        op.pending_seq,
-                        op.reverses_seq,
-                        op.description,
-                        stored_moment,
-                        (_sqlite_datetime(timeout_at) if as_text else timeout_at),
-                        prev_hash,
-                        digest,
-                    )
+                    _pair_values(seq, 0, 1, d, c, code, units, flow, dleg, cleg)
+                    + _entry_values(op, stored_moment, as_text, prev_hash, digest)
                 )
             else:
                 digest = self._rows_of(
@@ -1291,46 +1317,12 @@ class LedgerSession:
             touched.append(d)
             touched.append(c)
             code = cur.code
-            parts.append(
-                (
-                    seq,
-                    pair_no,
-                    count,
-                    d.id,
-                    c.id,
-                    code,
-                    units,
-                    flow,
-                    dleg,
-                    cleg,
-                    d.debits_posted - d.credits_posted,
-                    d.debits_pending,
-                    d.credits_pending,
-                    c.debits_posted - c.credits_posted,
-                    c.debits_pending,
-                    c.credits_pending,
-                )
-            )
+            parts.append(_pair_values(seq, pair_no, count, d, c, code, units, flow, dleg, cleg))
             text += _hash_row(dcode, ccode, code, units, flow, dleg, cleg)
         for acct in touched:  # overdraft rules apply to the entry as a whole
             acct.check()
         digest = sha256(prev_hash + text.encode()).digest()
-        timeout_at = op.timeout_at
-        rows.append(
-            (
-                *parts[0],
-                op.key,
-                op.request_hash,
-                op.kind,
-                op.pending_seq,
-                op.reverses_seq,
-                op.description,
-                stored_moment,
-                (_sqlite_datetime(timeout_at) if as_text else timeout_at),
-                prev_hash,
-                digest,
-            )
-        )
+        rows.append(parts[0] + _entry_values(op, stored_moment, as_text, prev_hash, digest))
         rows.extend((*part, *_NO_ENTRY) for part in parts[1:])
         return digest
 
