@@ -58,10 +58,8 @@ their names (``"quick": true`` and ``tenants_count`` say what was run).
 
 from __future__ import annotations
 
-import argparse
 import gc
 import json
-import os
 import platform as pyplatform
 import statistics
 import sys
@@ -75,6 +73,7 @@ import pluggy
 
 import finplug
 import finplug.hookspecs
+from _bench import Aim, load_average, log, parse_args, report_aims
 from finplug import (
     Money,
     NoSettings,
@@ -122,10 +121,6 @@ QUICK = Settings(
     assembly_round_ms=10.0,
     tenants=1_000,
 )
-
-
-def log(line: str = "") -> None:
-    print(line, flush=True)
 
 
 # ---------------------------------------------------------------- helpers
@@ -510,49 +505,38 @@ def bench_many_tenants(settings: Settings, results: dict[str, Any]) -> None:
 # ---------------------------------------------------------------- report
 
 
-def report_aims(results: dict[str, Any]) -> None:
+def check_aims(results: dict[str, Any]) -> None:
     count = results["tenants_count"]
-    aims: list[tuple[str, float, float]] = [
-        (f"hook ratio, {n} impl(s) <= {AIM_HOOK_RATIO}", results[f"hook_ratio_{n}"], AIM_HOOK_RATIO)
+    aims = [
+        Aim(
+            f"hook ratio, {n} impl(s) <= {AIM_HOOK_RATIO}",
+            results[f"hook_ratio_{n}"],
+            AIM_HOOK_RATIO,
+        )
         for n in (1, 5, 20)
     ]
-    aims.append((f"assembly <= {AIM_ASSEMBLY_US:.0f} us", results["assembly_us"], AIM_ASSEMBLY_US))
     aims.append(
-        (f"{count:,} tenants <= {AIM_TENANTS_S:.0f} s", results["tenants_10k_s"], AIM_TENANTS_S)
+        Aim(f"assembly <= {AIM_ASSEMBLY_US:.0f} us", results["assembly_us"], AIM_ASSEMBLY_US)
     )
     aims.append(
-        (
+        Aim(f"{count:,} tenants <= {AIM_TENANTS_S:.0f} s", results["tenants_10k_s"], AIM_TENANTS_S)
+    )
+    aims.append(
+        Aim(
             f"{count:,} tenants <= {AIM_TENANTS_KB:.0f} KB each",
             results["tenants_10k_kb_each"],
             AIM_TENANTS_KB,
         )
     )
-    log("== aims (informational) ==")
-    passed = 0
-    for label, value, limit in aims:
-        ok = value <= limit
-        passed += ok
-        log(f"  {'PASS' if ok else 'MISS'}  {label:<32} measured {value:g}")
+    report_aims(results, aims)
     if count != 10_000:
         log(f"  (quick run: {count:,} tenants, not 10,000; the time aim is for 10,000)")
-    results["aims_passed"] = passed
-    results["aims_total"] = len(aims)
-
-
-def load_average() -> float | None:
-    """The one-minute load average, where the platform has one."""
-    try:
-        return round(os.getloadavg()[0], 2)
-    except (AttributeError, OSError):
-        return None
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument(
-        "--quick", action="store_true", help="fewer rounds and 1,000 tenants (for tests)"
+    args = parse_args(
+        __doc__, argv, quick_help="fewer rounds and 1,000 tenants (for tests)", database_url=False
     )
-    args = parser.parse_args(argv)
     settings = QUICK if args.quick else FULL
 
     log(
@@ -568,7 +552,7 @@ def main(argv: list[str] | None = None) -> int:
     bench_hooks(settings, results)
     bench_assembly(settings, results)
     bench_many_tenants(settings, results)
-    report_aims(results)
+    check_aims(results)
     results["elapsed_s"] = round(time.perf_counter() - started, 2)
     results["loadavg_1m"] = load_average()
     log(f"done in {results['elapsed_s']} s")

@@ -43,10 +43,7 @@ the machine was: other processes skew every figure.
 
 from __future__ import annotations
 
-import argparse
-import gc
 import json
-import os
 import platform as pyplatform
 import random
 import shutil
@@ -65,11 +62,11 @@ from typing import Any
 import sqlalchemy
 from sqlalchemy import Connection, bindparam, create_engine, insert, update
 
+from _bench import PG_ENV, Aim, alternate, load_average, log, parse_args, report_aims, timed
 from finplug import EntryRequest, Leg, Money, Platform, Tenant
 from finplug._ledger import install_ledger
 from finplug._ledger_schema import accounts, chain, ledger_metadata, transfers
 
-PG_ENV = "FINPLUG_TEST_DATABASE_URL"
 CURRENCY = "EUR"
 FUNDING_UNITS = 10**12  # minor units per wallet: no transfer is ever refused
 AIM_SQLITE_BATCH = 100_000.0
@@ -114,23 +111,6 @@ QUICK = Settings(
     peer_transfers=8,
     warmup_batch=100,
 )
-
-
-def log(line: str = "") -> None:
-    print(line, flush=True)
-
-
-def timed(run: Callable[[], int]) -> float:
-    """Transfers per second of one round: ``run`` does the work and returns its count."""
-    gc.collect()
-    gc.disable()
-    try:
-        start = time.perf_counter()
-        count = run()
-        elapsed = time.perf_counter() - start
-    finally:
-        gc.enable()
-    return count / elapsed
 
 
 # ---------------------------------------------------------------- stores
@@ -376,18 +356,6 @@ class CoreSide:
 # ---------------------------------------------------------------- 1 + 2. finplug vs core
 
 
-def alternate(
-    rounds: int, contestants: dict[str, Callable[[], Callable[[], int]]]
-) -> dict[str, float]:
-    """Median tps per contestant; the order of contestants flips every round."""
-    figures: dict[str, list[float]] = {name: [] for name in contestants}
-    names = list(contestants)
-    for i in range(rounds):
-        for name in names if i % 2 == 0 else reversed(names):
-            figures[name].append(timed(contestants[name]()))
-    return {name: statistics.median(values) for name, values in figures.items()}
-
-
 def bench_backend(db: str, url: str, settings: Settings, results: dict[str, Any]) -> None:
     log(
         f"== {db}: transfers/s, every check on, beside raw SQLAlchemy Core ({url.split(':')[0]}) =="
@@ -540,7 +508,7 @@ def bench_python_accounting(settings: Settings, folder: Path, results: dict[str,
 # ---------------------------------------------------------------- report
 
 
-def report_aims(results: dict[str, Any]) -> None:
+def check_aims(results: dict[str, Any]) -> None:
     peer = results.get("python_accounting_tps")
     sqlite1 = results["sqlite_batch1_tps"]
     results["ratio_vs_python_accounting"] = round(sqlite1 / peer, 2) if peer else None
@@ -549,51 +517,41 @@ def report_aims(results: dict[str, Any]) -> None:
             f"== finplug unbatched SQLite vs python-accounting: "
             f"{results['ratio_vs_python_accounting']:.1f}x =="
         )
-    aims: list[tuple[str, float | None, float]] = [
-        (
-            f"SQLite batch 1,000 >= {AIM_SQLITE_BATCH:,.0f}/s",
-            results["sqlite_batch1000_tps"],
-            AIM_SQLITE_BATCH,
-        ),
-        (
-            f"PostgreSQL batch 1,000 >= {AIM_PG_BATCH:,.0f}/s",
-            results["pg_batch1000_tps"],
-            AIM_PG_BATCH,
-        ),
-        (f"SQLite unbatched >= {AIM_SQLITE_UNBATCHED:,.0f}/s", sqlite1, AIM_SQLITE_UNBATCHED),
-        ("SQLite unbatched >= 20x python-accounting", results["ratio_vs_python_accounting"], 20.0),
-    ]
-    log("== aims (informational) ==")
-    passed = total = 0
-    for label, value, floor in aims:
-        if value is None:
-            log(f"  SKIP  {label:<44} not measured")
-            continue
-        total += 1
-        ok = value >= floor
-        passed += ok
-        log(f"  {'PASS' if ok else 'MISS'}  {label:<44} measured {value:,.1f}")
-    results["aims_passed"] = passed
-    results["aims_total"] = total
-
-
-def load_average() -> float | None:
-    """The one-minute load average, where the platform has one."""
-    try:
-        return round(os.getloadavg()[0], 2)
-    except (AttributeError, OSError):
-        return None
+    report_aims(
+        results,
+        [
+            Aim(
+                f"SQLite batch 1,000 >= {AIM_SQLITE_BATCH:,.0f}/s",
+                results["sqlite_batch1000_tps"],
+                AIM_SQLITE_BATCH,
+                at_least=True,
+            ),
+            Aim(
+                f"PostgreSQL batch 1,000 >= {AIM_PG_BATCH:,.0f}/s",
+                results["pg_batch1000_tps"],
+                AIM_PG_BATCH,
+                at_least=True,
+            ),
+            Aim(
+                f"SQLite unbatched >= {AIM_SQLITE_UNBATCHED:,.0f}/s",
+                sqlite1,
+                AIM_SQLITE_UNBATCHED,
+                at_least=True,
+            ),
+            Aim(
+                "SQLite unbatched >= 20x python-accounting",
+                results["ratio_vs_python_accounting"],
+                20.0,
+                at_least=True,
+            ),
+        ],
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--quick", action="store_true", help="few rounds and batches (for tests)")
-    parser.add_argument(
-        "--database-url",
-        default=os.environ.get(PG_ENV) or None,
-        help=f"PostgreSQL URL for the PostgreSQL figures (default: ${PG_ENV})",
+    args = parse_args(
+        __doc__, argv, quick_help="few rounds and batches (for tests)", database_url=True
     )
-    args = parser.parse_args(argv)
     settings = QUICK if args.quick else FULL
 
     log(
@@ -617,7 +575,7 @@ def main(argv: list[str] | None = None) -> int:
         bench_python_accounting(settings, folder, results)
     finally:
         shutil.rmtree(folder, ignore_errors=True)
-    report_aims(results)
+    check_aims(results)
     results["elapsed_s"] = round(time.perf_counter() - started, 2)
     results["loadavg_1m"] = load_average()
     log(f"done in {results['elapsed_s']} s")

@@ -52,7 +52,6 @@ machine: other processes skew every figure.
 
 from __future__ import annotations
 
-import argparse
 import gc
 import json
 import os
@@ -73,6 +72,7 @@ from typing import Any
 import sqlalchemy
 from sqlalchemy import Engine, event
 
+from _bench import PG_ENV, Aim, alternate, load_average, log, parse_args, report_aims
 from finplug import (
     ChannelInfo,
     ChannelStats,
@@ -87,7 +87,6 @@ from finplug_channels_sim import ChannelsSimPlugin
 from finplug_payments import PaymentsPlugin
 from finplug_payments.routing import BUILTIN_STRATEGIES, RoutingSettings, RoutingTable
 
-PG_ENV = "FINPLUG_TEST_DATABASE_URL"
 AIM_ROUTING_P99_US = 50.0
 AIM_SQLITE_FLOWS = 1_000.0
 HEADLINE_STRATEGY = "priority"
@@ -127,10 +126,6 @@ QUICK = Settings(
     warmup_flows=5,
     count_flows=5,
 )
-
-
-def log(line: str = "") -> None:
-    print(line, flush=True)
 
 
 def percentile(ordered: Sequence[int], q: float) -> float:
@@ -493,31 +488,6 @@ class LedgerSide:
         return run
 
 
-def timed(run: Callable[[], int]) -> float:
-    """Flows per second of one round: ``run`` does the work and returns its count."""
-    gc.collect()
-    gc.disable()
-    try:
-        start = time.perf_counter()
-        count = run()
-        elapsed = time.perf_counter() - start
-    finally:
-        gc.enable()
-    return count / elapsed
-
-
-def alternate(
-    rounds: int, contestants: dict[str, Callable[[], Callable[[], int]]]
-) -> dict[str, float]:
-    """Median flows/s per contestant; the order of contestants flips every round."""
-    figures: dict[str, list[float]] = {name: [] for name in contestants}
-    names = list(contestants)
-    for i in range(rounds):
-        for name in names if i % 2 == 0 else reversed(names):
-            figures[name].append(timed(contestants[name]()))
-    return {name: statistics.median(values) for name, values in figures.items()}
-
-
 def statements_per_flow(engine: Engine, run: Callable[[], int]) -> float | None:
     """SQL statements SQLite runs per flow of ``run`` (untimed); ``None`` on other databases.
 
@@ -633,51 +603,29 @@ def null_flows(db: str, results: dict[str, Any]) -> None:
 # ---------------------------------------------------------------- report
 
 
-def report_aims(results: dict[str, Any]) -> None:
-    aims: list[tuple[str, float | None, float, bool]] = [
-        (
-            f"routing p99 <= {AIM_ROUTING_P99_US:.0f} us (10 channels, 20 rules)",
-            results["routing_p99_us"],
-            AIM_ROUTING_P99_US,
-            False,
-        ),
-        (
-            f"SQLite flows >= {AIM_SQLITE_FLOWS:,.0f}/s",
-            results["sqlite_flows_per_s"],
-            AIM_SQLITE_FLOWS,
-            True,
-        ),
-    ]
-    log("== aims (informational) ==")
-    passed = 0
-    for label, value, limit, at_least in aims:
-        if value is None:
-            log(f"  SKIP  {label:<48} not measured")
-            continue
-        ok = value >= limit if at_least else value <= limit
-        passed += ok
-        log(f"  {'PASS' if ok else 'MISS'}  {label:<48} measured {value:,.1f}")
-    results["aims_passed"] = passed
-    results["aims_total"] = len(aims)
-
-
-def load_average() -> float | None:
-    """The one-minute load average, where the platform has one."""
-    try:
-        return round(os.getloadavg()[0], 2)
-    except (AttributeError, OSError):
-        return None
+def check_aims(results: dict[str, Any]) -> None:
+    report_aims(
+        results,
+        [
+            Aim(
+                f"routing p99 <= {AIM_ROUTING_P99_US:.0f} us (10 channels, 20 rules)",
+                results["routing_p99_us"],
+                AIM_ROUTING_P99_US,
+            ),
+            Aim(
+                f"SQLite flows >= {AIM_SQLITE_FLOWS:,.0f}/s",
+                results["sqlite_flows_per_s"],
+                AIM_SQLITE_FLOWS,
+                at_least=True,
+            ),
+        ],
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--quick", action="store_true", help="few rounds and flows (for tests)")
-    parser.add_argument(
-        "--database-url",
-        default=os.environ.get(PG_ENV) or None,
-        help=f"PostgreSQL URL for the PostgreSQL figures (default: ${PG_ENV})",
+    args = parse_args(
+        __doc__, argv, quick_help="few rounds and flows (for tests)", database_url=True
     )
-    args = parser.parse_args(argv)
     settings = QUICK if args.quick else FULL
 
     log(
@@ -702,7 +650,7 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         shutil.rmtree(folder, ignore_errors=True)
     results["ratio_vs_ledger_only"] = results["sqlite_ratio_vs_ledger_only"]
-    report_aims(results)
+    check_aims(results)
     results["elapsed_s"] = round(time.perf_counter() - started, 2)
     results["loadavg_1m"] = load_average()
     log(f"done in {results['elapsed_s']} s (load average now {results['loadavg_1m']})")
