@@ -127,36 +127,44 @@ def _print_upgrades(report: dict[str, dict[str, OwnerUpgrade]], title: str) -> N
     _console().print(table)
 
 
-@db_app.command("upgrade")
-def db_upgrade_command(
-    tenant: Annotated[
-        str | None, typer.Option("--tenant", help="Upgrade only this tenant (default: all).")
-    ] = None,
-    tenants: Annotated[
-        Path, typer.Option("--tenants", help="Folder of tenant configs to load.")
-    ] = Path("examples/tenants"),
-    database_url: Annotated[
-        str,
-        typer.Option(
-            "--database-url",
-            help="Where tenants without a database of their own keep their data.",
-        ),
-    ] = DEFAULT_DATABASE_URL,
-) -> None:
-    """Migrate tenants to head: the kernel first, then each enabled plugin, in plugin order."""
+TenantsOption = Annotated[Path, typer.Option("--tenants", help="Folder of tenant configs to load.")]
+DatabaseUrlOption = Annotated[
+    str,
+    typer.Option(
+        "--database-url", help="Where tenants without a database of their own keep their data."
+    ),
+]
+
+
+def _platform_with_tenants(database_url: str, tenants: Path) -> tuple[Platform, list[str]]:
+    """The installed plugins with every tenant config in ``tenants``; exit 1 on bad input."""
     try:
         platform = Platform.discover(database_url=database_url)
     except ValueError as exc:
         typer.echo(str(exc), err=True)
         raise typer.Exit(code=1) from None
+    try:
+        loaded = platform.load_tenants(tenants)
+    except ConfigError as exc:
+        platform.close()
+        for issue in exc.issues:
+            typer.echo(str(issue))
+        typer.echo(f"{len(exc.issues)} error(s) found", err=True)
+        raise typer.Exit(code=1) from None
+    return platform, loaded
+
+
+@db_app.command("upgrade")
+def db_upgrade_command(
+    tenant: Annotated[
+        str | None, typer.Option("--tenant", help="Upgrade only this tenant (default: all).")
+    ] = None,
+    tenants: TenantsOption = Path("examples/tenants"),
+    database_url: DatabaseUrlOption = DEFAULT_DATABASE_URL,
+) -> None:
+    """Migrate tenants to head: the kernel first, then each enabled plugin, in plugin order."""
+    platform, _ = _platform_with_tenants(database_url, tenants)
     with platform:
-        try:
-            platform.load_tenants(tenants)
-        except ConfigError as exc:
-            for issue in exc.issues:
-                typer.echo(str(issue))
-            typer.echo(f"{len(exc.issues)} error(s) found", err=True)
-            raise typer.Exit(code=1) from None
         try:
             report = platform.upgrade(tenant)
         except TenantNotFoundError as exc:
@@ -190,16 +198,8 @@ def payments_janitor_command(
         str | None,
         typer.Option("--tenant", help="Only this tenant (default: every tenant with payments)."),
     ] = None,
-    tenants: Annotated[
-        Path, typer.Option("--tenants", help="Folder of tenant configs to load.")
-    ] = Path("examples/tenants"),
-    database_url: Annotated[
-        str,
-        typer.Option(
-            "--database-url",
-            help="Where tenants without a database of their own keep their data.",
-        ),
-    ] = DEFAULT_DATABASE_URL,
+    tenants: TenantsOption = Path("examples/tenants"),
+    database_url: DatabaseUrlOption = DEFAULT_DATABASE_URL,
     limit: Annotated[int, typer.Option("--limit", min=1, help="Payments per tenant.")] = 100,
 ) -> None:
     """Ask the channels about calls that timed out or were cut off, and settle them.
@@ -207,18 +207,8 @@ def payments_janitor_command(
     Exit 0 when nothing is left unknown, 2 when some channel still did not
     answer (run it again later), 1 on a configuration error.
     """
-    try:
-        platform = Platform.discover(database_url=database_url)
-    except ValueError as exc:
-        typer.echo(str(exc), err=True)
-        raise typer.Exit(code=1) from None
+    platform, loaded = _platform_with_tenants(database_url, tenants)
     with platform:
-        try:
-            loaded = platform.load_tenants(tenants)
-        except ConfigError as exc:
-            for issue in exc.issues:
-                typer.echo(str(issue))
-            raise typer.Exit(code=1) from None
         if tenant is not None and tenant not in loaded:
             typer.echo(f"no tenant {tenant!r} in {tenants}", err=True)
             raise typer.Exit(code=1)
