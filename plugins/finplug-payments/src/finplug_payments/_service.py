@@ -122,7 +122,16 @@ _SEL_TRANSITIONS: Final = (
 )
 
 
+#: The payment columns that say no channel call is in flight.
+_NOTHING_PENDING: Final = {
+    "pending_operation": None,
+    "pending_reference": None,
+    "status_before": None,
+}
+
+
 def _set(conn: Connection, payment_id: str, **values: object) -> None:
+    """Update columns of one payment (the prebuilt statement, values bound at execution)."""
     conn.execute(_UPD_PAYMENT, {"b_id": payment_id, **values})
 
 
@@ -690,7 +699,6 @@ class PaymentsService:
                 False,
                 _OP.SALE if row.kind == PaymentKind.TOPUP.value else _OP.AUTHORIZE,
             )
-            flow.capture = flow.operation is _OP.SALE
             holder.append(flow)
             if not approve:
                 return self._fail(conn, flow, "review_rejected", "a reviewer rejected it")
@@ -932,16 +940,14 @@ class PaymentsService:
                 "finished_at": None,
             },
         )
-        conn.execute(
-            _UPD_PAYMENT,
-            {
-                "b_id": row.id,
-                "attempt_count": n,
-                "pending_operation": operation.value,
-                "pending_reference": reference,
-                "status_before": status_before.value,
-                "updated_at": now,
-            },
+        _set(
+            conn,
+            row.id,
+            attempt_count=n,
+            pending_operation=operation.value,
+            pending_reference=reference,
+            status_before=status_before.value,
+            updated_at=now,
         )
         return _Call(
             row.id,
@@ -979,18 +985,9 @@ class PaymentsService:
         )
         return done.rowcount == 1
 
-    def _clear_pending(
-        self, conn: Connection, payment_id: str, status: PaymentStatus | None = None
-    ) -> None:
-        values: dict[str, object] = {
-            "pending_operation": None,
-            "pending_reference": None,
-            "status_before": None,
-            "updated_at": self._clock(),
-        }
-        conn.execute(_UPD_PAYMENT, {"b_id": payment_id, **values})
-        if status is not None:
-            self._move(conn, payment_id, status, "the channel did not do it")
+    def _clear_pending(self, conn: Connection, payment_id: str) -> None:
+        """No channel call is in flight for the payment any more."""
+        _set(conn, payment_id, **_NOTHING_PENDING, updated_at=self._clock())
 
     def _transition(
         self,
@@ -1021,14 +1018,12 @@ class PaymentsService:
                 "reason": reason[:_MAX_TEXT],
             },
         )
-        conn.execute(
-            _UPD_PAYMENT,
-            {
-                "b_id": payment_id,
-                "transition_count": n,
-                "status": to_status.value,
-                "updated_at": now,
-            },
+        _set(
+            conn,
+            payment_id,
+            transition_count=n,
+            status=to_status.value,
+            updated_at=now,
         )
         self._events.bind(conn).emit(
             Event(
@@ -1064,13 +1059,11 @@ class PaymentsService:
         self._transition(conn, payment_id, current, to_status, reason, row=row)
 
     def _fail(self, conn: Connection, flow: _Flow, code: str, message: str) -> Payment:
-        conn.execute(
-            _UPD_PAYMENT,
-            {
-                "b_id": flow.payment_id,
-                "failure_code": code[:64],
-                "failure_message": message[:_MAX_TEXT],
-            },
+        _set(
+            conn,
+            flow.payment_id,
+            failure_code=code[:64],
+            failure_message=message[:_MAX_TEXT],
         )
         self._move(conn, flow.payment_id, _S.FAILED, f"{code}: {message}")
         snapshot = self._load(conn, flow.payment_id)
@@ -1095,12 +1088,7 @@ class PaymentsService:
         clearing = self._account(conn, f"payments:clearing:{call.channel}:{cur}", "asset", cur)
         pid = call.payment_id
         now = self._clock()
-        values: dict[str, object] = {
-            "pending_operation": None,
-            "pending_reference": None,
-            "status_before": None,
-            "updated_at": now,
-        }
+        values: dict[str, object] = {**_NOTHING_PENDING, "updated_at": now}
         if call.operation is _OP.AUTHORIZE:
             merchant = self._account(
                 conn, f"payments:merchant:{row.merchant_id}:{cur}", "liability", cur
@@ -1115,7 +1103,7 @@ class PaymentsService:
             values.update(
                 channel=call.channel, channel_reference=result.channel_reference, hold_seq=hold.seq
             )
-            conn.execute(_UPD_PAYMENT, {"b_id": pid, **values})
+            _set(conn, pid, **values)
             self._move(conn, pid, _S.AUTHORIZED, f"authorized by {call.channel}")
             if call.capture_after:
                 row = self._lock_row(conn, pid)
@@ -1141,7 +1129,7 @@ class PaymentsService:
                 captured=call.amount.minor_units,
                 fees=fees,
             )
-            conn.execute(_UPD_PAYMENT, {"b_id": pid, **values})
+            _set(conn, pid, **values)
             self._move(conn, pid, _S.CAPTURED, f"topped up via {call.channel}")
             return self._load(conn, pid)
         merchant = f"payments:merchant:{row.merchant_id}:{cur}"
@@ -1149,7 +1137,7 @@ class PaymentsService:
             ledger.post_pending(f"{pid}:capture", row.hold_seq, call.amount)
             fees = self._book_fees(conn, "capture", call, merchant, cur)
             values.update(captured=call.amount.minor_units, fees=fees)
-            conn.execute(_UPD_PAYMENT, {"b_id": pid, **values})
+            _set(conn, pid, **values)
             full = call.amount.minor_units == row.amount
             self._move(
                 conn,
@@ -1160,7 +1148,7 @@ class PaymentsService:
             return self._load(conn, pid)
         if call.operation is _OP.VOID:
             ledger.void_pending(f"{pid}:void", row.hold_seq)
-            conn.execute(_UPD_PAYMENT, {"b_id": pid, **values})
+            _set(conn, pid, **values)
             self._move(conn, pid, _S.VOIDED, f"voided via {call.channel}")
             return self._load(conn, pid)
         # refund
@@ -1173,7 +1161,7 @@ class PaymentsService:
         )
         refunded = row.refunded + call.amount.minor_units
         values.update(refunded=refunded)
-        conn.execute(_UPD_PAYMENT, {"b_id": pid, **values})
+        _set(conn, pid, **values)
         target = _S.REFUNDED if refunded == row.captured else _S.PARTIALLY_REFUNDED
         self._move(conn, pid, target, f"refunded {call.amount} via {call.channel}")
         return self._load(conn, pid)
@@ -1373,23 +1361,13 @@ class PaymentsService:
                         conn, call, "failed", code, None if outcome is None else outcome.retriable
                     )
                     before = _S(row.status_before)
-                    conn.execute(
-                        _UPD_PAYMENT,
-                        {
-                            "b_id": call.payment_id,
-                            "pending_operation": None,
-                            "pending_reference": None,
-                            "status_before": None,
-                        },
-                    )
+                    self._clear_pending(conn, call.payment_id)
                     if call.operation in (_OP.AUTHORIZE, _OP.SALE):
-                        conn.execute(
-                            _UPD_PAYMENT,
-                            {
-                                "b_id": call.payment_id,
-                                "failure_code": f"channel_{code}"[:64],
-                                "failure_message": "the channel never completed the call",
-                            },
+                        _set(
+                            conn,
+                            call.payment_id,
+                            failure_code=f"channel_{code}"[:64],
+                            failure_message="the channel never completed the call",
                         )
                         self._move(conn, call.payment_id, _S.FAILED, f"janitor: {code}")
                     elif _S(row.status) is _S.UNKNOWN:
