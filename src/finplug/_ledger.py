@@ -645,6 +645,7 @@ def _raw_sql(conn: Connection) -> _RawSql | None:
             select_accounts=select_accounts,
         )
     elif dialect.name == "postgresql" and dialect.driver == "psycopg":
+        accounts_table = f"{prefix}{prep.quote(accounts.name)}"
         found = _RawSql(
             sqlite=False,
             insert_rows=f"INSERT INTO {table} ({cols}) VALUES ({', '.join(['%s'] * ncols)})",
@@ -659,11 +660,27 @@ def _raw_sql(conn: Connection) -> _RawSql | None:
             ),
             select_head=f"{head_select} WHERE id = 1 FOR UPDATE",
             update_head=f"{head_update} = %s, hash = %s, posted_at = %s WHERE id = 1",
-            select_known=lambda _count: f"{known_head} = ANY(%s)",
-            select_accounts=lambda _count: f"{accounts_head} = ANY(%s)",
+            select_known=lambda _count: _probe(table, "key", "key, request_hash, seq"),
+            select_accounts=lambda _count: _probe(accounts_table, "code", account_cols),
         )
     _RAW[cache_key] = found
     return found
+
+
+def _probe(table: str, column: str, columns: str) -> str:
+    """PostgreSQL: the rows whose unique ``column`` is one of a list, one index probe each.
+
+    ``column = ANY(list)`` leaves the plan to the statistics: a table that grew
+    since it was last analysed (a new tenant's, within its first minutes) is
+    scanned whole for every batch. A ``LATERAL`` subquery with ``LIMIT 1`` cannot
+    be flattened into a join, so each value is one lookup in the unique index
+    whatever the statistics say.
+    """
+    return (
+        f"SELECT {', '.join(f'f.{c.strip()}' for c in columns.split(','))}"
+        f" FROM unnest(%s::text[]) AS v(value) CROSS JOIN LATERAL"
+        f" (SELECT {columns} FROM {table} WHERE {column} = v.value LIMIT 1) AS f"
+    )
 
 
 @contextmanager
