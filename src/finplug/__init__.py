@@ -31,6 +31,8 @@ from finplug._events import DispatchReport
 from finplug._events import Event
 from finplug._events import EventError
 from finplug._events import EventsSession
+from finplug._fastsql import FastSQL
+from finplug._fastsql import Record
 from finplug._ledger import Account
 from finplug._ledger import AccountNotFoundError
 from finplug._ledger import AccountType
@@ -120,6 +122,7 @@ __all__ = [
     "Event",
     "EventError",
     "EventsSession",
+    "FastSQL",
     "Fee",
     "FeeContext",
     "FinplugError",
@@ -147,6 +150,7 @@ __all__ = [
     "PluginContext",
     "PluginMeta",
     "PluginRecord",
+    "Record",
     "RiskContext",
     "RiskDecision",
     "RiskReason",

@@ -107,6 +107,7 @@ from sqlalchemy import (
 )
 
 from finplug._errors import FinplugError
+from finplug._fastsql import FastSQL
 
 if TYPE_CHECKING:
     from finplug._storage import TenantStorage
@@ -319,19 +320,13 @@ def _now() -> datetime:
 # ---------------------------------------------------------------- emitting
 
 
-# Built once: executing a prebuilt statement skips SQLAlchemy's per-call
-# construction and cache-key work (the outbox is on every business write's path).
-_NEXT_POSITION = (
-    update(counter)
-    .where(counter.c.id == 1)
-    .values(last_position=counter.c.last_position + 1)
-    .returning(counter.c.last_position)
-)
+# The outbox is on every business write's path: emit runs its two statements
+# through FastSQL; the rare duplicate's give-back and read are prebuilt Core.
+_COUNTER_ROW: Final = {"id": 1}
 _GIVE_BACK_POSITION = (
     update(counter).where(counter.c.id == 1).values(last_position=counter.c.last_position - 1)
 )
 _BY_DEDUPE_KEY = select(outbox).where(outbox.c.dedupe_key == bindparam("b_key"))
-_INSERT_EVENT = insert(outbox)
 
 
 class EventsSession:
@@ -350,18 +345,16 @@ class EventsSession:
         Takes the tenant's outbox counter lock until the transaction ends.
         """
         conn = self.conn
+        fast = FastSQL.of(conn)
         # Taking the next position locks the counter row (the writers' queue) and
         # reads it in one statement; a duplicate gives the position back.
-        position = conn.execute(_NEXT_POSITION).scalar()
+        position = fast.increment(conn, counter, "last_position", _COUNTER_ROW)
         if position is None:
             raise EventError("the events outbox is not installed in this tenant's storage")
-        stored = conn.execute(_BY_DEDUPE_KEY, {"b_key": event.dedupe_key}).first()
-        if stored is not None:
-            conn.execute(_GIVE_BACK_POSITION)
-            return _event_from_row(stored)
         occurred = _utc(event.occurred_at or self._clock())
-        conn.execute(
-            _INSERT_EVENT,
+        written = fast.insert_new(
+            conn,
+            outbox,
             {
                 "position": position,
                 "dedupe_key": event.dedupe_key,
@@ -373,7 +366,12 @@ class EventsSession:
                 "attempts": 0,
                 "last_error": None,
             },
+            ("dedupe_key",),
         )
+        if not written:
+            conn.execute(_GIVE_BACK_POSITION)
+            stored = conn.execute(_BY_DEDUPE_KEY, {"b_key": event.dedupe_key}).one()
+            return _event_from_row(stored)
         return Event(
             event.type, event.aggregate, event.payload, event.dedupe_key, position, occurred
         )

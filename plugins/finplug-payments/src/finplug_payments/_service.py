@@ -33,10 +33,10 @@ from collections import deque
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, Final, cast
 
-from sqlalchemy import Connection, and_, bindparam, insert, or_, select, update
+from sqlalchemy import Connection, and_, bindparam, or_, select
 from sqlalchemy.exc import IntegrityError
 
 from finplug import (
@@ -52,6 +52,7 @@ from finplug import (
     ChannelTimeoutError,
     ConfigIssue,
     Event,
+    FastSQL,
     FeeContext,
     IllegalTransitionError,
     JanitorReport,
@@ -66,6 +67,7 @@ from finplug import (
     PaymentStatus,
     PaymentTransition,
     PluginContext,
+    Record,
     RiskContext,
     RiskVerdict,
     RouteRequest,
@@ -97,29 +99,14 @@ _MAX_KEY: Final = 200
 
 # Statements are built once and executed with parameters: SQLAlchemy then
 # reuses their compiled form instead of rebuilding and re-keying each call.
-_SEL_PAYMENT: Final = select(payments).where(payments.c.id == bindparam("b_id"))
-_LOCK_PAYMENT: Final = _SEL_PAYMENT.with_for_update()
-_UPD_PAYMENT: Final = update(payments).where(payments.c.id == bindparam("b_id"))
-_INS_PAYMENT: Final = insert(payments)
-_INS_ATTEMPT: Final = insert(attempts)
-_INS_TRANSITION: Final = insert(transitions)
-_INS_KEY: Final = insert(idempotency)
 _SEL_KEY: Final = select(idempotency).where(idempotency.c.key == bindparam("b_key"))
-_UPD_KEY: Final = update(idempotency).where(idempotency.c.key == bindparam("b_key"))
-_CLOSE_ATTEMPT: Final = update(attempts).where(
-    and_(
-        attempts.c.reference == bindparam("b_ref"),
-        attempts.c.status.in_(("in_flight", "unknown")),
-    )
-)
-_SEL_ATTEMPTS: Final = (
-    select(attempts).where(attempts.c.payment_id == bindparam("b_id")).order_by(attempts.c.n)
-)
-_SEL_TRANSITIONS: Final = (
-    select(transitions)
-    .where(transitions.c.payment_id == bindparam("b_id"))
-    .order_by(transitions.c.n)
-)
+#: The attempt statuses a call's outcome may still be recorded over.
+_OPEN_ATTEMPT: Final = ("in_flight", "unknown")
+
+# conn.info keys of a transaction opened by PaymentsService._tx: the payments
+# it has read (locked) and the columns changed since, written once at its end.
+_ROWS: Final = "finplug_payments_rows"
+_DIRTY: Final = "finplug_payments_dirty"
 
 
 #: The payment columns that say no channel call is in flight.
@@ -130,9 +117,39 @@ _NOTHING_PENDING: Final = {
 }
 
 
+def _lock_row(conn: Connection, payment_id: str) -> Record:
+    """The payment's row, locked until the transaction ends; read once per transaction.
+
+    The transaction's copy is the truth until it commits: :func:`_set` changes
+    it, and :meth:`PaymentsService._tx` writes the changes in one ``UPDATE``
+    per payment before committing.
+    """
+    rows: dict[str, Record] = conn.info[_ROWS]
+    row = rows.get(payment_id)
+    if row is None:
+        row = FastSQL.of(conn).select_one(conn, payments, {"id": payment_id}, for_update=True)
+        if row is None:
+            raise PaymentNotFoundError(payment_id)
+        rows[payment_id] = row
+    return row
+
+
 def _set(conn: Connection, payment_id: str, **values: object) -> None:
-    """Update columns of one payment (the prebuilt statement, values bound at execution)."""
-    conn.execute(_UPD_PAYMENT, {"b_id": payment_id, **values})
+    """Change columns of one payment: its transaction's copy now, the database at commit."""
+    row = _lock_row(conn, payment_id)
+    vars(row).update(values)
+    dirty: dict[str, dict[str, object]] = conn.info[_DIRTY]
+    dirty.setdefault(payment_id, {}).update(values)
+
+
+def _flush(conn: Connection) -> None:
+    """Write the payments changed in this transaction (one ``UPDATE`` each)."""
+    dirty: dict[str, dict[str, object]] = conn.info[_DIRTY]
+    if dirty:
+        fast = FastSQL.of(conn)
+        for payment_id, values in dirty.items():
+            fast.update(conn, payments, values, {"id": payment_id})
+        dirty.clear()
 
 
 # ---------------------------------------------------------------- errors
@@ -422,8 +439,15 @@ class PaymentsService:
     def _tx(self) -> Iterator[Connection]:
         opened: list[str] = []
         with self._ctx.storage.begin() as conn:
-            conn.info["finplug_payments_opened"] = opened
-            yield conn
+            info = conn.info
+            info["finplug_payments_opened"] = opened
+            info[_ROWS] = {}
+            info[_DIRTY] = {}
+            try:
+                yield conn
+                _flush(conn)
+            finally:
+                del info[_ROWS], info[_DIRTY]
         self._opened.update(opened)
 
     def _start(
@@ -444,8 +468,9 @@ class PaymentsService:
         try:
             with self._tx() as conn:
                 try:
-                    conn.execute(
-                        _INS_KEY,
+                    FastSQL.of(conn).insert(
+                        conn,
+                        idempotency,
                         {
                             "key": key,
                             "operation": operation,
@@ -480,15 +505,16 @@ class PaymentsService:
         self, conn: Connection, key: str, payment: Payment | None, error: PaymentError | None
     ) -> None:
         response = _to_response(payment, error)
-        conn.execute(
-            _UPD_KEY,
+        FastSQL.of(conn).update(
+            conn,
+            idempotency,
             {
-                "b_key": key,
                 "state": "done",
                 "payment_id": payment.id if payment is not None else None,
                 "response": response,
                 "finished_at": self._clock(),
             },
+            {"key": key},
         )
 
     # -- public calls -----------------------------------------------------
@@ -626,37 +652,36 @@ class PaymentsService:
         )
 
         def create(conn: Connection) -> Payment | _Call:
-            conn.execute(
-                _INS_PAYMENT,
-                {
-                    "id": payment_id,
-                    "kind": kind.value,
-                    "status": _S.CREATED.value,
-                    "currency": amount.currency.code,
-                    "amount": amount.minor_units,
-                    "captured": 0,
-                    "refunded": 0,
-                    "fees": 0,
-                    "merchant_id": merchant_id,
-                    "customer_id": customer_id,
-                    "method": pay_method.value,
-                    "channel": None,
-                    "channel_reference": "",
-                    "hold_seq": None,
-                    "pending_operation": None,
-                    "pending_reference": None,
-                    "status_before": None,
-                    "description": description,
-                    "failure_code": "",
-                    "failure_message": "",
-                    "risk_reasons": json.dumps([r.code for r in risk.reasons]),
-                    "attributes": json.dumps(attrs, sort_keys=True),
-                    "transition_count": 0,
-                    "attempt_count": 0,
-                    "created_at": now,
-                    "updated_at": now,
-                },
-            )
+            values = {
+                "id": payment_id,
+                "kind": kind.value,
+                "status": _S.CREATED.value,
+                "currency": amount.currency.code,
+                "amount": amount.minor_units,
+                "captured": 0,
+                "refunded": 0,
+                "fees": 0,
+                "merchant_id": merchant_id,
+                "customer_id": customer_id,
+                "method": pay_method.value,
+                "channel": None,
+                "channel_reference": "",
+                "hold_seq": None,
+                "pending_operation": None,
+                "pending_reference": None,
+                "status_before": None,
+                "description": description,
+                "failure_code": "",
+                "failure_message": "",
+                "risk_reasons": json.dumps([r.code for r in risk.reasons]),
+                "attributes": json.dumps(attrs, sort_keys=True),
+                "transition_count": 0,
+                "attempt_count": 0,
+                "created_at": now,
+                "updated_at": now,
+            }
+            FastSQL.of(conn).insert(conn, payments, values)
+            conn.info[_ROWS][payment_id] = Record(**values)
             self._transition(conn, payment_id, None, _S.CREATED, "created")
             if risk.verdict is RiskVerdict.DECLINE:
                 return self._fail(conn, flow, "risk_declined", _reasons(risk.reasons))
@@ -681,7 +706,7 @@ class PaymentsService:
         holder: list[_Flow] = []
 
         def reserve(conn: Connection) -> Payment | _Call:
-            row = self._lock_row(conn, payment_id)
+            row = _lock_row(conn, payment_id)
             status = _S(row.status)
             if status is not _S.REQUIRES_ACTION:
                 raise IllegalTransitionError(payment_id, status, "confirm")
@@ -739,7 +764,7 @@ class PaymentsService:
             return self._fail(conn, flow, code, message)
         channel = flow.candidates[flow.tried]
         flow.tried += 1
-        row = self._lock_row(conn, flow.payment_id)
+        row = _lock_row(conn, flow.payment_id)
         call = self._reserve_call(
             conn, row, flow.operation, channel, flow.amount, status_before=_S(row.status)
         )
@@ -799,7 +824,7 @@ class PaymentsService:
         with self._tx() as conn:
             if not self._close_attempt(conn, call, "unknown", exc.code, None):
                 return self._resolved_elsewhere(conn, key, call.payment_id)
-            row = self._lock_row(conn, call.payment_id)
+            row = _lock_row(conn, call.payment_id)
             self._move(
                 conn,
                 call.payment_id,
@@ -839,7 +864,7 @@ class PaymentsService:
         }
 
         def reserve(conn: Connection) -> Payment | _Call:
-            row = self._lock_row(conn, payment_id)
+            row = _lock_row(conn, payment_id)
             status = _S(row.status)
             if row.pending_operation is not None:
                 raise PaymentBusyError(payment_id, row.pending_operation)
@@ -904,12 +929,6 @@ class PaymentsService:
 
     # -- state, attempts, bookings -----------------------------------------
 
-    def _lock_row(self, conn: Connection, payment_id: str) -> Any:
-        row = conn.execute(_LOCK_PAYMENT, {"b_id": payment_id}).first()
-        if row is None:
-            raise PaymentNotFoundError(payment_id)
-        return row
-
     def _reserve_call(
         self,
         conn: Connection,
@@ -923,8 +942,9 @@ class PaymentsService:
         n = row.attempt_count + 1
         reference = f"{row.id}:{n}:{operation.value}"
         now = self._clock()
-        conn.execute(
-            _INS_ATTEMPT,
+        FastSQL.of(conn).insert(
+            conn,
+            attempts,
             {
                 "reference": reference,
                 "payment_id": row.id,
@@ -971,19 +991,20 @@ class PaymentsService:
         channel_reference: str = "",
     ) -> bool:
         """Record an attempt's outcome; False if it was already settled (by the janitor)."""
-        self._lock_row(conn, call.payment_id)
-        done = conn.execute(
-            _CLOSE_ATTEMPT,
+        _lock_row(conn, call.payment_id)
+        done = FastSQL.of(conn).update(
+            conn,
+            attempts,
             {
-                "b_ref": call.reference,
                 "status": status,
                 "error_code": error_code,
                 "retriable": retriable,
                 "channel_reference": channel_reference,
                 "finished_at": self._clock(),
             },
+            {"reference": call.reference, "status": _OPEN_ATTEMPT},
         )
-        return done.rowcount == 1
+        return done == 1
 
     def _clear_pending(self, conn: Connection, payment_id: str) -> None:
         """No channel call is in flight for the payment any more."""
@@ -1000,15 +1021,12 @@ class PaymentsService:
         row: Any = None,
     ) -> None:
         if row is None:
-            row = conn.execute(
-                select(payments.c.transition_count, payments.c.merchant_id, payments.c.kind).where(
-                    payments.c.id == payment_id
-                )
-            ).one()
+            row = _lock_row(conn, payment_id)
         n = row.transition_count + 1
         now = self._clock()
-        conn.execute(
-            _INS_TRANSITION,
+        FastSQL.of(conn).insert(
+            conn,
+            transitions,
             {
                 "payment_id": payment_id,
                 "n": n,
@@ -1050,7 +1068,7 @@ class PaymentsService:
         row: Any = None,
     ) -> None:
         if row is None:
-            row = self._lock_row(conn, payment_id)
+            row = _lock_row(conn, payment_id)
         current = _S(row.status)
         if to_status not in PAYMENT_TRANSITIONS[current] and to_status is not current:
             raise IllegalTransitionError(payment_id, current, f"move to {to_status.value}")
@@ -1082,7 +1100,7 @@ class PaymentsService:
         self, conn: Connection, call: _Call, result: ChannelResult
     ) -> Payment | _Call:
         """Book a channel success and move the payment; may reserve the capture that follows."""
-        row = self._lock_row(conn, call.payment_id)
+        row = _lock_row(conn, call.payment_id)
         cur = row.currency
         ledger = self._ledger.bind(conn, savepoint=False)
         clearing = self._account(conn, f"payments:clearing:{call.channel}:{cur}", "asset", cur)
@@ -1106,7 +1124,7 @@ class PaymentsService:
             _set(conn, pid, **values)
             self._move(conn, pid, _S.AUTHORIZED, f"authorized by {call.channel}")
             if call.capture_after:
-                row = self._lock_row(conn, pid)
+                row = _lock_row(conn, pid)
                 return self._reserve_call(
                     conn, row, _OP.CAPTURE, call.channel, call.amount, status_before=_S.AUTHORIZED
                 )
@@ -1205,11 +1223,16 @@ class PaymentsService:
     # -- reading ---------------------------------------------------------
 
     def _load(self, conn: Connection, payment_id: str) -> Payment:
-        row = conn.execute(_SEL_PAYMENT, {"b_id": payment_id}).first()
+        """The payment as this transaction sees it, with its attempts and transitions."""
+        fast = FastSQL.of(conn)
+        row = conn.info[_ROWS].get(payment_id)
         if row is None:
-            raise PaymentNotFoundError(payment_id)
-        tries = conn.execute(_SEL_ATTEMPTS, {"b_id": payment_id}).all()
-        moves = conn.execute(_SEL_TRANSITIONS, {"b_id": payment_id}).all()
+            row = fast.select_one(conn, payments, {"id": payment_id})
+            if row is None:
+                raise PaymentNotFoundError(payment_id)
+        where = {"payment_id": payment_id}
+        tries = fast.select(conn, attempts, where, order_by=("n",))
+        moves = fast.select(conn, transitions, where, order_by=("n",))
         return _payment(row, tries, moves)
 
     def _load_many(self, conn: Connection, ids: Sequence[str]) -> builtins.list[Payment]:
@@ -1317,7 +1340,7 @@ class PaymentsService:
                 ).first()
                 if attempt is None:
                     continue
-                payment = self._lock_row(conn, row.id)
+                payment = _lock_row(conn, row.id)
                 calls.append(
                     _Call(
                         row.id,
@@ -1343,8 +1366,8 @@ class PaymentsService:
                 unknown.append(call.payment_id)
                 continue
             with self._tx() as conn:
-                row = self._lock_row(conn, call.payment_id)
-                if row.pending_reference != call.reference:
+                current = _lock_row(conn, call.payment_id)
+                if current.pending_reference != call.reference:
                     resolved.append(call.payment_id)  # settled meanwhile
                     continue
                 if isinstance(outcome, ChannelResult):
@@ -1360,7 +1383,7 @@ class PaymentsService:
                     self._close_attempt(
                         conn, call, "failed", code, None if outcome is None else outcome.retriable
                     )
-                    before = _S(row.status_before)
+                    before = _S(current.status_before)
                     self._clear_pending(conn, call.payment_id)
                     if call.operation in (_OP.AUTHORIZE, _OP.SALE):
                         _set(
@@ -1370,7 +1393,7 @@ class PaymentsService:
                             failure_message="the channel never completed the call",
                         )
                         self._move(conn, call.payment_id, _S.FAILED, f"janitor: {code}")
-                    elif _S(row.status) is _S.UNKNOWN:
+                    elif _S(current.status) is _S.UNKNOWN:
                         self._move(
                             conn,
                             call.payment_id,
@@ -1420,6 +1443,11 @@ def _request(call: _Call) -> ChannelRequest:
     )
 
 
+def _utc(value: datetime) -> datetime:
+    """A stored time as an aware UTC datetime (SQLite gives them back naive)."""
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
 def _payment(row: Any, tries: Sequence[Any], moves: Sequence[Any]) -> Payment:
     cur = currency(row.currency)
     return Payment(
@@ -1434,8 +1462,8 @@ def _payment(row: Any, tries: Sequence[Any], moves: Sequence[Any]) -> Payment:
         customer_id=row.customer_id,
         method=PaymentMethod(row.method),
         channel=row.channel,
-        created_at=row.created_at,
-        updated_at=row.updated_at,
+        created_at=_utc(row.created_at),
+        updated_at=_utc(row.updated_at),
         description=row.description,
         failure_code=row.failure_code,
         failure_message=row.failure_message,
@@ -1457,7 +1485,7 @@ def _payment(row: Any, tries: Sequence[Any], moves: Sequence[Any]) -> Payment:
             PaymentTransition(
                 None if m.from_status is None else PaymentStatus(m.from_status),
                 PaymentStatus(m.to_status),
-                m.at,
+                _utc(m.at),
                 m.reason,
             )
             for m in moves
