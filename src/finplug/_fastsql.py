@@ -223,6 +223,8 @@ class FastSQL:
                 core = pg_insert(table).on_conflict_do_nothing(index_elements=list(conflict))
             else:
                 core = sqlite_insert(table).on_conflict_do_nothing(index_elements=list(conflict))
+            # Some drivers report no row count for a Core insert: ask for a row back.
+            core = core.returning(table.c[conflict[0]])
             if self._raw:
                 cols = ", ".join(self._cols(conn, names))
                 marks = ", ".join([self._mark] * len(names))
@@ -233,7 +235,7 @@ class FastSQL:
                 )
             shape = self._shapes.setdefault(key, _Shape(sql, core, _bind(table, names, conn)))
         if shape.sql is None:
-            return bool(conn.execute(shape.core, dict(values)).rowcount == 1)
+            return conn.execute(shape.core, dict(values)).first() is not None
         return self._run(conn, shape, tuple(values.values())) == 1
 
     def update(
