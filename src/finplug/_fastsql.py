@@ -49,7 +49,10 @@ def _results(table: Table, names: Sequence[str], conn: Connection) -> list[_Proc
     return [table.c[n].type.dialect_impl(dialect).result_processor(dialect, None) for n in names]
 
 
-def _values(processors: Sequence[_Processor], values: Sequence[Any]) -> tuple[Any, ...]:
+def _values(processors: Sequence[_Processor], values: Sequence[Any]) -> Sequence[Any]:
+    """``values`` through their processors (``None`` stays ``None``); as is if none has one."""
+    if not any(processors):
+        return values
     return tuple(
         v if p is None or v is None else p(v) for p, v in zip(processors, values, strict=True)
     )

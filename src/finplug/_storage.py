@@ -26,6 +26,7 @@ server share one connection pool and assembling a tenant opens nothing.
 from __future__ import annotations
 
 import re
+import sqlite3
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -35,7 +36,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 from sqlalchemy import Connection, Engine, MetaData, create_engine, event, text
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError
+from sqlalchemy.exc import ArgumentError, DBAPIError
 from sqlalchemy.orm import Session
 
 __all__ = ["DEFAULT_DATABASE_URL", "DatabaseSettings", "EngineCache", "TenantStorage"]
@@ -92,7 +93,24 @@ def _sqlite_connector(synchronous: str) -> Any:
 def _sqlite_begin(conn: Connection) -> None:
     # Take the write lock up front: two writers can never both read, then deadlock
     # on the upgrade, and a read-then-write transaction sees no lost update.
-    conn.exec_driver_sql("BEGIN IMMEDIATE")
+    # On the driver's connection: this runs for every transaction, and a Core
+    # statement's machinery costs more than the BEGIN itself.
+    try:
+        conn.connection.driver_connection.execute("BEGIN IMMEDIATE")  # type: ignore[union-attr]
+    except sqlite3.Error as exc:
+        raise DBAPIError.instance("BEGIN IMMEDIATE", (), exc, sqlite3.Error) from exc
+
+
+def _set_search_path(conn: Connection, schema: str) -> None:
+    """``SET LOCAL search_path`` on the driver's cursor (every PostgreSQL transaction runs it)."""
+    cursor: Any = conn.connection.cursor()
+    dbapi = conn.dialect.loaded_dbapi
+    try:
+        cursor.execute(f'SET LOCAL search_path TO "{schema}"')
+    except dbapi.Error as exc:
+        raise DBAPIError.instance("SET LOCAL search_path", (), exc, dbapi.Error) from exc
+    finally:
+        cursor.close()
 
 
 class EngineCache:
@@ -195,7 +213,7 @@ class TenantStorage:
         """A connection in a transaction, committed on success, rolled back on error."""
         with self.engine.begin() as conn:
             if self.schema is not None:
-                conn.exec_driver_sql(f'SET LOCAL search_path TO "{self.schema}"')
+                _set_search_path(conn, self.schema)
             yield conn
 
     @contextmanager
