@@ -13,6 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
+from functools import partial
 from typing import Any, Literal
 
 import pytest
@@ -1377,7 +1378,7 @@ def without_foreign_keys(books: Books, sql: str) -> None:
 def test_verify_finds_a_row_in_another_currency_than_its_accounts(
     books: Books, ledger: LedgerAPI, clock: Clock
 ) -> None:
-    """An unbalanced entry can only exist with the foreign keys off; verify still sees it."""
+    """An unbalanced entry can only exist with the guards off; verify still sees it."""
     _busy_ledger(ledger, clock)
     without_foreign_keys(books, "UPDATE ledger_transfers SET currency = 'USD' WHERE seq = 4")
     report = ledger.verify()
@@ -1469,7 +1470,9 @@ def sql_writer(sql: str) -> Callable[[Connection], None]:
     return write
 
 
-FOREIGN_KEY = "(?i)foreign key"
+#: A row whose accounts are missing or in another currency: the foreign keys
+#: refuse it on SQLite, the statement trigger on PostgreSQL.
+FOREIGN_KEY = "(?i)foreign key|accounts of a transfer row must exist and be in its currency"
 
 
 def test_the_db_refuses_an_unbalanced_entry(books: Books, ledger: LedgerAPI) -> None:
@@ -1511,6 +1514,95 @@ def test_the_db_refuses_an_unbalanced_entry(books: Books, ledger: LedgerAPI) -> 
         with pytest.raises(IntegrityError, match=match):
             raw_write(books, write)
     assert books.snapshot() == before
+
+
+def transfer_rows(conn: Connection, rows: list[tuple[str, str, str]]) -> list[tuple[Any, ...]]:
+    """Complete one-row entries (seq 1, 2, ...) of 1.00 for (debit, credit, currency) each."""
+    out = []
+    for seq, (debit, credit, cur) in enumerate(rows, start=1):
+        pair = (seq, 0, 1, account_id(conn, debit), account_id(conn, credit), cur, 100, 0, 0, 1)
+        totals = (0,) * 6
+        head = (f"raw-{seq}", bytes(32), "posted", None, None, "", START, None, bytes(32))
+        out.append((*pair, *totals, *head, bytes(32)))
+    return out
+
+
+def write_rows(conn: Connection, how: str, rows: list[tuple[str, str, str]]) -> None:
+    """Write one-row entries with the driver, as ``how``: one statement or COPY.
+
+    Driver errors surface as SQLAlchemy's, as from the ledger's own write path.
+    """
+    values = transfer_rows(conn, rows)
+    if conn.dialect.name == "sqlite":
+        values = [
+            tuple(v.isoformat(" ") if isinstance(v, datetime) else v for v in r) for r in values
+        ]
+    columns = ", ".join(ledger_module._TRANSFER_COLS)
+    mark = "?" if conn.dialect.name == "sqlite" else "%s"
+    one_row = "(" + ", ".join([mark] * len(ledger_module._TRANSFER_COLS)) + ")"
+    with ledger_module._cursor(conn) as cursor:
+        if how == "executemany":
+            cursor.executemany(f"INSERT INTO ledger_transfers ({columns}) VALUES {one_row}", values)
+        elif how == "multi-row insert":
+            cursor.execute(
+                f"INSERT INTO ledger_transfers ({columns}) VALUES"
+                f" {', '.join([one_row] * len(values))}",
+                [v for r in values for v in r],
+            )
+        else:
+            with cursor.copy(f"COPY ledger_transfers ({columns}) FROM STDIN") as copy:
+                for row in values:
+                    copy.write_row(row)
+
+
+@pytest.mark.parametrize("how", ["executemany", "multi-row insert", "copy"])
+def test_the_db_checks_every_rows_accounts_however_written(
+    books: Books, ledger: LedgerAPI, how: str
+) -> None:
+    """One bad row among good ones, by INSERT of one or many rows or COPY: all refused."""
+    if how == "copy" and books.dialect == "sqlite":
+        pytest.skip("SQLite has no COPY")
+    open_standard(ledger)
+    ledger.open_account("usd", "asset", "USD", overdraft="unlimited")
+    before = books.snapshot()
+    good = [("bank", "wallet:ana", "EUR")] * 5
+    for bad in [("bank", "usd", "EUR"), ("usd", "bank", "EUR"), ("bank", "wallet:ana", "USD")]:
+        for place in (0, 2, 5):
+            rows = [*good[:place], bad, *good[place:]]
+            with pytest.raises(IntegrityError, match=FOREIGN_KEY):
+                raw_write(books, partial(write_rows, how=how, rows=rows))
+    assert books.snapshot() == before
+    raw_write(books, partial(write_rows, how=how, rows=good))  # the control: good rows pass
+    with books.raw() as conn:
+        assert count_entries(conn) == 5
+
+
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "DELETE FROM ledger_accounts WHERE code = 'fees'",  # no row refers to it
+        "DELETE FROM ledger_accounts",
+        "UPDATE ledger_accounts SET currency = 'USD' WHERE code = 'fees'",
+        "UPDATE ledger_accounts SET currency = 'USD'",
+        "UPDATE ledger_accounts SET id = id + 100 WHERE code = 'wallet:ana'",
+        "TRUNCATE ledger_accounts",
+    ],
+)
+def test_the_db_keeps_accounts_and_their_currency(
+    books: Books, ledger: LedgerAPI, sql: str
+) -> None:
+    """What a row's accounts were checked against stays true: accounts stay as they are."""
+    if sql.startswith("TRUNCATE") and books.dialect == "sqlite":
+        pytest.skip("SQLite has no TRUNCATE")
+    open_standard(ledger)
+    ledger.transfer("t1", "bank", "wallet:ana", eur(10))
+    before = books.snapshot()
+    with pytest.raises(IntegrityError, match="accounts cannot be deleted"), books.raw() as conn:
+        conn.execute(text(sql))
+    assert books.snapshot() == before
+    with books.raw() as conn:  # the control: the totals (the write path's UPDATE) may change
+        conn.execute(text("UPDATE ledger_accounts SET version = version + 1"))
+    assert ledger.verify().ok
 
 
 def test_the_db_accepts_a_balanced_raw_entry(books: Books, ledger: LedgerAPI) -> None:

@@ -21,7 +21,8 @@ from finplug._migrations import (
 from finplug._plugin import NoSettings
 from finplug.cli import app
 
-# The kernel's tables: the ledger (revision 0001) and the event outbox (0002).
+# The kernel's tables: the ledger (revision 0001, its guards changed by 0003) and the event
+# outbox (0002).
 LEDGER_TABLES = {
     "ledger_accounts",
     "ledger_transfers",
@@ -31,6 +32,8 @@ LEDGER_TABLES = {
     "events_dispatcher",
 }
 FIXTURES = "migration_fixtures"
+#: The kernel's revisions, oldest first.
+KERNEL_REVISIONS = ("0001", "0002", "0003")
 
 
 class StickyNotes(Plugin[NoSettings]):
@@ -121,10 +124,10 @@ def test_upgrade_brings_the_kernel_to_head_and_the_ledger_works(
     report = platform.upgrade()
 
     assert report == {
-        tenant_id: {"kernel": OwnerUpgrade(tenant_id, "kernel", None, "0002", ("0001", "0002"))}
+        tenant_id: {"kernel": OwnerUpgrade(tenant_id, "kernel", None, "0003", KERNEL_REVISIONS)}
     }
     assert tables(storage) == LEDGER_TABLES | {"alembic_version_kernel"}
-    assert versions(storage) == {"alembic_version_kernel": "0002"}
+    assert versions(storage) == {"alembic_version_kernel": "0003"}
     ledger = platform.tenant(tenant_id).ledger
     ledger.open_account("cash", "asset", "EUR")
     ledger.open_account("deposits", "liability", "EUR")
@@ -142,10 +145,10 @@ def test_upgrade_is_idempotent(platform: Platform, unique_id: str) -> None:
 
     second = platform.upgrade(tenant_id)
 
-    assert [r.applied for r in first[tenant_id].values()] == [("0001", "0002"), ("0001", "0002")]
+    assert [r.applied for r in first[tenant_id].values()] == [KERNEL_REVISIONS, ("0001", "0002")]
     assert second == {
         tenant_id: {
-            "kernel": OwnerUpgrade(tenant_id, "kernel", "0002", "0002"),
+            "kernel": OwnerUpgrade(tenant_id, "kernel", "0003", "0003"),
             "sticky-notes": OwnerUpgrade(tenant_id, "sticky-notes", "0002", "0002"),
         }
     }
@@ -154,9 +157,90 @@ def test_upgrade_is_idempotent(platform: Platform, unique_id: str) -> None:
     assert [a.code for a in platform.tenant(tenant_id).ledger.accounts()] == ["cash"]
 
 
+def schema_of(storage: TenantStorage) -> set[tuple[str, ...]]:
+    """Everything a tenant's tables are made of: columns, constraints, indexes, triggers.
+
+    Definitions as the database prints them, with the tenant's own schema name
+    replaced, so that two tenants' schemas compare equal when they are alike.
+    """
+    with storage.begin() as conn:
+        if conn.dialect.name == "sqlite":
+            master = "SELECT type, name, tbl_name, sql FROM sqlite_master"
+            found = {tuple(r) for r in conn.exec_driver_sql(master)}
+        else:
+            queries = [
+                "SELECT 'column', table_name || '.' || column_name, data_type, is_nullable,"
+                " coalesce(collation_name, ''), coalesce(column_default, '')"
+                " FROM information_schema.columns WHERE table_schema = %(s)s",
+                "SELECT 'constraint', c.relname, o.conname, pg_get_constraintdef(o.oid)"
+                " FROM pg_constraint o JOIN pg_class c ON c.oid = o.conrelid"
+                " JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = %(s)s",
+                "SELECT 'index', indexname, indexdef FROM pg_indexes WHERE schemaname = %(s)s",
+                "SELECT 'trigger', t.tgname, pg_get_triggerdef(t.oid) FROM pg_trigger t"
+                " JOIN pg_class c ON c.oid = t.tgrelid"
+                " JOIN pg_namespace n ON n.oid = c.relnamespace"
+                " WHERE n.nspname = %(s)s AND NOT t.tgisinternal",
+                "SELECT 'function', p.proname, pg_get_functiondef(p.oid) FROM pg_proc p"
+                " JOIN pg_namespace n ON n.oid = p.pronamespace WHERE n.nspname = %(s)s",
+            ]
+            found = set()
+            for query in queries:
+                found.update(tuple(r) for r in conn.exec_driver_sql(query, {"s": storage.schema}))
+    schema = storage.schema or "\0"
+    return {tuple(str(v).replace(schema, "<tenant>") for v in row) for row in found}
+
+
+def as_before_0003(storage: TenantStorage) -> None:
+    """Turn a tenant at head back into what revision 0002 left: the ledger's old guards."""
+    with storage.begin() as conn:
+        if conn.dialect.name == "sqlite":
+            undo = ["DROP TRIGGER ledger_accounts_fixed_u", "DROP TRIGGER ledger_accounts_fixed_d"]
+        else:
+            undo = [
+                *(
+                    "ALTER TABLE ledger_transfers"
+                    f" ADD CONSTRAINT fk_ledger_transfers_{side}_account"
+                    f" FOREIGN KEY ({side}_id, currency)"
+                    " REFERENCES ledger_accounts (id, currency)"
+                    for side in ("debit", "credit")
+                ),
+                "DROP TRIGGER ledger_transfers_accounts ON ledger_transfers",
+                "DROP FUNCTION ledger_transfers_accounts()",
+                "DROP TRIGGER ledger_accounts_fixed ON ledger_accounts",
+                "DROP TRIGGER ledger_accounts_no_truncate ON ledger_accounts",
+                "DROP FUNCTION ledger_accounts_fixed()",
+            ]
+        for sql in undo:
+            conn.exec_driver_sql(sql)
+        conn.execute(text("UPDATE alembic_version_kernel SET version_num = '0002'"))
+
+
+def test_a_tenant_from_before_0003_ends_with_the_schema_of_a_new_one(
+    platform: Platform, unique_id: str
+) -> None:
+    new, old = f"mig-new-{unique_id}", f"mig-old-{unique_id}"
+    new_storage = add(platform, new)
+    old_storage = add(platform, old)
+    platform.upgrade()
+    as_before_0003(old_storage)
+    ledger = platform.tenant(old).ledger
+    ledger.open_account("cash", "asset", "EUR")
+    ledger.open_account("deposits", "liability", "EUR")
+    ledger.transfer("t-1", "cash", "deposits", Money("12.50", "EUR"))
+    assert schema_of(old_storage) != schema_of(new_storage)
+
+    report = platform.upgrade(old)
+
+    assert report[old]["kernel"].applied == ("0003",)
+    assert schema_of(old_storage) == schema_of(new_storage)
+    ledger.transfer("t-2", "cash", "deposits", Money("1.50", "EUR"))
+    assert ledger.balance("deposits").posted == Money("14.00", "EUR")
+    assert ledger.verify().ok
+
+
 def test_kernel_history_is_linear() -> None:
     script = _script_directory(KERNEL_MIGRATIONS)
-    assert script.get_heads() == ["0002"]
+    assert script.get_heads() == ["0003"]
     chain = [s.revision for s in script.walk_revisions()]  # head first
     assert chain[-1] == "0001"
     assert len(chain) == len(set(chain))
@@ -176,7 +260,7 @@ def test_plugin_migrations_run_after_the_kernel_in_plugin_order(
 
     assert list(report) == ["kernel", "sticky-notes", "note-tags"]  # "plain" owns no tables
     assert {o: (r.before, r.after) for o, r in report.items()} == {
-        "kernel": (None, "0002"),
+        "kernel": (None, "0003"),
         "sticky-notes": (None, "0002"),
         "note-tags": (None, "0001"),
     }
@@ -188,7 +272,7 @@ def test_plugin_migrations_run_after_the_kernel_in_plugin_order(
         "alembic_version_note_tags",
     }
     assert versions(storage) == {
-        "alembic_version_kernel": "0002",
+        "alembic_version_kernel": "0003",
         "alembic_version_note_tags": "0001",
         "alembic_version_sticky_notes": "0002",
     }
@@ -284,7 +368,7 @@ def test_a_broken_revision_names_tenant_owner_and_revision(
     assert list(error.completed) == [ok, bad]
     assert list(error.completed[bad]) == ["kernel", "sticky-notes"]
     assert versions(storage) == {
-        "alembic_version_kernel": "0002",
+        "alembic_version_kernel": "0003",
         "alembic_version_sticky_notes": "0002",
     }
     # The failing owner's transaction rolled back whole: revision 0001 too.
@@ -372,12 +456,12 @@ def test_cli_db_upgrade_end_to_end(database_url: str, unique_id: str, tmp_path: 
         assert only_b.exit_code == 0, only_b.output
         assert b in only_b.output
         assert a not in only_b.output
-        assert "(none) → 0002" in only_b.output
+        assert "(none) → 0003" in only_b.output
 
         both = runner.invoke(app, args)
         assert both.exit_code == 0, both.output
-        assert "0002 (at head)" in both.output  # b, already migrated
-        assert "(none) → 0002" in both.output  # a
+        assert "0003 (at head)" in both.output  # b, already migrated
+        assert "(none) → 0003" in both.output  # a
         assert "1 owner(s) upgraded in 2 tenant(s)" in both.output
 
         again = runner.invoke(app, args)

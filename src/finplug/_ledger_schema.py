@@ -17,9 +17,15 @@ by a buggy plugin cannot corrupt the books (on PostgreSQL the guard functions
 pin ``search_path`` to the tenant's schema when they are created):
 
 * every row balances by construction: one positive amount, debited to one
-  account and credited to another, in one currency; a composite foreign key
-  ``(account, currency)`` on each side refuses a row whose accounts are not
-  both in the row's currency. An unbalanced entry cannot even be written down;
+  account and credited to another, in one currency, and both accounts must
+  exist and be in the row's currency. An unbalanced entry cannot even be
+  written down. On SQLite a composite foreign key ``(account, currency)`` on
+  each side checks the accounts; on PostgreSQL (since kernel revision 0003)
+  one ``AFTER INSERT ... FOR EACH STATEMENT`` trigger checks every row an
+  ``INSERT`` or ``COPY`` added at once (its transition table), at a fraction
+  of two foreign keys' per-row cost, and accounts can be neither deleted
+  (nor truncated) nor change their id or currency, so what was checked stays
+  true, as the foreign keys kept it (on SQLite too, since revision 0003);
 * rows cannot be added to an existing entry: a row after the head must follow
   its entry's previous row and agree on the entry's row count (a trigger that
   fires only for such rows, so a two-leg transfer pays nothing for it);
@@ -152,16 +158,19 @@ transfers = Table(
     Column("prev_hash", LargeBinary(32), nullable=True),
     Column("hash", LargeBinary(32), nullable=True),
     PrimaryKeyConstraint("seq", "pair"),
+    # SQLite only: PostgreSQL checks the same with one statement trigger per
+    # INSERT or COPY (see _POSTGRES_GUARDS), where these two cost more than
+    # anything else in writing a row.
     ForeignKeyConstraint(
         ["debit_id", "currency"],
         ["ledger_accounts.id", "ledger_accounts.currency"],
         name="fk_ledger_transfers_debit_account",
-    ),
+    ).ddl_if(dialect="sqlite"),
     ForeignKeyConstraint(
         ["credit_id", "currency"],
         ["ledger_accounts.id", "ledger_accounts.currency"],
         name="fk_ledger_transfers_credit_account",
-    ),
+    ).ddl_if(dialect="sqlite"),
     CheckConstraint("amount > 0", name="amount_positive"),
     # Comparisons, not IN lists: SQLite evaluates an IN list per row at a
     # cost that shows in the ledger's throughput.
@@ -230,6 +239,13 @@ _CLOSED_MESSAGE: Final = (
     " (the rows of an entry are written together, in order)"
 )
 
+_ACCOUNTS_MESSAGE: Final = (
+    "ledger: the debit and credit accounts of a transfer row must exist and be in its currency"
+)
+_ACCOUNT_FIXED_MESSAGE: Final = (
+    "ledger: accounts cannot be deleted, and the id and currency of an account are immutable"
+)
+
 _SQLITE_GUARDS = [
     f"""
     CREATE TRIGGER IF NOT EXISTS ledger_transfers_closed
@@ -251,6 +267,18 @@ _SQLITE_GUARDS = [
     CREATE TRIGGER IF NOT EXISTS ledger_transfers_immutable_d
     BEFORE DELETE ON ledger_transfers
     BEGIN SELECT RAISE(ABORT, 'ledger: transfers are immutable; post a reversal'); END
+    """,
+    # As on PostgreSQL: accounts stay, with their id and currency (the foreign
+    # keys alone would let an account no row refers to go or change currency).
+    f"""
+    CREATE TRIGGER IF NOT EXISTS ledger_accounts_fixed_u
+    BEFORE UPDATE OF id, currency ON ledger_accounts
+    BEGIN SELECT RAISE(ABORT, '{_ACCOUNT_FIXED_MESSAGE}'); END
+    """,
+    f"""
+    CREATE TRIGGER IF NOT EXISTS ledger_accounts_fixed_d
+    BEFORE DELETE ON ledger_accounts
+    BEGIN SELECT RAISE(ABORT, '{_ACCOUNT_FIXED_MESSAGE}'); END
     """,
 ]
 
@@ -291,6 +319,55 @@ _POSTGRES_GUARDS = [
     """
     CREATE TRIGGER ledger_transfers_no_truncate BEFORE TRUNCATE ON ledger_transfers
     FOR EACH STATEMENT EXECUTE FUNCTION ledger_immutable()
+    """,
+    # The (account, currency) foreign keys' check, once per statement: the rows
+    # an INSERT or COPY added (its transition table) whose debit or credit
+    # account is missing or in another currency refuse the whole statement.
+    f"""
+    CREATE OR REPLACE FUNCTION ledger_transfers_accounts() RETURNS trigger
+    LANGUAGE plpgsql SET search_path FROM CURRENT AS $$
+    BEGIN
+        IF EXISTS (
+            SELECT 1 FROM ledger_added_transfers AS t
+            WHERE NOT EXISTS (
+                SELECT 1 FROM ledger_accounts AS a
+                WHERE a.id = t.debit_id AND a.currency = t.currency
+            ) OR NOT EXISTS (
+                SELECT 1 FROM ledger_accounts AS a
+                WHERE a.id = t.credit_id AND a.currency = t.currency
+            )
+        ) THEN
+            RAISE EXCEPTION '{_ACCOUNTS_MESSAGE}' USING ERRCODE = 'foreign_key_violation';
+        END IF;
+        RETURN NULL;
+    END $$
+    """,
+    "DROP TRIGGER IF EXISTS ledger_transfers_accounts ON ledger_transfers",
+    """
+    CREATE TRIGGER ledger_transfers_accounts AFTER INSERT ON ledger_transfers
+    REFERENCING NEW TABLE AS ledger_added_transfers
+    FOR EACH STATEMENT EXECUTE FUNCTION ledger_transfers_accounts()
+    """,
+    # What the foreign keys also did: keep a referenced account from vanishing
+    # or changing currency. Accounts are never deleted and never change id or
+    # currency (a column trigger: the write path's UPDATE of the totals does
+    # not fire it), so a row's accounts checked once stay right forever.
+    f"""
+    CREATE OR REPLACE FUNCTION ledger_accounts_fixed() RETURNS trigger
+    LANGUAGE plpgsql AS $$
+    BEGIN
+        RAISE EXCEPTION '{_ACCOUNT_FIXED_MESSAGE}' USING ERRCODE = 'check_violation';
+    END $$
+    """,
+    "DROP TRIGGER IF EXISTS ledger_accounts_fixed ON ledger_accounts",
+    """
+    CREATE TRIGGER ledger_accounts_fixed BEFORE UPDATE OF id, currency OR DELETE
+    ON ledger_accounts FOR EACH ROW EXECUTE FUNCTION ledger_accounts_fixed()
+    """,
+    "DROP TRIGGER IF EXISTS ledger_accounts_no_truncate ON ledger_accounts",
+    """
+    CREATE TRIGGER ledger_accounts_no_truncate BEFORE TRUNCATE ON ledger_accounts
+    FOR EACH STATEMENT EXECUTE FUNCTION ledger_accounts_fixed()
     """,
 ]
 

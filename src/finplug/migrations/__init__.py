@@ -4,6 +4,9 @@ Run by ``finplug db upgrade`` / :meth:`finplug.Platform.upgrade` for every
 tenant, before any plugin's migrations. The history is linear:
 
 * ``0001`` (``r0001_ledger.py``): the ledger's tables, guards and chain head.
+* ``0002`` (``r0002_events.py``): the event outbox.
+* ``0003`` (``r0003_ledger_account_guard.py``): on PostgreSQL, a statement
+  trigger instead of the transfer rows' ``(account, currency)`` foreign keys.
 
 To add a revision: copy the last script to ``r<NNNN>_<what>.py``, set
 ``revision = "<NNNN>"`` and ``down_revision`` to the previous revision, and
