@@ -51,11 +51,15 @@ def _results(table: Table, names: Sequence[str], conn: Connection) -> list[_Proc
 
 def _values(processors: Sequence[_Processor], values: Sequence[Any]) -> Sequence[Any]:
     """``values`` through their processors (``None`` stays ``None``); as is if none has one."""
-    if not any(processors):
-        return values
-    return tuple(
-        v if p is None or v is None else p(v) for p, v in zip(processors, values, strict=True)
-    )
+    out: list[Any] | None = None
+    for i, processor in enumerate(processors):
+        if processor is not None:
+            value = values[i]
+            if value is not None:
+                if out is None:
+                    out = list(values)
+                out[i] = processor(value)
+    return values if out is None else out
 
 
 def _shape_of(where: Mapping[str, Any]) -> tuple[Any, ...]:
