@@ -558,6 +558,54 @@ def test_post_batch_posts_every_entry_in_order(ledger: LedgerAPI) -> None:
     assert ledger.post_batch([]) == []
 
 
+def test_a_batch_of_every_shape_reads_back_as_posted(
+    books: Books, ledger: LedgerAPI, clock: Clock
+) -> None:
+    """Plain transfers and other rows go through different statements (on SQLite): all agree."""
+    open_standard(ledger)
+    hold = ledger.hold("h", "bank", "wallet:bob", eur(4), timeout=timedelta(hours=1))
+    ledger.transfer("t0", "bank", "wallet:ana", eur(50))
+    requests = [
+        EntryRequest("plain", (Leg.debit("wallet:ana", eur(1)), Leg.credit("fees", eur(1)))),
+        EntryRequest(
+            "credit-first", (Leg.credit("wallet:bob", eur(2)), Leg.debit("wallet:ana", eur(2)))
+        ),
+        EntryRequest(
+            "three",
+            (
+                Leg.debit("wallet:ana", eur(3)),
+                Leg.credit("wallet:bob", eur(1)),
+                Leg.credit("fees", eur(2)),
+            ),
+            "split",
+        ),
+        EntryRequest("plain-2", (Leg.debit("bank", eur(5)), Leg.credit("wallet:ana", eur(5)))),
+    ]
+    out = ledger.post_batch(requests)
+    ledger.post_pending("capture", hold.seq, eur(3))
+    assert [e.legs for e in out] == [r.legs for r in requests]
+    assert ledger.entries(after=2, limit=4) == out
+    assert ledger.balance("wallet:ana").posted == eur(49)
+    assert ledger.balance("wallet:bob").posted == eur(6)
+    assert ledger.balance("fees").posted == eur(3)
+    assert ledger.verify().ok
+    with books.raw() as conn:  # the plain rows' constants, as the general statement writes them
+        rows = conn.execute(
+            select(
+                transfers.c.pair,
+                transfers.c.pairs,
+                transfers.c.flow,
+                transfers.c.debit_leg,
+                transfers.c.credit_leg,
+                transfers.c.kind,
+                transfers.c.pending_seq,
+                transfers.c.reverses_seq,
+                transfers.c.timeout_at,
+            ).where(transfers.c.key.in_(["t0", "plain", "plain-2"]))
+        ).all()
+    assert [tuple(r) for r in rows] == [(0, 1, 0, 0, 1, "posted", None, None, None)] * 3
+
+
 @pytest.mark.parametrize(
     "bad",
     [

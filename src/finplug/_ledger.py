@@ -541,6 +541,37 @@ _SELECT_HEAD_FOR_UPDATE: Final = _SELECT_HEAD.with_for_update()
 _SELECT_KNOWN: Final = select(transfers.c.key, transfers.c.request_hash, transfers.c.seq).where(
     transfers.c.key.in_(bindparam("keys", expanding=True))
 )
+#: SQLite: the columns bound for a *plain* transfer (a posted entry of one row,
+#: the bulk of any ledger); the others are constants of such a row, written in
+#: the statement (_PLAIN_CONSTANTS) or left NULL (pending_seq, reverses_seq,
+#: timeout_at). SQLite's binding costs per parameter: 17 instead of 26.
+_PLAIN_COLS: Final = (
+    "seq",
+    "debit_id",
+    "credit_id",
+    "currency",
+    "amount",
+    "debit_posted_after",
+    "debit_dpending_after",
+    "debit_cpending_after",
+    "credit_posted_after",
+    "credit_dpending_after",
+    "credit_cpending_after",
+    "key",
+    "request_hash",
+    "description",
+    "posted_at",
+    "prev_hash",
+    "hash",
+)
+_PLAIN_CONSTANTS: Final = {
+    "pair": "0",
+    "pairs": "1",
+    "flow": str(POSTED),
+    "debit_leg": "0",
+    "credit_leg": "1",
+    "kind": "'posted'",
+}
 #: The account columns the write path reads, in _AccountState's order.
 _ACCOUNT_COLS: Final = (
     "id",
@@ -584,6 +615,7 @@ class _RawSql:
 
     sqlite: bool
     insert_rows: str  # INSERT ... VALUES (one row)
+    insert_plain: str | None  # SQLite: the same for a plain transfer's row, see _PLAIN_COLS
     copy_rows: str | None  # PostgreSQL: COPY ... FROM STDIN, for many rows
     update_accounts: str
     select_head: str  # the chain head, locked on PostgreSQL
@@ -630,9 +662,12 @@ def _raw_sql(conn: Connection) -> _RawSql | None:
         def select_accounts(count: int) -> str:
             return f"{accounts_head} IN ({', '.join('?' * count)})"
 
+        plain_cols = ", ".join(prep.quote(c) for c in (*_PLAIN_COLS, *_PLAIN_CONSTANTS))
+        plain_values = ", ".join(["?"] * len(_PLAIN_COLS) + list(_PLAIN_CONSTANTS.values()))
         found = _RawSql(
             sqlite=True,
             insert_rows=f"INSERT INTO {table} ({cols}) VALUES ({marks})",
+            insert_plain=f"INSERT INTO {table} ({plain_cols}) VALUES ({plain_values})",
             copy_rows=None,
             update_accounts=(
                 f"UPDATE {prefix}{prep.quote(accounts.name)} SET debits_posted = ?,"
@@ -649,6 +684,7 @@ def _raw_sql(conn: Connection) -> _RawSql | None:
         found = _RawSql(
             sqlite=False,
             insert_rows=f"INSERT INTO {table} ({cols}) VALUES ({', '.join(['%s'] * ncols)})",
+            insert_plain=None,
             copy_rows=f"COPY {table} ({cols}) FROM STDIN",
             update_accounts=(
                 f"UPDATE {prefix}{prep.quote(accounts.name)} AS a SET debits_posted = v.dp,"
@@ -1248,6 +1284,8 @@ class LedgerSession:
         as_text = raw is not None and raw.sqlite
         stored_moment = _sqlite_datetime(moment) if as_text else moment
         rows: list[tuple[Any, ...]] = []
+        # SQLite: the rows of plain transfers, in _PLAIN_COLS (else they go to ``rows``).
+        plain: list[tuple[Any, ...]] | None = [] if raw and raw.insert_plain else None
         new_entries: dict[str, Entry] = {}
         for op, plan in zip(fresh, plans, strict=True):
             seq += 1
@@ -1266,10 +1304,33 @@ class LedgerSession:
                 code = cur.code
                 text += _hash_row(dcode, ccode, code, units, flow, dleg, cleg)
                 digest = sha256(prev_hash + text.encode()).digest()
-                rows.append(
-                    _pair_values(seq, 0, 1, d, c, code, units, flow, dleg, cleg)
-                    + _entry_values(op, stored_moment, as_text, prev_hash, digest)
-                )
+                if plain is not None and kind == "posted" and dleg == 0 and cleg == 1:
+                    plain.append(
+                        (
+                            seq,
+                            d.id,
+                            c.id,
+                            code,
+                            units,
+                            d.debits_posted - d.credits_posted,
+                            d.debits_pending,
+                            d.credits_pending,
+                            c.debits_posted - c.credits_posted,
+                            c.debits_pending,
+                            c.credits_pending,
+                            key,
+                            op.request_hash,
+                            op.description,
+                            stored_moment,
+                            prev_hash,
+                            digest,
+                        )
+                    )
+                else:
+                    rows.append(
+                        _pair_values(seq, 0, 1, d, c, code, units, flow, dleg, cleg)
+                        + _entry_values(op, stored_moment, as_text, prev_hash, digest)
+                    )
             else:
                 digest = self._rows_of(
                     plan, state, rows, seq, text, prev_hash, op, stored_moment, as_text
@@ -1297,9 +1358,9 @@ class LedgerSession:
         # 6. write: accounts first (a stale version refuses the request before
         #    anything else is written), then the transfer rows, then the head.
         #    In a caller's transaction this runs in a savepoint.
-        if rows:
+        if rows or plain:
             with conn.begin_nested() if self._savepoint else nullcontext():
-                self._write(raw, state, rows, seq, prev_hash, moment)
+                self._write(raw, state, rows, plain, seq, prev_hash, moment)
         # 7. answer in request order: new entries, or the stored originals of replays.
         replay_seqs = [known[op.key][1] for op in ops if op.key in known]
         stored = self._load_entries(replay_seqs) if replay_seqs else {}
@@ -1348,6 +1409,7 @@ class LedgerSession:
         raw: _RawSql | None,
         state: dict[str, _AccountState],
         rows: list[tuple[Any, ...]],
+        plain: list[tuple[Any, ...]] | None,
         seq: int,
         head_hash: bytes,
         moment: datetime,
@@ -1413,8 +1475,14 @@ class LedgerSession:
                         copy.write_row(row)
             elif len(rows) == 1:
                 cursor.execute(raw.insert_rows, rows[0])
-            else:
+            elif rows:
                 cursor.executemany(raw.insert_rows, rows)
+            if plain:
+                assert raw.insert_plain is not None
+                if len(plain) == 1:
+                    cursor.execute(raw.insert_plain, plain[0])
+                else:
+                    cursor.executemany(raw.insert_plain, plain)
             if raw.sqlite:
                 cursor.execute(raw.update_head, (seq, head_hash, _sqlite_datetime(moment)))
             else:
