@@ -307,11 +307,11 @@ class _AccountState:
         "version",
     )
 
-    def __init__(self, row: Sequence[Any]) -> None:
-        # ``row`` holds the columns of _ACCOUNT_COLS, in order.
+    def __init__(self, row: Sequence[Any], cur: Currency) -> None:
+        # ``row`` holds the columns of _ACCOUNT_COLS, in order; ``cur`` is its currency's.
         self.id: int = row[0]
         self.code: str = row[1]
-        self.currency: Currency = currency(row[2])
+        self.currency: Currency = cur
         self.normal: str = row[3]
         self.overdraft: str = row[4]
         self.limit: int = row[5]
@@ -1219,6 +1219,7 @@ class LedgerSession:
         conn = self.conn
         if head is None:
             head = self._lock_head()
+        keys = []
         for op in ops:
             key = op.key
             if not key or len(key) > 200 or "\x00" in key:
@@ -1230,11 +1231,12 @@ class LedgerSession:
                 )
             if op.description:
                 _check_text(op.description, "a description", 500)
+            keys.append(key)
         raw = _raw_sql(conn)
         # 1. idempotency: replays return the stored entry; conflicts refuse the batch.
         known: dict[str, tuple[bytes, int]] = {
             key: (bytes(request_hash), seq)
-            for key, request_hash, seq in self._fetch(raw, "keys", [op.key for op in ops])
+            for key, request_hash, seq in self._fetch(raw, "keys", keys)
         }
         in_batch: dict[str, _Op] = {}
         fresh: list[_Op] = []
@@ -1252,15 +1254,23 @@ class LedgerSession:
             in_batch[op.key] = op
             fresh.append(op)
         # 2. holds and entries referenced by post/void/expire/reversal.
-        refs = sorted({op.pending_seq or op.reverses_seq or 0 for op in fresh} - {0})
+        others = [op for op in fresh if op.kind != "posted"]
+        refs = sorted({op.pending_seq or op.reverses_seq or 0 for op in others} - {0})
         referenced = self._load_entries(refs) if refs else {}
-        resolved = self._resolved([op.pending_seq for op in fresh if op.pending_seq is not None])
-        reversed_ = self._reversed([op.reverses_seq for op in fresh if op.reverses_seq is not None])
-        # 3. expand each op into transfer rows (debit, credit, currency, units, flow, legs).
-        plans = [self._expand(op, referenced, resolved, reversed_, now) for op in fresh]
-        # 4. accounts touched, in one query.
+        resolved = self._resolved([op.pending_seq for op in others if op.pending_seq is not None])
+        reversed_ = self._reversed(
+            [op.reverses_seq for op in others if op.reverses_seq is not None]
+        )
+        # 3. expand each op into transfer rows (debit, credit, currency, units, flow, legs),
+        # 4. and collect the accounts they touch, to read in one query.
+        plans = []
         wanted = set()
-        for plan in plans:
+        for op in fresh:
+            if op.kind == "posted":
+                plan = _pairs(op.legs, POSTED)
+            else:
+                plan = self._expand(op, referenced, resolved, reversed_, now)
+            plans.append(plan)
             for pair in plan:
                 wanted.add(pair[0])
                 wanted.add(pair[1])
@@ -1268,9 +1278,13 @@ class LedgerSession:
         for code in codes:
             if "\x00" in code:  # no account has one; PostgreSQL would refuse the query
                 raise AccountNotFoundError(f"no account {code!r}")
-        state: dict[str, _AccountState] = {
-            row[1]: _AccountState(row) for row in self._fetch(raw, "codes", codes)
-        }
+        state: dict[str, _AccountState] = {}
+        currencies: dict[str, Currency] = {}
+        for row in self._fetch(raw, "codes", codes):
+            cur = currencies.get(row[2])
+            if cur is None:
+                cur = currencies[row[2]] = currency(row[2])
+            state[row[1]] = _AccountState(row, cur)
         missing = [c for c in codes if c not in state]
         if missing:
             raise AccountNotFoundError(f"no account {missing[0]!r}")
@@ -1302,7 +1316,11 @@ class LedgerSession:
                 d.check()
                 c.check()
                 code = cur.code
-                text += _hash_row(dcode, ccode, code, units, flow, dleg, cleg)
+                # text + _hash_row(...), inlined: the hot path.
+                text = (
+                    f"{text}\x1e{dcode}\x1f{ccode}\x1f{code}\x1f{units}"
+                    f"\x1f{flow}\x1f{dleg}\x1f{cleg}"
+                )
                 digest = sha256(prev_hash + text.encode()).digest()
                 if plain is not None and kind == "posted" and dleg == 0 and cleg == 1:
                     plain.append(
