@@ -1380,6 +1380,40 @@ def test_verify_walks_the_whole_chain(ledger: LedgerAPI, clock: Clock) -> None:
     assert len(set(chain_hashes)) == 7
 
 
+def test_the_core_path_keeps_the_same_books(
+    ledger: LedgerAPI, clock: Clock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Drivers without driver SQL (``_raw_sql`` is None) write and read through Core."""
+    _busy_ledger(ledger, clock)
+    raw_entries = ledger.entries()
+    monkeypatch.setattr(ledger_module, "_raw_sql", lambda conn: None)
+    assert ledger.entries() == raw_entries
+    assert [ledger.entry(e.seq) for e in raw_entries] == raw_entries
+    replay = ledger.transfer("t1", "bank", "wallet:ana", eur(100), "top-up")
+    assert replay == raw_entries[0]
+    hold = ledger.hold("h3", "wallet:ana", "wallet:bob", eur(4))
+    assert ledger.open_holds() == [hold]
+    ledger.post_pending("c3", hold.seq, eur(1))
+    with pytest.raises(PendingStateError, match="already posted"):
+        ledger.void_pending("v3", hold.seq)
+    t4 = ledger.post(
+        "t4",
+        [
+            Leg.debit("wallet:ana", eur(3)),
+            Leg.credit("wallet:bob", eur(1)),
+            Leg.credit("fees", eur(2)),
+        ],
+    )
+    ledger.reverse("r4", t4.seq)
+    with pytest.raises(LedgerError, match="already been reversed"):
+        ledger.reverse("r4-again", t4.seq)
+    assert ledger.balance("wallet:bob").posted == eur(1)  # the capture; t3 and t4 reversed
+    assert ledger.verify().ok
+    monkeypatch.undo()  # the driver path reads what Core wrote
+    assert ledger.entries() == ledger.entries(limit=100)
+    assert ledger.verify().ok
+
+
 def test_verify_finds_a_changed_description(books: Books, ledger: LedgerAPI, clock: Clock) -> None:
     _busy_ledger(ledger, clock)
     with books.raw() as conn:

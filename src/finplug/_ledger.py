@@ -41,10 +41,11 @@ from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from hashlib import sha256
-from typing import Any, Final, Literal, NoReturn, TypeVar
+from typing import Any, Final, Literal, NamedTuple, NoReturn, TypeVar
 
 from sqlalchemy import Connection, bindparam, func, insert, literal_column, select, update
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.sql.elements import BindParameter
 
 from finplug._errors import FinplugError
 from finplug._ledger_schema import GUARD_DDL, accounts, chain, ledger_metadata, transfers
@@ -538,8 +539,9 @@ _UPDATE_HEAD: Final = (
 )
 _SELECT_HEAD: Final = select(chain.c.seq, chain.c.hash, chain.c.posted_at).where(chain.c.id == 1)
 _SELECT_HEAD_FOR_UPDATE: Final = _SELECT_HEAD.with_for_update()
+_VALUES: Final[BindParameter[Any]] = bindparam("values", expanding=True)
 _SELECT_KNOWN: Final = select(transfers.c.key, transfers.c.request_hash, transfers.c.seq).where(
-    transfers.c.key.in_(bindparam("keys", expanding=True))
+    transfers.c.key.in_(_VALUES)
 )
 #: SQLite: the columns bound for a *plain* transfer (a posted entry of one row,
 #: the bulk of any ledger); the others are constants of such a row, written in
@@ -587,26 +589,65 @@ _ACCOUNT_COLS: Final = (
     "version",
 )
 _SELECT_ACCOUNTS: Final = select(*(accounts.c[c] for c in _ACCOUNT_COLS)).where(
-    accounts.c.code.in_(bindparam("codes", expanding=True))
+    accounts.c.code.in_(_VALUES)
 )
 _SELECT_RESOLVED: Final = select(transfers.c.pending_seq).where(
-    transfers.c.pending_seq.in_(bindparam("seqs", expanding=True))
+    transfers.c.pending_seq.in_(_VALUES)
 )
 _SELECT_REVERSED: Final = select(transfers.c.reverses_seq).where(
-    transfers.c.reverses_seq.in_(bindparam("seqs", expanding=True))
+    transfers.c.reverses_seq.in_(_VALUES)
 )
+
+
+class _StoredRow(NamedTuple):
+    """A transfer row as entries are rebuilt from it, with its accounts' codes."""
+
+    seq: int
+    pair: int
+    currency: str
+    amount: int
+    flow: int
+    debit_leg: int
+    credit_leg: int
+    key: str | None
+    kind: str | None
+    description: str | None
+    posted_at: datetime | str | None  # SQLite's text through the driver
+    pending_seq: int | None
+    reverses_seq: int | None
+    timeout_at: datetime | str | None
+    hash: bytes | None
+    debit_code: str
+    credit_code: str
+
+
 _debit_account = accounts.alias("debit_account")
 _credit_account = accounts.alias("credit_account")
-_SELECT_ROWS: Final = select(
-    transfers,
-    _debit_account.c.code.label("debit_code"),
-    _credit_account.c.code.label("credit_code"),
-).select_from(
-    transfers.join(_debit_account, _debit_account.c.id == transfers.c.debit_id).join(
-        _credit_account, _credit_account.c.id == transfers.c.credit_id
+_SELECT_ROWS: Final = (
+    select(
+        *(transfers.c[c] for c in _StoredRow._fields[:-2]),
+        _debit_account.c.code.label("debit_code"),
+        _credit_account.c.code.label("credit_code"),
     )
+    .select_from(
+        transfers.join(_debit_account, _debit_account.c.id == transfers.c.debit_id).join(
+            _credit_account, _credit_account.c.id == transfers.c.credit_id
+        )
+    )
+    .where(transfers.c.seq.in_(_VALUES))
+    .order_by(transfers.c.seq, transfers.c.pair)
 )
 _HEADS: Final = transfers.c.pair == 0
+
+#: The reads by a list of values (see LedgerSession._fetch).
+_Lookup = Literal["keys", "codes", "rows", "resolved", "reversed"]
+_CORE_LOOKUPS: Final[dict[str, Any]] = {
+    "keys": _SELECT_KNOWN,
+    "codes": _SELECT_ACCOUNTS,
+    "rows": _SELECT_ROWS,
+    "resolved": _SELECT_RESOLVED,
+    "reversed": _SELECT_REVERSED,
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -620,8 +661,8 @@ class _RawSql:
     update_accounts: str
     select_head: str  # the chain head, locked on PostgreSQL
     update_head: str
-    select_known: Callable[[int], str]  # the SQL for that many keys (one list on PostgreSQL)
-    select_accounts: Callable[[int], str]  # the same, for account codes
+    #: Per _Lookup, the SQL for that many values (one array parameter on PostgreSQL).
+    lookups: dict[str, Callable[[int], str]]
 
 
 _RAW: dict[tuple[str, str, str | None], _RawSql | None] = {}
@@ -647,20 +688,33 @@ def _raw_sql(conn: Connection) -> _RawSql | None:
     table = f"{prefix}{prep.quote(transfers.name)}"
     cols = ", ".join(prep.quote(c) for c in _TRANSFER_COLS)
     ncols = len(_TRANSFER_COLS)
-    known_head = f"SELECT key, request_hash, seq FROM {table} WHERE key"
     head_table = f"{prefix}{prep.quote(chain.name)}"
     head_select = f"SELECT seq, hash, posted_at FROM {head_table}"
     head_update = f"UPDATE {head_table} SET seq"
+    accounts_table = f"{prefix}{prep.quote(accounts.name)}"
     account_cols = ", ".join(prep.quote(c) for c in _ACCOUNT_COLS)
-    accounts_head = f"SELECT {account_cols} FROM {prefix}{prep.quote(accounts.name)} WHERE code"
+    stored_cols = ", ".join(f"t.{prep.quote(c)}" for c in _StoredRow._fields[:-2])
+    # Each lookup: the query up to "<column>", whether the column is unique, the
+    # PostgreSQL array type of the values, and what follows the condition.
+    lookups: dict[str, tuple[str, bool, str, str]] = {
+        "keys": (f"SELECT key, request_hash, seq FROM {table} WHERE key", True, "text", ""),
+        "codes": (f"SELECT {account_cols} FROM {accounts_table} WHERE code", True, "text", ""),
+        "rows": (
+            f"SELECT {stored_cols}, d.code AS debit_code, c.code AS credit_code FROM {table} AS t"
+            f" JOIN {accounts_table} AS d ON d.id = t.debit_id"
+            f" JOIN {accounts_table} AS c ON c.id = t.credit_id WHERE t.seq",
+            False,
+            "bigint",
+            " ORDER BY seq, pair",
+        ),
+        "resolved": (f"SELECT pending_seq FROM {table} WHERE pending_seq", True, "bigint", ""),
+        "reversed": (f"SELECT reverses_seq FROM {table} WHERE reverses_seq", True, "bigint", ""),
+    }
     if dialect.name == "sqlite" and dialect.paramstyle == "qmark":
         marks = ", ".join("?" * ncols)
 
-        def select_known(count: int) -> str:
-            return f"{known_head} IN ({', '.join('?' * count)})"
-
-        def select_accounts(count: int) -> str:
-            return f"{accounts_head} IN ({', '.join('?' * count)})"
+        def in_list(query: str, after: str) -> Callable[[int], str]:
+            return lambda count: f"{query} IN ({', '.join('?' * count)}){after}"
 
         plain_cols = ", ".join(prep.quote(c) for c in (*_PLAIN_COLS, *_PLAIN_CONSTANTS))
         plain_values = ", ".join(["?"] * len(_PLAIN_COLS) + list(_PLAIN_CONSTANTS.values()))
@@ -676,11 +730,9 @@ def _raw_sql(conn: Connection) -> _RawSql | None:
             ),
             select_head=f"{head_select} WHERE id = 1",
             update_head=f"{head_update} = ?, hash = ?, posted_at = ? WHERE id = 1",
-            select_known=select_known,
-            select_accounts=select_accounts,
+            lookups={name: in_list(query, after) for name, (query, _, _, after) in lookups.items()},
         )
     elif dialect.name == "postgresql" and dialect.driver == "psycopg":
-        accounts_table = f"{prefix}{prep.quote(accounts.name)}"
         found = _RawSql(
             sqlite=False,
             insert_rows=f"INSERT INTO {table} ({cols}) VALUES ({', '.join(['%s'] * ncols)})",
@@ -696,27 +748,30 @@ def _raw_sql(conn: Connection) -> _RawSql | None:
             ),
             select_head=f"{head_select} WHERE id = 1 FOR UPDATE",
             update_head=f"{head_update} = %s, hash = %s, posted_at = %s WHERE id = 1",
-            select_known=lambda _count: _probe(table, "key", "key, request_hash, seq"),
-            select_accounts=lambda _count: _probe(accounts_table, "code", account_cols),
+            lookups={
+                name: _probe(query, unique, array, after)
+                for name, (query, unique, array, after) in lookups.items()
+            },
         )
     _RAW[cache_key] = found
     return found
 
 
-def _probe(table: str, column: str, columns: str) -> str:
-    """PostgreSQL: the rows whose unique ``column`` is one of a list, one index probe each.
+def _probe(query: str, unique: bool, array: str, after: str) -> Callable[[int], str]:
+    """PostgreSQL: ``query``'s rows whose column is one of a list, one index probe each.
 
     ``column = ANY(list)`` leaves the plan to the statistics: a table that grew
     since it was last analysed (a new tenant's, within its first minutes) is
-    scanned whole for every batch. A ``LATERAL`` subquery with ``LIMIT 1`` cannot
-    be flattened into a join, so each value is one lookup in the unique index
-    whatever the statistics say.
+    scanned whole for every batch. A ``LATERAL`` subquery with ``LIMIT 1`` (a
+    unique column) or ``OFFSET 0`` cannot be flattened into a join, so each
+    value is one lookup in the column's index whatever the statistics say.
     """
-    return (
-        f"SELECT {', '.join(f'f.{c.strip()}' for c in columns.split(','))}"
-        f" FROM unnest(%s::text[]) AS v(value) CROSS JOIN LATERAL"
-        f" (SELECT {columns} FROM {table} WHERE {column} = v.value LIMIT 1) AS f"
+    limit = "LIMIT 1" if unique else "OFFSET 0"
+    sql = (
+        f"SELECT f.* FROM unnest(%s::{array}[]) AS v(value)"
+        f" CROSS JOIN LATERAL ({query} = v.value {limit}) AS f{after}"
     )
+    return lambda _count: sql
 
 
 @contextmanager
@@ -1176,31 +1231,27 @@ class LedgerSession:
         if row is None:
             raise LedgerError("the ledger is not installed in this tenant's storage")
         seq, digest, at = row
-        if isinstance(at, str):  # SQLite's text, as SQLAlchemy's DateTime stores it
-            at = datetime.fromisoformat(at)
-        return seq, bytes(digest), None if at is None else _aware(at)
+        return seq, bytes(digest), None if at is None else _stored_time(at)
 
     def _fetch(
-        self,
-        raw: _RawSql | None,
-        name: Literal["keys", "codes"],
-        values: list[str],
+        self, raw: _RawSql | None, name: _Lookup, values: Sequence[Any]
     ) -> list[tuple[Any, ...]]:
         """Rows whose column matches one of ``values``: a hot read, as plain tuples.
 
         Through the DBAPI cursor where there is driver SQL (SQLAlchemy's
         result rows cost more than the query on SQLite); Core otherwise.
+        Sorted ``values`` give the ``rows`` lookup's rows in (seq, pair) order.
         """
         if raw is None:
-            core = _SELECT_KNOWN if name == "keys" else _SELECT_ACCOUNTS
+            core = _CORE_LOOKUPS[name]
             found: list[tuple[Any, ...]] = []
             for chunk in _chunks(values):
-                found.extend(tuple(r) for r in self.conn.execute(core, {name: list(chunk)}))
+                found.extend(tuple(r) for r in self.conn.execute(core, {"values": list(chunk)}))
             return found
-        sql = raw.select_known if name == "keys" else raw.select_accounts
+        sql = raw.lookups[name]
         with _cursor(self.conn) as cursor:
             if not raw.sqlite:
-                cursor.execute(sql(0), (values,))
+                cursor.execute(sql(0), (list(values),))
                 return list(cursor.fetchall())
             found = []
             for chunk in _chunks(values):
@@ -1573,29 +1624,26 @@ class LedgerSession:
     # -- reads ------------------------------------------------------------
 
     def _resolved(self, seqs: list[int]) -> set[int]:
-        found: set[int] = set()
-        for chunk in _chunks(sorted(set(seqs))):
-            found.update(self.conn.execute(_SELECT_RESOLVED, {"seqs": list(chunk)}).scalars())
-        return found
+        """Which of the holds ``seqs`` are resolved (posted, voided or expired)."""
+        if not seqs:
+            return set()
+        return {r[0] for r in self._fetch(_raw_sql(self.conn), "resolved", sorted(set(seqs)))}
 
     def _reversed(self, seqs: list[int]) -> set[int]:
-        found: set[int] = set()
-        for chunk in _chunks(sorted(set(seqs))):
-            found.update(self.conn.execute(_SELECT_REVERSED, {"seqs": list(chunk)}).scalars())
-        return found
+        """Which of the entries ``seqs`` are reversed."""
+        if not seqs:
+            return set()
+        return {r[0] for r in self._fetch(_raw_sql(self.conn), "reversed", sorted(set(seqs)))}
 
     def _load_entries(self, seqs: Sequence[int]) -> dict[int, Entry]:
         out: dict[int, Entry] = {}
-        for chunk in _chunks(sorted(set(seqs))):
-            rows = self.conn.execute(
-                _SELECT_ROWS.where(transfers.c.seq.in_(chunk)).order_by(
-                    transfers.c.seq, transfers.c.pair
-                )
-            ).all()
-            for seq, group in itertools.groupby(rows, key=lambda r: r.seq):
-                found = list(group)
-                if found[0].pair == 0:
-                    out[seq] = _entry_from_rows(found)
+        if not seqs:
+            return out
+        rows = self._fetch(_raw_sql(self.conn), "rows", sorted(set(seqs)))
+        for seq, group in itertools.groupby(map(_StoredRow._make, rows), key=_seq_of):
+            found = list(group)
+            if found[0].pair == 0:
+                out[seq] = _entry_from_rows(found)
         return out
 
     def entry(self, seq: int) -> Entry:
@@ -1801,8 +1849,23 @@ def _legs_of(pairs: Iterable[tuple[str, str, str | Currency, int, int, int]]) ->
     )
 
 
-def _entry_from_rows(rows: Sequence[Any]) -> Entry:
+def _seq_of(row: _StoredRow) -> int:
+    return row.seq
+
+
+def _stored_time(value: datetime | str) -> datetime:
+    """A time as read back: SQLite's text (through the driver) or naive datetime, in UTC."""
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    return _aware(value)
+
+
+def _entry_from_rows(rows: Sequence[_StoredRow]) -> Entry:
     head = rows[0]
+    # A head row carries its entry's columns (the database's check ck_ledger_transfers_head).
+    assert head.key is not None
+    assert head.posted_at is not None
+    assert head.hash is not None
     main = [
         (r.debit_code, r.credit_code, r.currency, r.amount, r.debit_leg, r.credit_leg)
         for r in rows
@@ -1816,13 +1879,13 @@ def _entry_from_rows(rows: Sequence[Any]) -> Entry:
     return Entry(
         seq=head.seq,
         key=head.key,
-        kind=head.kind,
+        kind=head.kind,  # type: ignore[arg-type]
         legs=_legs_of(main),
-        description=head.description,
-        posted_at=_aware(head.posted_at),
+        description=head.description or "",
+        posted_at=_stored_time(head.posted_at),
         pending_seq=head.pending_seq,
         reverses_seq=head.reverses_seq,
-        timeout_at=_aware(head.timeout_at) if head.timeout_at else None,
+        timeout_at=_stored_time(head.timeout_at) if head.timeout_at else None,
         hash=bytes(head.hash),
         released=_legs_of(release),
     )
