@@ -1659,6 +1659,36 @@ def test_the_db_checks_every_rows_accounts_however_written(
         assert count_entries(conn) == 5
 
 
+def test_the_account_guard_reads_the_tenants_accounts_whatever_the_search_path(
+    books: Books, ledger: LedgerAPI
+) -> None:
+    """PostgreSQL: the trigger names the tenant's accounts table; the caller's path is moot."""
+    if books.dialect == "sqlite":
+        pytest.skip("one file per tenant: no search_path")
+    open_standard(ledger)
+    ledger.open_account("usd", "asset", "USD", overdraft="unlimited")
+    schema = books.tenant.storage.schema
+
+    def elsewhere(rows: list[tuple[str, str, str]]) -> Callable[[Connection], None]:
+        def write(conn: Connection) -> None:
+            values = transfer_rows(conn, rows)
+            conn.exec_driver_sql("SET LOCAL search_path TO public")
+            with ledger_module._cursor(conn) as cursor:
+                columns = ", ".join(ledger_module._TRANSFER_COLS)
+                marks = ", ".join(["%s"] * len(ledger_module._TRANSFER_COLS))
+                cursor.executemany(
+                    f'INSERT INTO "{schema}".ledger_transfers ({columns}) VALUES ({marks})', values
+                )
+
+        return write
+
+    with pytest.raises(IntegrityError, match=FOREIGN_KEY):
+        raw_write(books, elsewhere([("bank", "usd", "EUR")]))
+    raw_write(books, elsewhere([("bank", "wallet:ana", "EUR")]))
+    with books.raw() as conn:
+        assert count_entries(conn) == 1
+
+
 @pytest.mark.parametrize(
     "sql",
     [
