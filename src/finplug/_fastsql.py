@@ -31,7 +31,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import DBAPIError
 
-__all__ = ["FastSQL", "Record"]
+__all__ = ["FastSQL", "Record", "driver_cursor"]
 
 #: A row read by :class:`FastSQL`: attribute access by column name, mutable.
 Record = SimpleNamespace
@@ -89,6 +89,23 @@ def _core_where(table: Table, where: Mapping[str, Any]) -> Any:
     return and_(
         *(table.c[k].in_(v) if isinstance(v, tuple) else table.c[k] == v for k, v in where.items())
     )
+
+
+@contextmanager
+def driver_cursor(conn: Connection) -> Iterator[Any]:
+    """A DBAPI cursor on ``conn``'s connection (in its transaction), closed after use.
+
+    Driver errors leave as SQLAlchemy's, as if the statement had gone through
+    ``conn``: callers see one family of database errors.
+    """
+    cursor: Any = conn.connection.cursor()
+    dbapi = conn.dialect.loaded_dbapi
+    try:
+        yield cursor
+    except dbapi.Error as exc:
+        raise DBAPIError.instance(None, None, exc, dbapi.Error) from exc
+    finally:
+        cursor.close()
 
 
 class _Shape:
@@ -176,20 +193,9 @@ class FastSQL:
 
     # -- running ----------------------------------------------------------
 
-    @contextmanager
-    def _cursor(self, conn: Connection) -> Iterator[Any]:
-        cursor: Any = conn.connection.cursor()
-        dbapi = conn.dialect.loaded_dbapi
-        try:
-            yield cursor
-        except dbapi.Error as exc:
-            raise DBAPIError.instance(None, None, exc, dbapi.Error) from exc
-        finally:
-            cursor.close()
-
     def _run(self, conn: Connection, shape: _Shape, values: Sequence[Any]) -> int:
         params = _values(shape.binds, values)
-        with self._cursor(conn) as cursor:
+        with driver_cursor(conn) as cursor:
             cursor.execute(shape.sql, params)
             return int(cursor.rowcount)
 
@@ -299,7 +305,7 @@ class FastSQL:
             found = conn.execute(stmt).scalar()
             return None if found is None else int(found)
         params = _values(shape.binds, _flat(where))
-        with self._cursor(conn) as cursor:
+        with driver_cursor(conn) as cursor:
             cursor.execute(shape.sql, params)
             row = cursor.fetchone()
         return None if row is None else int(row[0])
@@ -343,7 +349,7 @@ class FastSQL:
                 stmt = stmt.with_for_update()
             return [Record(**r._asdict()) for r in conn.execute(stmt)]
         params = _values(shape.binds, _flat(where))
-        with self._cursor(conn) as cursor:
+        with driver_cursor(conn) as cursor:
             cursor.execute(shape.sql, params)
             rows = cursor.fetchall()
         names, results = shape.names, shape.results

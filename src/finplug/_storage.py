@@ -39,6 +39,8 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError
 from sqlalchemy.orm import Session
 
+from finplug._fastsql import driver_cursor
+
 __all__ = ["DEFAULT_DATABASE_URL", "DatabaseSettings", "EngineCache", "TenantStorage"]
 
 #: The embedded default: one SQLite file per tenant under ``./finplug-data``.
@@ -103,14 +105,8 @@ def _sqlite_begin(conn: Connection) -> None:
 
 def _set_search_path(conn: Connection, schema: str) -> None:
     """``SET LOCAL search_path`` on the driver's cursor (every PostgreSQL transaction runs it)."""
-    cursor: Any = conn.connection.cursor()
-    dbapi = conn.dialect.loaded_dbapi
-    try:
+    with driver_cursor(conn) as cursor:
         cursor.execute(f'SET LOCAL search_path TO "{schema}"')
-    except dbapi.Error as exc:
-        raise DBAPIError.instance("SET LOCAL search_path", (), exc, dbapi.Error) from exc
-    finally:
-        cursor.close()
 
 
 class EngineCache:
