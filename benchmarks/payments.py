@@ -38,9 +38,15 @@ What is measured, and how:
    0.1 means a flow costs ten times its postings). ``ratio_vs_ledger_only``
    is the SQLite one. ``sqlite_statements_per_flow`` (and the ledger-only
    twin) counts the SQL statements SQLite runs per flow (its trace callback:
-   ``BEGIN``, ``COMMIT`` and savepoints included, raw-cursor statements too),
-   in an untimed pass afterwards; ``null`` on PostgreSQL.
+   ``BEGIN``, ``COMMIT`` and savepoints included, raw-cursor statements too,
+   trigger echoes not), in an untimed pass afterwards; ``null`` on PostgreSQL.
    ``<db>_durability`` records what a commit waits for.
+3. **The SQL floor** (``sqlite_sql_floor_flows_per_s``): the statements
+   and commits of 200 traced flows, replayed with their values on a copy of
+   the database taken before them, through a bare ``sqlite3`` connection:
+   what the flows would cost if every line of Python (finplug's,
+   SQLAlchemy's, the channel simulator's) took no time. No aim can be met
+   above it without changing what a flow writes.
 
 Every store is a fresh tenant (an SQLite file in a temporary folder, in the
 storage's default WAL mode with ``synchronous=NORMAL``, or a PostgreSQL
@@ -56,7 +62,9 @@ import gc
 import json
 import os
 import platform as pyplatform
+import re
 import shutil
+import sqlite3
 import statistics
 import sys
 import tempfile
@@ -106,6 +114,7 @@ class Settings:
     flows: int  # per contestant and round
     warmup_flows: int
     count_flows: int  # untimed pass counting statements
+    floor_flows: int  # flows traced, then replayed on the bare driver
 
 
 FULL = Settings(
@@ -116,6 +125,7 @@ FULL = Settings(
     flows=100,
     warmup_flows=20,
     count_flows=20,
+    floor_flows=200,
 )
 QUICK = Settings(
     quick=True,
@@ -125,6 +135,7 @@ QUICK = Settings(
     flows=10,
     warmup_flows=5,
     count_flows=5,
+    floor_flows=10,
 )
 
 
@@ -488,22 +499,25 @@ class LedgerSide:
         return run
 
 
-def statements_per_flow(engine: Engine, run: Callable[[], int]) -> float | None:
-    """SQL statements SQLite runs per flow of ``run`` (untimed); ``None`` on other databases.
+@contextmanager
+def sqlite_trace(engine: Engine) -> Iterator[list[str]]:
+    """Every SQL statement SQLite runs on ``engine``'s connections meanwhile, values inlined.
 
-    Counted by SQLite itself (``set_trace_callback`` on every connection checked
-    out meanwhile), so statements sent on raw DBAPI cursors count too;
-    ``BEGIN``, ``COMMIT`` and savepoints included, statements run by triggers
-    not.
+    Recorded by SQLite itself (``set_trace_callback`` on every connection
+    checked out), so statements sent on raw DBAPI cursors count too;
+    ``BEGIN``, ``COMMIT`` and savepoints included. Python's sqlite3 reports
+    each trigger a statement fires (even one whose ``WHEN`` is false) as a
+    repeat of that statement's text, so runs of one text are kept once.
     """
-    if engine.dialect.name != "sqlite":
-        return None
-    seen = [0]
+    seen: list[str] = []
     traced: list[Any] = []
 
     def trace(statement: str) -> None:
-        if not statement.startswith("--"):  # "-- TRIGGER ..." lines: trigger bodies
-            seen[0] += 1
+        if statement.startswith("--"):  # a trigger body, as some versions report it
+            return
+        if seen and seen[-1] == statement:  # a trigger's echo of its statement
+            return
+        seen.append(statement)
 
     def checkout(dbapi_connection: Any, *_args: object) -> None:
         dbapi_connection.set_trace_callback(trace)
@@ -511,12 +525,102 @@ def statements_per_flow(engine: Engine, run: Callable[[], int]) -> float | None:
 
     event.listen(engine, "checkout", checkout)
     try:
-        flows = run()
+        yield seen
     finally:
         event.remove(engine, "checkout", checkout)
         for dbapi_connection in traced:
             dbapi_connection.set_trace_callback(None)
-    return round(seen[0] / flows, 1)
+
+
+def statements_per_flow(engine: Engine, run: Callable[[], int]) -> float | None:
+    """SQL statements SQLite runs per flow of ``run`` (untimed); ``None`` on other databases."""
+    if engine.dialect.name != "sqlite":
+        return None
+    with sqlite_trace(engine) as seen:
+        flows = run()
+    return round(len(seen) / flows, 1)
+
+
+_LITERAL = re.compile(
+    r"""(?P<str>'(?:[^']|'')*')"""  # 'text', '' escapes a quote
+    r"""|(?P<blob>[xX]'[0-9a-fA-F]*')"""
+    r"""|(?P<ident>"(?:[^"]|"")*"|[A-Za-z_][A-Za-z_0-9$]*)"""  # names keep their digits
+    r"""|(?P<num>\d+(?:\.\d+)?)"""
+)
+
+
+def parameterized(statement: str) -> tuple[str, tuple[Any, ...]]:
+    """A traced statement back as (SQL with ``?`` marks, its values).
+
+    The trace inlines values; putting them back as parameters lets SQLite's
+    prepared-statement cache work as it does in a real flow (one compile per
+    statement shape, not per statement).
+    """
+    values: list[Any] = []
+
+    def mark(match: re.Match[str]) -> str:
+        kind = match.lastgroup
+        text = match.group()
+        if kind == "str":
+            values.append(text[1:-1].replace("''", "'"))
+        elif kind == "blob":
+            values.append(bytes.fromhex(text[2:-1]))
+        elif kind == "num":
+            values.append(float(text) if "." in text else int(text))
+        else:
+            return text
+        return "?"
+
+    return _LITERAL.sub(mark, statement), tuple(values)
+
+
+def sql_floor(tenant: Tenant, side: PaymentsSide, flows: int, rounds: int) -> float:
+    """Flows/s of the flows' own SQL alone, replayed on the bare sqlite3 driver (the floor).
+
+    A copy of the tenant's database is taken (SQLite's backup API); ``flows``
+    flows then run with every statement traced (values inlined); the traced
+    statements are replayed in order on a fresh copy, through a plain
+    ``sqlite3`` connection with the storage's settings (WAL,
+    ``synchronous=NORMAL``, foreign keys on), and timed. Only SQLite runs: no
+    Python logic, no SQLAlchemy, the same statements, rows, indexes,
+    triggers and commits, each statement prepared once per shape as in a
+    real flow (see :func:`parameterized`). The median of ``rounds`` replays.
+    """
+    engine = tenant.storage.engine
+    database = engine.url.database
+    assert database is not None
+    folder = Path(tempfile.mkdtemp(prefix="finplug-floor-"))
+    try:
+        before = folder / "before.db"
+        with engine.connect() as conn:
+            source = conn.connection.driver_connection
+            target = sqlite3.connect(before)
+            source.backup(target)  # type: ignore[union-attr]
+            target.close()
+        with sqlite_trace(engine) as seen:
+            done = side.flows(flows)()
+        script = [parameterized(statement) for statement in seen]
+        rates = []
+        for n in range(rounds):
+            copy = folder / f"replay-{n}.db"
+            shutil.copyfile(before, copy)
+            replay = sqlite3.connect(copy, isolation_level=None, cached_statements=1024)
+            replay.execute("PRAGMA journal_mode=WAL")
+            replay.execute("PRAGMA synchronous=NORMAL")
+            replay.execute("PRAGMA foreign_keys=ON")
+            gc.disable()
+            try:
+                started = time.perf_counter()
+                for statement, values in script:
+                    replay.execute(statement, values)
+                elapsed = time.perf_counter() - started
+            finally:
+                gc.enable()
+                replay.close()
+            rates.append(done / elapsed)
+        return statistics.median(rates)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def durability(db: str, tenant: Tenant) -> str:
@@ -557,10 +661,14 @@ def bench_flows(db: str, url: str, settings: Settings, results: dict[str, Any]) 
         bare_statements = statements_per_flow(
             ledger_tenant.storage.engine, bare.flows(settings.count_flows)
         )
+        floor = None
+        if db == "sqlite":
+            floor = sql_floor(pay_tenant, pay, settings.floor_flows, settings.flow_rounds)
         for tenant in (pay_tenant, ledger_tenant):
             report = tenant.ledger.verify()
             assert report.ok, report.problems
     ratio = figures["payments"] / figures["ledger"]
+    results[f"{db}_sql_floor_flows_per_s"] = None if floor is None else round(floor, 1)
     results[f"{db}_flows_per_s"] = round(figures["payments"], 1)
     results[f"{db}_ledger_only_flows_per_s"] = round(figures["ledger"], 1)
     results[f"{db}_ratio_vs_ledger_only"] = round(ratio, 4)
@@ -574,6 +682,11 @@ def bench_flows(db: str, url: str, settings: Settings, results: dict[str, Any]) 
         f"  ledger only {figures['ledger']:9,.1f} flows/s"
         f"   ({1000 / figures['ledger']:6.2f} ms a flow{statements(bare_statements)})"
     )
+    if floor is not None:
+        log(
+            f"  SQL alone   {floor:9,.1f} flows/s   ({1000 / floor:6.2f} ms a flow: the same"
+            " statements and commits replayed on the bare sqlite3 driver, no Python logic)"
+        )
     log(
         f"  ratio_vs_ledger_only = payments / ledger only = {ratio:.3f}: a payment flow costs"
         f" {1 / ratio:.1f}x its bare postings"
@@ -595,6 +708,7 @@ def null_flows(db: str, results: dict[str, Any]) -> None:
         "ratio_vs_ledger_only",
         "statements_per_flow",
         "ledger_only_statements_per_flow",
+        "sql_floor_flows_per_s",
         "durability",
     ):
         results[f"{db}_{key}"] = None

@@ -72,13 +72,30 @@ def test_payments_benchmark_quick_run_reports_every_figure() -> None:
         "sqlite_flows_per_s",
         "sqlite_ledger_only_flows_per_s",
         "ratio_vs_ledger_only",
+        "sqlite_sql_floor_flows_per_s",
     ):
         assert isinstance(figures[key], float | int), key
         assert figures[key] > 0, key
     assert figures["routing_p50_us"] <= figures["routing_p99_us"]
+    assert figures["pg_sql_floor_flows_per_s"] is None  # SQLite's trace only
     assert figures["ratio_vs_ledger_only"] == figures["sqlite_ratio_vs_ledger_only"]
     # PostgreSQL figures are measured when the test database is configured (the
     # script reads the same variable), null otherwise.
     with_pg = bool(os.environ.get("FINPLUG_TEST_DATABASE_URL"))
     for key in ("pg_flows_per_s", "pg_ledger_only_flows_per_s", "pg_ratio_vs_ledger_only"):
         assert (figures[key] > 0) if with_pg else (figures[key] is None), key
+
+
+def test_payments_floor_replays_traced_values_as_parameters() -> None:
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    try:
+        from payments import parameterized
+    finally:
+        sys.path.remove(str(ROOT / "benchmarks"))
+    sql, values = parameterized(
+        """INSERT INTO "t2" (a, "key", b2) VALUES ('it''s 12', x'0aff', 12, 3.5, NULL)"""
+    )
+    assert sql == 'INSERT INTO "t2" (a, "key", b2) VALUES (?, ?, ?, ?, NULL)'
+    assert values == ("it's 12", b"\n\xff", 12, 3.5)
+    sql, values = parameterized("UPDATE c SET n = n + 1 WHERE id = 1 RETURNING n")
+    assert (sql, values) == ("UPDATE c SET n = n + ? WHERE id = ? RETURNING n", (1, 1))
