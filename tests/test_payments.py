@@ -8,6 +8,7 @@ payment, the channel's own journal, the ledger and the outbox together.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -391,6 +392,18 @@ def test_same_key_same_body_returns_the_first_result(shop: Shop) -> None:
         shop.payments.authorize("no", amount=eur("13.00"), merchant_id="m1", method="card")
         == declined
     )
+
+
+def test_times_are_aware_utc_however_the_payment_is_read(shop: Shop) -> None:
+    made = shop.payments.authorize("t1", amount=eur("10.00"), merchant_id="m1", method="card")
+    replayed = shop.payments.authorize("t1", amount=eur("10.00"), merchant_id="m1", method="card")
+    read = shop.payments.get(made.id)
+    listed = shop.payments.list()[0]
+    for payment in (made, replayed, read, listed):
+        times = [payment.created_at, payment.updated_at, *(t.at for t in payment.transitions)]
+        assert all(t.utcoffset() == timedelta(0) for t in times), payment
+    # The call's answer, its replay and a later read agree to the microsecond.
+    assert made == replayed == read == listed
 
 
 def test_same_key_other_body_is_a_conflict(shop: Shop) -> None:

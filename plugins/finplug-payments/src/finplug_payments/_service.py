@@ -1579,8 +1579,8 @@ def _payment_from_json(d: Mapping[str, Any]) -> Payment:
         customer_id=d["customer_id"],
         method=PaymentMethod(d["method"]),
         channel=d["channel"],
-        created_at=datetime.fromisoformat(d["created_at"]),
-        updated_at=datetime.fromisoformat(d["updated_at"]),
+        created_at=_utc(datetime.fromisoformat(d["created_at"])),
+        updated_at=_utc(datetime.fromisoformat(d["updated_at"])),
         description=d["description"],
         failure_code=d["failure_code"],
         failure_message=d["failure_message"],
@@ -1593,7 +1593,7 @@ def _payment_from_json(d: Mapping[str, Any]) -> Payment:
             PaymentTransition(
                 None if f is None else PaymentStatus(f),
                 PaymentStatus(t),
-                datetime.fromisoformat(at),
+                _utc(datetime.fromisoformat(at)),
                 reason,
             )
             for f, t, at, reason in d["transitions"]
