@@ -606,6 +606,34 @@ def test_a_batch_of_every_shape_reads_back_as_posted(
     assert [tuple(r) for r in rows] == [(0, 1, 0, 0, 1, "posted", None, None, None)] * 3
 
 
+def test_a_big_batch_keeps_every_value_exactly(ledger: LedgerAPI) -> None:
+    """Enough rows for PostgreSQL's (binary) COPY: awkward text, large amounts, many legs."""
+    open_standard(ledger)
+    texts = ["tab\there", "new\nline", "back\\slash", "quote ' \" ", "\\N", "é€😀", ""]
+    requests = [
+        EntryRequest(
+            f"big-{i}",
+            (Leg.debit("bank", eur(10**15 + i)), Leg.credit("wallet:ana", eur(10**15 + i))),
+            texts[i % len(texts)],
+        )
+        for i in range(12)
+    ]
+    requests.append(
+        EntryRequest(
+            "split",
+            (
+                Leg.debit("wallet:ana", eur("0.03")),
+                Leg.credit("wallet:bob", eur("0.01")),
+                Leg.credit("fees", eur("0.02")),
+            ),
+        )
+    )
+    out = ledger.post_batch(requests)
+    assert ledger.entries() == out
+    assert [(e.description, e.legs) for e in out] == [(r.description, r.legs) for r in requests]
+    assert ledger.verify().ok
+
+
 @pytest.mark.parametrize(
     "bad",
     [

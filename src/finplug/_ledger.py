@@ -43,7 +43,21 @@ from datetime import UTC, datetime, timedelta
 from hashlib import sha256
 from typing import Any, Final, Literal, NamedTuple, NoReturn, TypeVar
 
-from sqlalchemy import Connection, bindparam, func, insert, literal_column, select, update
+from sqlalchemy import (
+    BigInteger,
+    Connection,
+    DateTime,
+    Integer,
+    LargeBinary,
+    SmallInteger,
+    String,
+    bindparam,
+    func,
+    insert,
+    literal_column,
+    select,
+    update,
+)
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.sql.elements import BindParameter
 
@@ -657,7 +671,8 @@ class _RawSql:
     sqlite: bool
     insert_rows: str  # INSERT ... VALUES (one row)
     insert_plain: str | None  # SQLite: the same for a plain transfer's row, see _PLAIN_COLS
-    copy_rows: str | None  # PostgreSQL: COPY ... FROM STDIN, for many rows
+    copy_rows: str | None  # PostgreSQL: COPY ... FROM STDIN (binary), for many rows
+    copy_types: tuple[str, ...]  # the PostgreSQL types of _TRANSFER_COLS, for binary COPY
     update_accounts: str
     select_head: str  # the chain head, locked on PostgreSQL
     update_head: str
@@ -723,6 +738,7 @@ def _raw_sql(conn: Connection) -> _RawSql | None:
             insert_rows=f"INSERT INTO {table} ({cols}) VALUES ({marks})",
             insert_plain=f"INSERT INTO {table} ({plain_cols}) VALUES ({plain_values})",
             copy_rows=None,
+            copy_types=(),
             update_accounts=(
                 f"UPDATE {prefix}{prep.quote(accounts.name)} SET debits_posted = ?,"
                 " credits_posted = ?, debits_pending = ?, credits_pending = ?,"
@@ -737,7 +753,8 @@ def _raw_sql(conn: Connection) -> _RawSql | None:
             sqlite=False,
             insert_rows=f"INSERT INTO {table} ({cols}) VALUES ({', '.join(['%s'] * ncols)})",
             insert_plain=None,
-            copy_rows=f"COPY {table} ({cols}) FROM STDIN",
+            copy_rows=f"COPY {table} ({cols}) FROM STDIN (FORMAT BINARY)",
+            copy_types=tuple(_PG_TYPES[type(transfers.c[c].type)] for c in _TRANSFER_COLS),
             update_accounts=(
                 f"UPDATE {prefix}{prep.quote(accounts.name)} AS a SET debits_posted = v.dp,"
                 " credits_posted = v.cp, debits_pending = v.dq, credits_pending = v.cq,"
@@ -755,6 +772,19 @@ def _raw_sql(conn: Connection) -> _RawSql | None:
         )
     _RAW[cache_key] = found
     return found
+
+
+#: PostgreSQL type names of the transfer columns' types, for binary COPY (which
+#: sends each value in its column's own binary format: ~2 us less per row to
+#: encode than text).
+_PG_TYPES: Final[dict[type, str]] = {
+    BigInteger: "int8",
+    SmallInteger: "int2",
+    Integer: "int4",
+    String: "varchar",
+    LargeBinary: "bytea",
+    DateTime: "timestamptz",
+}
 
 
 def _probe(query: str, unique: bool, array: str, after: str) -> Callable[[int], str]:
@@ -1545,6 +1575,7 @@ class LedgerSession:
             if raw.copy_rows is not None and len(rows) > _FEW_ROWS:
                 # COPY: the fastest way into PostgreSQL; constraints and triggers apply.
                 with cursor.copy(raw.copy_rows) as copy:
+                    copy.set_types(raw.copy_types)
                     for row in rows:
                         copy.write_row(row)
             elif len(rows) == 1:
