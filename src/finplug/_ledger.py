@@ -755,12 +755,14 @@ def _raw_sql(conn: Connection) -> _RawSql | None:
             insert_plain=None,
             copy_rows=f"COPY {table} ({cols}) FROM STDIN (FORMAT BINARY)",
             copy_types=tuple(_PG_TYPES[type(transfers.c[c].type)] for c in _TRANSFER_COLS),
+            # Arrays go as binary parameters (%b): psycopg encodes a list for the
+            # text format value by value (~5 ms for a batch's six lists of ~900).
             update_accounts=(
                 f"UPDATE {prefix}{prep.quote(accounts.name)} AS a SET debits_posted = v.dp,"
                 " credits_posted = v.cp, debits_pending = v.dq, credits_pending = v.cq,"
                 " version = a.version + 1"
-                " FROM unnest(%s::bigint[], %s::bigint[], %s::bigint[], %s::bigint[],"
-                " %s::int[], %s::int[]) AS v(dp, cp, dq, cq, id, version)"
+                " FROM unnest(%b::bigint[], %b::bigint[], %b::bigint[], %b::bigint[],"
+                " %b::int[], %b::int[]) AS v(dp, cp, dq, cq, id, version)"
                 " WHERE a.id = v.id AND a.version = v.version"
             ),
             select_head=f"{head_select} WHERE id = 1 FOR UPDATE",
@@ -794,11 +796,12 @@ def _probe(query: str, unique: bool, array: str, after: str) -> Callable[[int], 
     since it was last analysed (a new tenant's, within its first minutes) is
     scanned whole for every batch. A ``LATERAL`` subquery with ``LIMIT 1`` (a
     unique column) or ``OFFSET 0`` cannot be flattened into a join, so each
-    value is one lookup in the column's index whatever the statistics say.
+    value is one lookup in the column's index whatever the statistics say. The
+    list is a binary parameter (see ``update_accounts``).
     """
     limit = "LIMIT 1" if unique else "OFFSET 0"
     many = (
-        f"SELECT f.* FROM unnest(%s::{array}[]) AS v(value)"
+        f"SELECT f.* FROM unnest(%b::{array}[]) AS v(value)"
         f" CROSS JOIN LATERAL ({query} = v.value {limit}) AS f{after}"
     )
     # One value or a few (single writes): quicker to plan, and an index lookup
