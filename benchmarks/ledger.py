@@ -13,8 +13,9 @@ What is measured, and how:
 1. **finplug** (``<db>_batch1_tps``, ``<db>_batch1000_tps``): two-leg
    transfers between random wallets of a pool (liability accounts with
    overdraft policy ``none``, funded beforehand), every check on: idempotency
-   keys, overdraft checks, the hash chain, the database guards (the
-   ``(account, currency)`` foreign keys, checks, unique keys and triggers).
+   keys, overdraft checks, the hash chain, the database guards (checks,
+   unique keys and triggers; the rows' accounts are checked by ``(account,
+   currency)`` foreign keys on SQLite, by a statement trigger on PostgreSQL).
    Batch 1 is ``ledger.transfer`` (one transaction each); batch 1,000 is
    ``ledger.post_batch`` of 1,000 requests. Requests and their ``Money`` are
    built before the clock starts.
@@ -24,8 +25,12 @@ What is measured, and how:
    written as plain ``insert``/``update`` statements in the same
    transactions, on the same tables (their keys, foreign keys, checks and
    indexes are part of the tables) without the guard triggers, with no reads,
-   checks in Python or hashing. ``<db>_ratio_vs_core`` is finplug tps / core
-   tps at batch 1,000 (``<db>_batch1_ratio_vs_core`` at batch 1).
+   checks in Python or hashing. On PostgreSQL, where a guard trigger checks
+   the rows' accounts (kernel revision 0003), these tables check no accounts
+   at all; before that revision they had the foreign keys, so PostgreSQL's
+   core figures of older runs are not comparable. ``<db>_ratio_vs_core`` is
+   finplug tps / core tps at batch 1,000 (``<db>_batch1_ratio_vs_core`` at
+   batch 1).
    ``<db>_core_guarded_batch*_tps`` writes the same rows into tables *with*
    the guard triggers, which separates their cost from Python's.
 3. **python-accounting** (``python_accounting_tps``): the peer library posting
