@@ -674,6 +674,7 @@ class _RawSql:
     copy_rows: str | None  # PostgreSQL: COPY ... FROM STDIN (binary), for many rows
     copy_types: tuple[str, ...]  # the PostgreSQL types of _TRANSFER_COLS, for binary COPY
     update_accounts: str
+    update_account: str  # PostgreSQL: one account, for a pipeline of single writes
     select_head: str  # the chain head, locked on PostgreSQL
     update_head: str
     #: Per _Lookup, the SQL for that many values (one array parameter on PostgreSQL).
@@ -744,6 +745,7 @@ def _raw_sql(conn: Connection) -> _RawSql | None:
                 " credits_posted = ?, debits_pending = ?, credits_pending = ?,"
                 " version = version + 1 WHERE id = ? AND version = ?"
             ),
+            update_account="",
             select_head=f"{head_select} WHERE id = 1",
             update_head=f"{head_update} = ?, hash = ?, posted_at = ? WHERE id = 1",
             lookups={name: in_list(query, after) for name, (query, _, _, after) in lookups.items()},
@@ -764,6 +766,11 @@ def _raw_sql(conn: Connection) -> _RawSql | None:
                 " FROM unnest(%b::bigint[], %b::bigint[], %b::bigint[], %b::bigint[],"
                 " %b::int[], %b::int[]) AS v(dp, cp, dq, cq, id, version)"
                 " WHERE a.id = v.id AND a.version = v.version"
+            ),
+            update_account=(
+                f"UPDATE {prefix}{prep.quote(accounts.name)} SET debits_posted = %s,"
+                " credits_posted = %s, debits_pending = %s, credits_pending = %s,"
+                " version = version + 1 WHERE id = %s AND version = %s"
             ),
             select_head=f"{head_select} WHERE id = 1 FOR UPDATE",
             update_head=f"{head_update} = %s, hash = %s, posted_at = %s WHERE id = 1",
@@ -1561,6 +1568,9 @@ class LedgerSession:
                         for a in dirty
                     ],
                 )
+            elif len(rows) <= _FEW_ROWS:
+                self._write_pipelined(cursor, raw, dirty, rows, seq, head_hash, moment)
+                return
             else:
                 cursor.execute(
                     raw.update_accounts,
@@ -1595,6 +1605,48 @@ class LedgerSession:
                 cursor.execute(raw.update_head, (seq, head_hash, _sqlite_datetime(moment)))
             else:
                 cursor.execute(raw.update_head, (seq, head_hash, moment))
+
+    @staticmethod
+    def _write_pipelined(
+        cursor: Any,
+        raw: _RawSql,
+        dirty: list[_AccountState],
+        rows: list[tuple[Any, ...]],
+        seq: int,
+        head_hash: bytes,
+        moment: datetime,
+    ) -> None:
+        """PostgreSQL, a few rows (single writes): every statement in one round trip.
+
+        psycopg's pipeline sends the account updates, the rows and the head
+        together; the server runs them in order, as if sent one by one. The
+        account updates' version check is read when the results are in: a
+        stale version raises then, and the transaction (or savepoint) the
+        statements ran in is rolled back with everything they wrote.
+        """
+        updated = cursor.connection.cursor()
+        try:
+            with cursor.connection.pipeline():
+                updated.executemany(
+                    raw.update_account,
+                    [
+                        (
+                            a.debits_posted,
+                            a.credits_posted,
+                            a.debits_pending,
+                            a.credits_pending,
+                            a.id,
+                            a.version,
+                        )
+                        for a in dirty
+                    ],
+                )
+                cursor.executemany(raw.insert_rows, rows)
+                cursor.execute(raw.update_head, (seq, head_hash, moment))
+            if updated.rowcount != len(dirty):
+                raise LedgerError("an account changed concurrently; the request was not applied")
+        finally:
+            updated.close()
 
     def _expand(
         self,
