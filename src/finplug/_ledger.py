@@ -796,6 +796,37 @@ _PG_TYPES: Final[dict[type, str]] = {
 }
 
 
+def _pg_values(values: Sequence[Any]) -> tuple[Any]:
+    """The parameter of a PostgreSQL lookup (see :func:`_probe`): one value, or a list."""
+    return (values[0],) if len(values) == 1 else (list(values),)
+
+
+def _head_of(row: Sequence[Any] | None) -> tuple[int, bytes, datetime | None]:
+    """The chain head's row as (sequence number, hash, time)."""
+    if row is None:
+        raise LedgerError("the ledger is not installed in this tenant's storage")
+    seq, digest, at = row
+    return seq, bytes(digest), None if at is None else _stored_time(at)
+
+
+def _named_codes(ops: Sequence[_Op]) -> list[str] | None:
+    """The accounts that posted entries and holds name, sorted; None if another kind is there.
+
+    Only a guess, to read them early: what the write path reads is decided
+    later, from the checked plans (every code it needs must be among these).
+    """
+    codes = set()
+    for op in ops:
+        if op.kind not in _OWN_LEGS:
+            return None
+        for leg in op.legs:
+            code = leg.account
+            if type(code) is not str or "\x00" in code:
+                return None
+            codes.add(code)
+    return sorted(codes)
+
+
 def _probe(query: str, unique: bool, array: str, after: str) -> Callable[[int], str]:
     """PostgreSQL: ``query``'s rows whose column is one of a list.
 
@@ -1272,10 +1303,34 @@ class LedgerSession:
             with _cursor(self.conn) as cursor:
                 cursor.execute(raw.select_head)
                 row = cursor.fetchone()
-        if row is None:
-            raise LedgerError("the ledger is not installed in this tenant's storage")
-        seq, digest, at = row
-        return seq, bytes(digest), None if at is None else _stored_time(at)
+        return _head_of(row)
+
+    def _read_pipelined(
+        self, raw: _RawSql, keys: list[str], codes: list[str] | None
+    ) -> tuple[tuple[int, bytes, datetime | None], list[Any], list[Any] | None]:
+        """PostgreSQL, a few requests: lock the head, read the keys (and ``codes``'s accounts).
+
+        One round trip (psycopg's pipeline) for what :meth:`_lock_head` and
+        two :meth:`_fetch` calls would send one by one. The server runs the
+        statements in order, each with a snapshot taken when it starts, so the
+        keys and accounts are read after the head's lock is held, as before.
+        """
+        with _cursor(self.conn) as cursor:
+            driver = cursor.connection
+            known = driver.cursor()
+            found = driver.cursor() if codes else None
+            try:
+                with driver.pipeline():
+                    cursor.execute(raw.select_head)
+                    known.execute(raw.lookups["keys"](len(keys)), _pg_values(keys))
+                    if found is not None and codes:
+                        found.execute(raw.lookups["codes"](len(codes)), _pg_values(codes))
+                head = _head_of(cursor.fetchone())
+                return head, known.fetchall(), None if found is None else found.fetchall()
+            finally:
+                known.close()
+                if found is not None:
+                    found.close()
 
     def _fetch(
         self, raw: _RawSql | None, name: _Lookup, values: Sequence[Any]
@@ -1295,8 +1350,7 @@ class LedgerSession:
         sql = raw.lookups[name]
         with _cursor(self.conn) as cursor:
             if not raw.sqlite:
-                one = len(values) == 1
-                cursor.execute(sql(len(values)), (values[0] if one else list(values),))
+                cursor.execute(sql(len(values)), _pg_values(values))
                 return list(cursor.fetchall())
             found = []
             for chunk in _chunks(values):
@@ -1313,8 +1367,6 @@ class LedgerSession:
         if not ops:
             return []
         conn = self.conn
-        if head is None:
-            head = self._lock_head()
         keys = []
         for op in ops:
             key = op.key
@@ -1329,10 +1381,18 @@ class LedgerSession:
                 _check_text(op.description, "a description", 500)
             keys.append(key)
         raw = _raw_sql(conn)
+        named: list[str] | None = None  # accounts read with the keys, if any
+        named_rows: list[Any] | None = None
+        if head is None and raw is not None and not raw.sqlite and len(ops) <= _FEW_ROWS:
+            named = _named_codes(ops)
+            head, key_rows, named_rows = self._read_pipelined(raw, keys, named)
+        else:
+            if head is None:
+                head = self._lock_head()
+            key_rows = self._fetch(raw, "keys", keys)
         # 1. idempotency: replays return the stored entry; conflicts refuse the batch.
         known: dict[str, tuple[bytes, int]] = {
-            key: (bytes(request_hash), seq)
-            for key, request_hash, seq in self._fetch(raw, "keys", keys)
+            key: (bytes(request_hash), seq) for key, request_hash, seq in key_rows
         }
         in_batch: dict[str, _Op] = {}
         fresh: list[_Op] = []
@@ -1374,9 +1434,11 @@ class LedgerSession:
         for code in codes:
             if "\x00" in code:  # no account has one; PostgreSQL would refuse the query
                 raise AccountNotFoundError(f"no account {code!r}")
+        if named_rows is None or named is None or not wanted.issubset(named):
+            named_rows = self._fetch(raw, "codes", codes)
         state: dict[str, _AccountState] = {}
         currencies: dict[str, Currency] = {}
-        for row in self._fetch(raw, "codes", codes):
+        for row in named_rows:
             cur = currencies.get(row[2])
             if cur is None:
                 cur = currencies[row[2]] = currency(row[2])
