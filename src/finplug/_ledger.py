@@ -58,10 +58,10 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.exc import DBAPIError
 from sqlalchemy.sql.elements import BindParameter
 
 from finplug._errors import FinplugError
+from finplug._fastsql import driver_cursor as _cursor
 from finplug._ledger_schema import GUARD_DDL, accounts, chain, ledger_metadata, transfers
 from finplug._money import Currency, Money, currency
 
@@ -561,25 +561,6 @@ _SELECT_KNOWN: Final = select(transfers.c.key, transfers.c.request_hash, transfe
 #: the bulk of any ledger); the others are constants of such a row, written in
 #: the statement (_PLAIN_CONSTANTS) or left NULL (pending_seq, reverses_seq,
 #: timeout_at). SQLite's binding costs per parameter: 17 instead of 26.
-_PLAIN_COLS: Final = (
-    "seq",
-    "debit_id",
-    "credit_id",
-    "currency",
-    "amount",
-    "debit_posted_after",
-    "debit_dpending_after",
-    "debit_cpending_after",
-    "credit_posted_after",
-    "credit_dpending_after",
-    "credit_cpending_after",
-    "key",
-    "request_hash",
-    "description",
-    "posted_at",
-    "prev_hash",
-    "hash",
-)
 _PLAIN_CONSTANTS: Final = {
     "pair": "0",
     "pairs": "1",
@@ -588,6 +569,11 @@ _PLAIN_CONSTANTS: Final = {
     "credit_leg": "1",
     "kind": "'posted'",
 }
+_PLAIN_COLS: Final = tuple(
+    c
+    for c in _TRANSFER_COLS
+    if c not in _PLAIN_CONSTANTS and c not in ("pending_seq", "reverses_seq", "timeout_at")
+)
 #: The account columns the write path reads, in _AccountState's order.
 _ACCOUNT_COLS: Final = (
     "id",
@@ -849,23 +835,6 @@ def _probe(query: str, unique: bool, array: str, after: str) -> Callable[[int], 
     return lambda count: one if count == 1 else few if count <= _FEW_ROWS else many
 
 
-@contextmanager
-def _cursor(conn: Connection) -> Iterator[Any]:
-    """A DBAPI cursor on ``conn``'s connection (in its transaction), closed after use.
-
-    Driver errors leave as SQLAlchemy's, as if the statement had gone through
-    ``conn``: callers see one family of database errors.
-    """
-    cursor: Any = conn.connection.cursor()
-    dbapi = conn.dialect.loaded_dbapi
-    try:
-        yield cursor
-    except dbapi.Error as exc:
-        raise DBAPIError.instance(None, None, exc, dbapi.Error) from exc
-    finally:
-        cursor.close()
-
-
 def _pair_values(
     seq: int,
     pair_no: int,
@@ -879,17 +848,20 @@ def _pair_values(
     cleg: int,
 ) -> tuple[Any, ...]:
     """A transfer row's pair columns, with both accounts' running totals just after it."""
+    return (seq, pair_no, count, d.id, c.id, code, units, flow, dleg, cleg, *_totals_after(d, c))
+
+
+def _account_updates(dirty: list[_AccountState]) -> list[tuple[int, ...]]:
+    """The parameters of one-account updates: the new totals, then the id and old version."""
+    return [
+        (a.debits_posted, a.credits_posted, a.debits_pending, a.credits_pending, a.id, a.version)
+        for a in dirty
+    ]
+
+
+def _totals_after(d: _AccountState, c: _AccountState) -> tuple[int, int, int, int, int, int]:
+    """Both accounts' running totals just after a row: the ``*_after`` columns, in order."""
     return (
-        seq,
-        pair_no,
-        count,
-        d.id,
-        c.id,
-        code,
-        units,
-        flow,
-        dleg,
-        cleg,
         d.debits_posted - d.credits_posted,
         d.debits_pending,
         d.credits_pending,
@@ -1488,12 +1460,7 @@ class LedgerSession:
                             c.id,
                             code,
                             units,
-                            d.debits_posted - d.credits_posted,
-                            d.debits_pending,
-                            d.credits_pending,
-                            c.debits_posted - c.credits_posted,
-                            c.debits_pending,
-                            c.credits_pending,
+                            *_totals_after(d, c),
                             key,
                             op.request_hash,
                             op.description,
@@ -1616,20 +1583,7 @@ class LedgerSession:
             return
         with _cursor(conn) as cursor:
             if raw.sqlite:
-                cursor.executemany(
-                    raw.update_accounts,
-                    [
-                        (
-                            a.debits_posted,
-                            a.credits_posted,
-                            a.debits_pending,
-                            a.credits_pending,
-                            a.id,
-                            a.version,
-                        )
-                        for a in dirty
-                    ],
-                )
+                cursor.executemany(raw.update_accounts, _account_updates(dirty))
             elif len(rows) <= _FEW_ROWS:
                 self._write_pipelined(cursor, raw, dirty, rows, seq, head_hash, moment)
                 return
@@ -1689,20 +1643,7 @@ class LedgerSession:
         updated = cursor.connection.cursor()
         try:
             with cursor.connection.pipeline():
-                updated.executemany(
-                    raw.update_account,
-                    [
-                        (
-                            a.debits_posted,
-                            a.credits_posted,
-                            a.debits_pending,
-                            a.credits_pending,
-                            a.id,
-                            a.version,
-                        )
-                        for a in dirty
-                    ],
-                )
+                updated.executemany(raw.update_account, _account_updates(dirty))
                 cursor.executemany(raw.insert_rows, rows)
                 cursor.execute(raw.update_head, (seq, head_hash, moment))
             if updated.rowcount != len(dirty):
