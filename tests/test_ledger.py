@@ -36,6 +36,7 @@ from finplug import (
     Platform,
     Tenant,
 )
+from finplug._fastsql import driver_cursor
 from finplug._ledger import install_ledger
 from finplug._ledger_schema import accounts, chain, transfers
 from finplug.components import LedgerAPI
@@ -1650,7 +1651,7 @@ def write_rows(conn: Connection, how: str, rows: list[tuple[str, str, str]]) -> 
     columns = ", ".join(ledger_module._TRANSFER_COLS)
     mark = "?" if conn.dialect.name == "sqlite" else "%s"
     one_row = "(" + ", ".join([mark] * len(ledger_module._TRANSFER_COLS)) + ")"
-    with ledger_module._cursor(conn) as cursor:
+    with driver_cursor(conn) as cursor:
         if how == "executemany":
             cursor.executemany(f"INSERT INTO ledger_transfers ({columns}) VALUES {one_row}", values)
         elif how == "multi-row insert":
@@ -1701,7 +1702,7 @@ def test_the_account_guard_reads_the_tenants_accounts_whatever_the_search_path(
         def write(conn: Connection) -> None:
             values = transfer_rows(conn, rows)
             conn.exec_driver_sql("SET LOCAL search_path TO public")
-            with ledger_module._cursor(conn) as cursor:
+            with driver_cursor(conn) as cursor:
                 columns = ", ".join(ledger_module._TRANSFER_COLS)
                 marks = ", ".join(["%s"] * len(ledger_module._TRANSFER_COLS))
                 cursor.executemany(
