@@ -1180,12 +1180,15 @@ class LedgerSession:
             legs = tuple(req.legs)
             description = req.description
             # _request_hash("post", _legs_text(legs), description), inlined: the hot path.
-            text = ";".join(
-                [
-                    f"{leg.account}:{leg.side}:{leg.amount.amount}:{leg.amount.currency.code}"
-                    for leg in legs
-                ]
-            )
+            if len(legs) == 2:
+                a, b = legs
+                am, bm = a.amount, b.amount
+                text = (
+                    f"{a.account}:{a.side}:{am.amount}:{am.currency.code};"
+                    f"{b.account}:{b.side}:{bm.amount}:{bm.currency.code}"
+                )
+            else:
+                text = _legs_text(legs)
             request_hash = sha256(f"post\x1f{text}\x1f{description}".encode()).digest()
             ops.append(_Op("posted", req.key, request_hash, description, legs))
         return self._apply(ops)
