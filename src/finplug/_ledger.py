@@ -1333,6 +1333,39 @@ class LedgerSession:
                 found.extend(cursor.fetchall())
             return found
 
+    def _fetch_together(
+        self, raw: _RawSql | None, wanted: list[tuple[_Lookup, list[Any]]]
+    ) -> list[list[Any]]:
+        """Several :meth:`_fetch` lookups (none for an empty list): the rows of each.
+
+        PostgreSQL runs two or more short ones in one round trip (psycopg's
+        pipeline; each statement reads with its own snapshot, as one by one).
+        """
+        out: list[list[Any]] = [[] for _ in wanted]
+        todo = [(i, name, values) for i, (name, values) in enumerate(wanted) if values]
+        if (
+            raw is None
+            or raw.sqlite
+            or len(todo) < 2
+            or any(len(values) > _FEW_ROWS for _, _, values in todo)
+        ):
+            for i, name, values in todo:
+                out[i] = self._fetch(raw, name, values)
+            return out
+        with _cursor(self.conn) as cursor:
+            driver = cursor.connection
+            cursors = [driver.cursor() for _ in todo]
+            try:
+                with driver.pipeline():
+                    for each, (_, name, values) in zip(cursors, todo, strict=True):
+                        each.execute(raw.lookups[name](len(values)), _pg_values(values))
+                for each, (i, _, _) in zip(cursors, todo, strict=True):
+                    out[i] = each.fetchall()
+            finally:
+                for each in cursors:
+                    each.close()
+        return out
+
     def _apply(
         self,
         ops: list[_Op],
@@ -1387,11 +1420,14 @@ class LedgerSession:
         # 2. holds and entries referenced by post/void/expire/reversal.
         others = [op for op in fresh if op.kind != "posted"]
         refs = sorted({op.pending_seq or op.reverses_seq or 0 for op in others} - {0})
-        referenced = self._load_entries(refs) if refs else {}
-        resolved = self._resolved([op.pending_seq for op in others if op.pending_seq is not None])
-        reversed_ = self._reversed(
-            [op.reverses_seq for op in others if op.reverses_seq is not None]
+        holds = sorted({op.pending_seq for op in others if op.pending_seq is not None})
+        targets = sorted({op.reverses_seq for op in others if op.reverses_seq is not None})
+        ref_rows, resolved_rows, reversed_rows = self._fetch_together(
+            raw, [("rows", refs), ("resolved", holds), ("reversed", targets)]
         )
+        referenced = _entries_of(ref_rows)
+        resolved = {r[0] for r in resolved_rows}
+        reversed_ = {r[0] for r in reversed_rows}
         # 3. expand each op into transfer rows (debit, credit, currency, units, flow, legs),
         # 4. and collect the accounts they touch, to read in one query.
         plans = []
@@ -1720,28 +1756,10 @@ class LedgerSession:
 
     # -- reads ------------------------------------------------------------
 
-    def _resolved(self, seqs: list[int]) -> set[int]:
-        """Which of the holds ``seqs`` are resolved (posted, voided or expired)."""
-        if not seqs:
-            return set()
-        return {r[0] for r in self._fetch(_raw_sql(self.conn), "resolved", sorted(set(seqs)))}
-
-    def _reversed(self, seqs: list[int]) -> set[int]:
-        """Which of the entries ``seqs`` are reversed."""
-        if not seqs:
-            return set()
-        return {r[0] for r in self._fetch(_raw_sql(self.conn), "reversed", sorted(set(seqs)))}
-
     def _load_entries(self, seqs: Sequence[int]) -> dict[int, Entry]:
-        out: dict[int, Entry] = {}
         if not seqs:
-            return out
-        rows = self._fetch(_raw_sql(self.conn), "rows", sorted(set(seqs)))
-        for seq, group in itertools.groupby(map(_StoredRow._make, rows), key=_seq_of):
-            found = list(group)
-            if found[0].pair == 0:
-                out[seq] = _entry_from_rows(found)
-        return out
+            return {}
+        return _entries_of(self._fetch(_raw_sql(self.conn), "rows", sorted(set(seqs))))
 
     def entry(self, seq: int) -> Entry:
         """One entry by sequence number; :class:`LedgerError` if none."""
@@ -1944,6 +1962,16 @@ def _legs_of(pairs: Iterable[tuple[str, str, str | Currency, int, int, int]]) ->
         Leg(code, side, Money.from_minor(units, cur))
         for _, (code, side, cur, units) in sorted(legs.items())
     )
+
+
+def _entries_of(rows: Iterable[Sequence[Any]]) -> dict[int, Entry]:
+    """Entries from their transfer rows (the ``rows`` lookup's, in (seq, pair) order)."""
+    out: dict[int, Entry] = {}
+    for seq, group in itertools.groupby(map(_StoredRow._make, rows), key=_seq_of):
+        found = list(group)
+        if found[0].pair == 0:
+            out[seq] = _entry_from_rows(found)
+    return out
 
 
 def _seq_of(row: _StoredRow) -> int:
