@@ -1691,7 +1691,7 @@ def test_the_db_checks_every_rows_accounts_however_written(
 def test_the_account_guard_reads_the_tenants_accounts_whatever_the_search_path(
     books: Books, ledger: LedgerAPI
 ) -> None:
-    """PostgreSQL: the trigger names the tenant's accounts table; the caller's path is moot."""
+    """PostgreSQL: the guards name the tenant's tables; the caller's search_path is moot."""
     if books.dialect == "sqlite":
         pytest.skip("one file per tenant: no search_path")
     open_standard(ledger)
@@ -1711,8 +1711,18 @@ def test_the_account_guard_reads_the_tenants_accounts_whatever_the_search_path(
 
         return write
 
+    def headless(conn: Connection) -> None:  # the closed-entry guard reads the table too
+        ids = (account_id(conn, "bank"), account_id(conn, "wallet:ana"))
+        conn.exec_driver_sql("SET LOCAL search_path TO public")
+        conn.exec_driver_sql(
+            f'INSERT INTO "{schema}".ledger_transfers ({ROW_COLUMNS})'
+            f" VALUES (99, 1, 2, {ids[0]}, {ids[1]}, 'EUR', 5, 0, 0, 1, 0, 0, 0, 0, 0, 0)"
+        )
+
     with pytest.raises(IntegrityError, match=FOREIGN_KEY):
         raw_write(books, elsewhere([("bank", "usd", "EUR")]))
+    with pytest.raises(IntegrityError, match="cannot be added"):
+        raw_write(books, headless)
     raw_write(books, elsewhere([("bank", "wallet:ana", "EUR")]))
     with books.raw() as conn:
         assert count_entries(conn) == 1

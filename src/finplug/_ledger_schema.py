@@ -14,8 +14,8 @@ hashes, times, ...) live on its first row (``pair`` = 0), the *head*.
 
 The database itself refuses what the code refuses, so that even SQL written
 by a buggy plugin cannot corrupt the books (on PostgreSQL the guard functions
-pin ``search_path`` to the tenant's schema when they are created, or, for the
-one that runs on every write, name the tenant's tables with it):
+that read tables name them with the tenant's schema when they are created, so
+the caller's ``search_path`` does not matter):
 
 * every row balances by construction: one positive amount, debited to one
   account and credited to another, in one currency, and both accounts must
@@ -284,18 +284,22 @@ _SQLITE_GUARDS = [
 ]
 
 _POSTGRES_GUARDS = [
+    # Named with the tenant's schema when created (see ledger_transfers_accounts
+    # below): it runs for every row after an entry's head.
     f"""
+    DO $create$ BEGIN EXECUTE format($function$
     CREATE OR REPLACE FUNCTION ledger_transfers_closed() RETURNS trigger
-    LANGUAGE plpgsql SET search_path FROM CURRENT AS $$
+    LANGUAGE plpgsql AS $$
     BEGIN
         IF NOT EXISTS (
-            SELECT 1 FROM ledger_transfers
+            SELECT 1 FROM %%1$I.ledger_transfers
             WHERE seq = NEW.seq AND pair = NEW.pair - 1 AND pairs = NEW.pairs
         ) THEN
             RAISE EXCEPTION '{_CLOSED_MESSAGE}' USING ERRCODE = 'check_violation';
         END IF;
         RETURN NEW;
     END $$
+    $function$, current_schema()); END $create$
     """,
     """
     CREATE OR REPLACE FUNCTION ledger_immutable() RETURNS trigger
