@@ -283,11 +283,27 @@ _SQLITE_GUARDS = [
     """,
 ]
 
+
+def _in_tenant_schema(create_function: str) -> str:
+    """``create_function`` run with ``%%1$I`` replaced by the tenant's (current) schema.
+
+    (``%%`` because the DDL goes through the driver's parameter syntax: the
+    server's ``format`` sees ``%1$I``, the schema as a quoted identifier.)
+
+    The guard functions that read tables name them so, when they are created,
+    rather than pinning ``search_path`` with a ``SET`` clause: a function that
+    sets a setting has its plans rebuilt on every call (it tripled the cost of
+    a one-row INSERT), and these run on every write.
+    """
+    return (
+        f"DO $create$ BEGIN EXECUTE format($function${create_function}$function$,"
+        " current_schema()); END $create$"
+    )
+
+
 _POSTGRES_GUARDS = [
-    # Named with the tenant's schema when created (see ledger_transfers_accounts
-    # below): it runs for every row after an entry's head.
-    f"""
-    DO $create$ BEGIN EXECUTE format($function$
+    # Runs for every row after an entry's head.
+    _in_tenant_schema(f"""
     CREATE OR REPLACE FUNCTION ledger_transfers_closed() RETURNS trigger
     LANGUAGE plpgsql AS $$
     BEGIN
@@ -299,8 +315,7 @@ _POSTGRES_GUARDS = [
         END IF;
         RETURN NEW;
     END $$
-    $function$, current_schema()); END $create$
-    """,
+    """),
     """
     CREATE OR REPLACE FUNCTION ledger_immutable() RETURNS trigger
     LANGUAGE plpgsql AS $$
@@ -332,11 +347,7 @@ _POSTGRES_GUARDS = [
     # plans the query once per session, for the size of the first statement's
     # rows, and a join planned for a COPY of 1,000 rows (hashing every
     # account) would then cost ~0.5 ms on every one-row INSERT after it.
-    # The accounts table is named with the tenant's schema when the function is
-    # created, rather than pinned by SET search_path, which would rebuild the
-    # plan on every call.
-    f"""
-    DO $create$ BEGIN EXECUTE format($function$
+    _in_tenant_schema(f"""
     CREATE OR REPLACE FUNCTION ledger_transfers_accounts() RETURNS trigger
     LANGUAGE plpgsql AS $$
     BEGIN
@@ -351,8 +362,7 @@ _POSTGRES_GUARDS = [
         END IF;
         RETURN NULL;
     END $$
-    $function$, current_schema()); END $create$
-    """,
+    """),
     "DROP TRIGGER IF EXISTS ledger_transfers_accounts ON ledger_transfers",
     """
     CREATE TRIGGER ledger_transfers_accounts AFTER INSERT ON ledger_transfers
