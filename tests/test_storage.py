@@ -147,6 +147,19 @@ def test_database_password_never_shows(tmp_path: Path) -> None:
     assert tenant.storage.url == "postgresql://app:***@db/main"
 
 
+@pytest.mark.parametrize("url", ["", "not a url", "hunter2"])
+def test_unparseable_database_url_is_a_config_error_that_hides_it(url: str) -> None:
+    # Found by the config fuzzer: an empty URL validated, then failed at first use.
+    platform = Platform([NotesPlugin], environ={"DB_URL": url})
+    with pytest.raises(ConfigError) as caught:
+        platform.add_tenant({"tenant": "odd", "database": {"url": "${DB_URL}"}})
+    [issue] = caught.value.issues
+    assert issue.path == "database.url"
+    assert "expected a database URL" in issue.message
+    if url:  # the value may be a secret: never repeated
+        assert url not in str(caught.value)
+
+
 def test_postgres_tests_fail_when_configured_but_down(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("FINPLUG_TEST_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:9/x")
     with pytest.raises(pytest.fail.Exception, match="does not answer"):

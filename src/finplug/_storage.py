@@ -33,7 +33,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 from sqlalchemy import Connection, Engine, MetaData, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError
@@ -64,6 +64,21 @@ class DatabaseSettings(BaseModel):
         pattern=r"^[a-z_][a-z0-9_]{0,62}$",
         description="PostgreSQL schema for this tenant (default: t_<tenant id>).",
     )
+
+    @field_validator("url")
+    @classmethod
+    def _parseable(cls, url: SecretStr | None) -> SecretStr | None:
+        """Refuse what SQLAlchemy cannot parse now, not when the tenant first connects."""
+        if url is not None:
+            try:
+                make_url(url.get_secret_value())
+            except ArgumentError:
+                # The value may hold a password: the message never repeats it.
+                raise ValueError(
+                    "expected a database URL such as sqlite:///data/acme.db or"
+                    " postgresql+psycopg://user@host/db"
+                ) from None
+        return url
 
 
 def redact_url(url: str) -> str:
