@@ -13,11 +13,12 @@ layout (``ledger_entries`` plus ``ledger_postings``, one row per leg) to one
 row per debit/credit pair; the revision id was kept.
 
 This revision therefore creates the ledger *as those modules declare it when
-it runs*. Whoever changes the ledger's tables must first freeze this revision
-(replace the call with the equivalent ``op.create_table`` and DDL for the
-schema as it was) and then make the change in a new revision that alters the
-existing tables; otherwise tenants migrated before and after the change would
-differ.
+it runs*: a tenant created after a later change already has it. So a later
+revision that changes the ledger's tables must bring both kinds of tenant,
+created before and after it, to the same schema (0003 does: it is idempotent
+over both, and ``tests/test_migrations.py`` compares them); or this revision
+must first be frozen (the call replaced with the equivalent
+``op.create_table`` and DDL for the schema as it was).
 """
 
 from __future__ import annotations
