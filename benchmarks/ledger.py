@@ -33,6 +33,10 @@ What is measured, and how:
    batch 1).
    ``<db>_core_guarded_batch*_tps`` writes the same rows into tables *with*
    the guard triggers, which separates their cost from Python's.
+   ``sqlite_sql_floor_batch1000_tps``: finplug's own statements and commits
+   for batches of 1,000, traced and replayed on a copy of the database
+   through the bare ``sqlite3`` driver (see ``_bench.replay_floor``): what
+   the batches would cost if Python took no time (``null`` on PostgreSQL).
 3. **python-accounting** (``python_accounting_tps``): the peer library posting
    simple two-account journal entries (a ``JournalEntry`` on a bank account
    with one line item on an equity account, committed one by one) on an
@@ -67,7 +71,17 @@ from typing import Any
 import sqlalchemy
 from sqlalchemy import Connection, bindparam, create_engine, insert, update
 
-from _bench import PG_ENV, Aim, alternate, load_average, log, parse_args, report_aims, timed
+from _bench import (
+    PG_ENV,
+    Aim,
+    alternate,
+    load_average,
+    log,
+    parse_args,
+    replay_floor,
+    report_aims,
+    timed,
+)
 from finplug import EntryRequest, Leg, Money, Platform, Tenant
 from finplug._ledger import install_ledger
 from finplug._ledger_schema import accounts, chain, ledger_metadata, transfers
@@ -392,8 +406,13 @@ def bench_backend(db: str, url: str, settings: Settings, results: dict[str, Any]
                 "guarded": lambda: guarded.batched(nb, size),
             },
         )
+        floor = None
+        if db == "sqlite":
+            engine = made["finplug"].storage.engine
+            floor = replay_floor(engine, finplug.batched(nb, size), settings.rounds)
         report = finplug.ledger.verify()
         assert report.ok, report.problems
+    results[f"{db}_sql_floor_batch1000_tps"] = None if floor is None else round(floor, 1)
     results[f"{db}_batch1_tps"] = round(one["finplug"], 1)
     results[f"{db}_batch1000_tps"] = round(many["finplug"], 1)
     results[f"{db}_core_batch1_tps"] = round(one["core"], 1)
@@ -407,6 +426,11 @@ def bench_backend(db: str, url: str, settings: Settings, results: dict[str, Any]
         log(
             f"  {label}: finplug {fig['finplug']:10,.0f}/s   core {fig['core']:10,.0f}/s"
             f"   core+guards {fig['guarded']:10,.0f}/s   finplug/core {ratio:.3f}"
+        )
+    if floor is not None:
+        log(
+            f"  batch {size:,}, SQL alone: {floor:10,.0f}/s   (finplug's own statements and"
+            " commits replayed on the bare sqlite3 driver: no Python logic)"
         )
     log(
         f"  ({settings.rounds} rounds; {n1} transfers per batch-1 round, {nb} x {size:,} per"
@@ -424,6 +448,7 @@ def null_backend(db: str, results: dict[str, Any]) -> None:
         "core_guarded_batch1000_tps",
         "batch1_ratio_vs_core",
         "ratio_vs_core",
+        "sql_floor_batch1000_tps",
     ):
         results[f"{db}_{key}"] = None
 

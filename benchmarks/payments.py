@@ -62,9 +62,7 @@ import gc
 import json
 import os
 import platform as pyplatform
-import re
 import shutil
-import sqlite3
 import statistics
 import sys
 import tempfile
@@ -78,9 +76,19 @@ from pathlib import Path
 from typing import Any
 
 import sqlalchemy
-from sqlalchemy import Engine, event
+from sqlalchemy import Engine
 
-from _bench import PG_ENV, Aim, alternate, load_average, log, parse_args, report_aims
+from _bench import (
+    PG_ENV,
+    Aim,
+    alternate,
+    load_average,
+    log,
+    parse_args,
+    replay_floor,
+    report_aims,
+    sqlite_trace,
+)
 from finplug import (
     ChannelInfo,
     ChannelStats,
@@ -499,39 +507,6 @@ class LedgerSide:
         return run
 
 
-@contextmanager
-def sqlite_trace(engine: Engine) -> Iterator[list[str]]:
-    """Every SQL statement SQLite runs on ``engine``'s connections meanwhile, values inlined.
-
-    Recorded by SQLite itself (``set_trace_callback`` on every connection
-    checked out), so statements sent on raw DBAPI cursors count too;
-    ``BEGIN``, ``COMMIT`` and savepoints included. Python's sqlite3 reports
-    each trigger a statement fires (even one whose ``WHEN`` is false) as a
-    repeat of that statement's text, so runs of one text are kept once.
-    """
-    seen: list[str] = []
-    traced: list[Any] = []
-
-    def trace(statement: str) -> None:
-        if statement.startswith("--"):  # a trigger body, as some versions report it
-            return
-        if seen and seen[-1] == statement:  # a trigger's echo of its statement
-            return
-        seen.append(statement)
-
-    def checkout(dbapi_connection: Any, *_args: object) -> None:
-        dbapi_connection.set_trace_callback(trace)
-        traced.append(dbapi_connection)
-
-    event.listen(engine, "checkout", checkout)
-    try:
-        yield seen
-    finally:
-        event.remove(engine, "checkout", checkout)
-        for dbapi_connection in traced:
-            dbapi_connection.set_trace_callback(None)
-
-
 def statements_per_flow(engine: Engine, run: Callable[[], int]) -> float | None:
     """SQL statements SQLite runs per flow of ``run`` (untimed); ``None`` on other databases."""
     if engine.dialect.name != "sqlite":
@@ -541,86 +516,13 @@ def statements_per_flow(engine: Engine, run: Callable[[], int]) -> float | None:
     return round(len(seen) / flows, 1)
 
 
-_LITERAL = re.compile(
-    r"""(?P<str>'(?:[^']|'')*')"""  # 'text', '' escapes a quote
-    r"""|(?P<blob>[xX]'[0-9a-fA-F]*')"""
-    r"""|(?P<ident>"(?:[^"]|"")*"|[A-Za-z_][A-Za-z_0-9$]*)"""  # names keep their digits
-    r"""|(?P<num>\d+(?:\.\d+)?)"""
-)
-
-
-def parameterized(statement: str) -> tuple[str, tuple[Any, ...]]:
-    """A traced statement back as (SQL with ``?`` marks, its values).
-
-    The trace inlines values; putting them back as parameters lets SQLite's
-    prepared-statement cache work as it does in a real flow (one compile per
-    statement shape, not per statement).
-    """
-    values: list[Any] = []
-
-    def mark(match: re.Match[str]) -> str:
-        kind = match.lastgroup
-        text = match.group()
-        if kind == "str":
-            values.append(text[1:-1].replace("''", "'"))
-        elif kind == "blob":
-            values.append(bytes.fromhex(text[2:-1]))
-        elif kind == "num":
-            values.append(float(text) if "." in text else int(text))
-        else:
-            return text
-        return "?"
-
-    return _LITERAL.sub(mark, statement), tuple(values)
-
-
 def sql_floor(tenant: Tenant, side: PaymentsSide, flows: int, rounds: int) -> float:
-    """Flows/s of the flows' own SQL alone, replayed on the bare sqlite3 driver (the floor).
+    """Flows/s of ``flows`` flows' own SQL replayed on the bare sqlite3 driver (the floor).
 
-    A copy of the tenant's database is taken (SQLite's backup API); ``flows``
-    flows then run with every statement traced (values inlined); the traced
-    statements are replayed in order on a fresh copy, through a plain
-    ``sqlite3`` connection with the storage's settings (WAL,
-    ``synchronous=NORMAL``, foreign keys on), and timed. Only SQLite runs: no
-    Python logic, no SQLAlchemy, the same statements, rows, indexes,
-    triggers and commits, each statement prepared once per shape as in a
-    real flow (see :func:`parameterized`). The median of ``rounds`` replays.
+    See :func:`_bench.replay_floor`: the same statements, rows, indexes,
+    triggers and commits, with no Python logic and no SQLAlchemy.
     """
-    engine = tenant.storage.engine
-    database = engine.url.database
-    assert database is not None
-    folder = Path(tempfile.mkdtemp(prefix="finplug-floor-"))
-    try:
-        before = folder / "before.db"
-        with engine.connect() as conn:
-            source = conn.connection.driver_connection
-            target = sqlite3.connect(before)
-            source.backup(target)  # type: ignore[union-attr]
-            target.close()
-        with sqlite_trace(engine) as seen:
-            done = side.flows(flows)()
-        script = [parameterized(statement) for statement in seen]
-        rates = []
-        for n in range(rounds):
-            copy = folder / f"replay-{n}.db"
-            shutil.copyfile(before, copy)
-            replay = sqlite3.connect(copy, isolation_level=None, cached_statements=1024)
-            replay.execute("PRAGMA journal_mode=WAL")
-            replay.execute("PRAGMA synchronous=NORMAL")
-            replay.execute("PRAGMA foreign_keys=ON")
-            gc.disable()
-            try:
-                started = time.perf_counter()
-                for statement, values in script:
-                    replay.execute(statement, values)
-                elapsed = time.perf_counter() - started
-            finally:
-                gc.enable()
-                replay.close()
-            rates.append(done / elapsed)
-        return statistics.median(rates)
-    finally:
-        shutil.rmtree(folder, ignore_errors=True)
+    return replay_floor(tenant.storage.engine, side.flows(flows), rounds)
 
 
 def durability(db: str, tenant: Tenant) -> str:
