@@ -350,7 +350,7 @@ def test_open_account_with_another_definition_raises(
         ("a", {"overdraft_limit": eur(5)}, LedgerError),
         ("a", {"overdraft": "limit", "overdraft_limit": Money(5, "USD")}, LedgerError),
         ("a", {"overdraft": "limit", "overdraft_limit": eur(-5)}, LedgerError),
-        ("a", {"type": "bogus"}, ValueError),
+        ("a", {"type": "bogus"}, LedgerError),
         ("a", {"currency_code": "XQZ"}, MoneyError),
     ],
     ids=[

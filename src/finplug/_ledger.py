@@ -1091,7 +1091,11 @@ class LedgerSession:
     ) -> Account:
         """Open an account; opening an identical one again returns it, a different one raises."""
         self._lock_head()  # concurrent identical opens: the second sees the first's row
-        kind = AccountType(type)
+        try:
+            kind = AccountType(type)
+        except ValueError:
+            known = ", ".join(t.value for t in AccountType)
+            raise LedgerError(f"account type must be one of {known}; got {type!r}") from None
         cur = currency(currency_code)
         if not code or len(code) > 128 or "\x00" in code:
             raise LedgerError("account code must be 1 to 128 characters, without NUL")
