@@ -161,6 +161,13 @@ def test_allow_list_keeps_other_plugins_unimported(fake_group: str) -> None:
     assert "fake_sideeffect" not in sys.modules
 
 
+def test_an_allowed_name_nothing_registers_is_reported(fake_group: str) -> None:
+    records = {r.name: r for r in discover_plugins(group=fake_group, allow=["good", "godo"])}
+    assert records["good"].status == "loaded"
+    assert records["godo"].status == "failed"
+    assert "no installed distribution registers it" in (records["godo"].error or "")
+
+
 def test_discover_is_cached_per_process() -> None:
     first, second = Platform.discover(), Platform.discover()
     assert first is not second  # platforms share nothing mutable...

@@ -176,7 +176,8 @@ def discover_plugins(
     """Load every plugin registered in the entry-point ``group``, each in isolation.
 
     ``allow`` (plugin names) limits what may load: any other installed plugin
-    is not imported at all and is reported as failed with the reason. Results
+    is not imported at all and is reported as failed with the reason, and so
+    is an allowed name that no installed distribution registers. Results
     are sorted by name. :meth:`finplug.Platform.discover` caches this per
     process.
     """
@@ -204,10 +205,18 @@ def discover_plugins(
             invoke_on_load=False,
             on_load_failure_callback=on_failure,
         )
+        installed = set()
         for ep in manager.list_entry_points():
+            installed.add(ep.name)
             if ep.name not in allowed:
                 failures[ep.name] = "not in the platform's allow list; not loaded"
                 dists[ep.name] = _distribution_of(ep)
+        for name in allowed:
+            if name not in installed:  # a typo, or a distribution not installed
+                failures[name] = (
+                    f"in the platform's allow list, but no installed distribution registers"
+                    f" it in {group!r}"
+                )
     # stevedore's cached entry points may not know their distribution; ask once.
     owners = {ep.name: _distribution_of(ep) for ep in importlib.metadata.entry_points(group=group)}
     records: dict[str, PluginRecord] = {}
