@@ -109,23 +109,22 @@ def driver_cursor(conn: Connection) -> Iterator[Any]:
 
 
 class _Shape:
-    """One statement shape: its driver SQL (or Core statement) and its processors."""
+    """One statement shape: its driver SQL (``None`` on the Core fallback) and processors."""
 
-    __slots__ = ("binds", "core", "names", "results", "sql")
+    __slots__ = ("binds", "names", "processed", "results", "sql")
 
     def __init__(
         self,
         sql: str | None,
-        core: Any,
         binds: list[_Processor],
         names: tuple[str, ...] = (),
         results: list[_Processor] | None = None,
     ) -> None:
         self.sql = sql
-        self.core = core
         self.binds = binds
         self.names = names
         self.results = results or []
+        self.processed = any(p is not None for p in self.results)
 
 
 class FastSQL:
@@ -138,9 +137,10 @@ class FastSQL:
         row = fast.select_one(conn, notes, {"id": 1})   # row.body == "hello"
 
     ``where`` mappings are equality tests joined by ``AND`` (a tuple value
-    tests ``IN`` its items). The statement's
-    shape (which columns) is the cache key, so pass the same keys in the same
-    order on a hot path.
+    tests ``IN`` its items). The statement's shape (which columns) is the
+    cache key, so pass the same keys in the same order on a hot path. On the
+    Core fallback each call builds its statement (SQLAlchemy caches the
+    compiled form).
     """
 
     _cache: Final[dict[tuple[str, str, str | None], FastSQL]] = {}
@@ -210,11 +210,9 @@ class FastSQL:
                 cols = ", ".join(self._cols(conn, names))
                 marks = ", ".join([self._mark] * len(names))
                 sql = f"INSERT INTO {self._table(conn, table)} ({cols}) VALUES ({marks})"
-            shape = self._shapes.setdefault(
-                key, _Shape(sql, insert(table), _bind(table, names, conn))
-            )
+            shape = self._shapes.setdefault(key, _Shape(sql, _bind(table, names, conn)))
         if shape.sql is None:
-            conn.execute(shape.core, dict(values))
+            conn.execute(insert(table), dict(values))
             return
         self._run(conn, shape, tuple(values.values()))
 
@@ -231,13 +229,6 @@ class FastSQL:
         if shape is None:
             names = tuple(values)
             sql = None
-            core: Any
-            if self.dialect_name == "postgresql":
-                core = pg_insert(table).on_conflict_do_nothing(index_elements=list(conflict))
-            else:
-                core = sqlite_insert(table).on_conflict_do_nothing(index_elements=list(conflict))
-            # Some drivers report no row count for a Core insert: ask for a row back.
-            core = core.returning(table.c[conflict[0]])
             if self._raw:
                 cols = ", ".join(self._cols(conn, names))
                 marks = ", ".join([self._mark] * len(names))
@@ -246,9 +237,16 @@ class FastSQL:
                     f"INSERT INTO {self._table(conn, table)} ({cols}) VALUES ({marks})"
                     f" ON CONFLICT ({target}) DO NOTHING"
                 )
-            shape = self._shapes.setdefault(key, _Shape(sql, core, _bind(table, names, conn)))
+            shape = self._shapes.setdefault(key, _Shape(sql, _bind(table, names, conn)))
         if shape.sql is None:
-            return conn.execute(shape.core, dict(values)).first() is not None
+            dialect_insert = pg_insert if self.dialect_name == "postgresql" else sqlite_insert
+            stmt = (
+                dialect_insert(table)
+                .on_conflict_do_nothing(index_elements=list(conflict))
+                # Some drivers report no row count for a Core insert: ask for a row back.
+                .returning(table.c[conflict[0]])
+            )
+            return conn.execute(stmt, dict(values)).first() is not None
         return self._run(conn, shape, tuple(values.values())) == 1
 
     def update(
@@ -269,7 +267,7 @@ class FastSQL:
                 sql = (
                     f"UPDATE {self._table(conn, table)} SET {sets} WHERE {self._where(conn, where)}"
                 )
-            shape = self._shapes.setdefault(key, _Shape(sql, None, _bind(table, names, conn)))
+            shape = self._shapes.setdefault(key, _Shape(sql, _bind(table, names, conn)))
         if shape.sql is None:
             stmt = update(table).where(_core_where(table, where)).values(**values)
             return int(conn.execute(stmt).rowcount)
@@ -294,7 +292,7 @@ class FastSQL:
                     f" WHERE {self._where(conn, where)} RETURNING {col}"
                 )
             binds = _bind(table, _where_names(where), conn)
-            shape = self._shapes.setdefault(key, _Shape(sql, None, binds))
+            shape = self._shapes.setdefault(key, _Shape(sql, binds))
         if shape.sql is None:
             stmt = (
                 update(table)
@@ -339,7 +337,7 @@ class FastSQL:
                     f" WHERE {self._where(conn, where)}{order}{lock}"
                 )
             binds = _bind(table, _where_names(where), conn)
-            shape = _Shape(sql, None, binds, names, _results(table, names, conn))
+            shape = _Shape(sql, binds, names, _results(table, names, conn))
             shape = self._shapes.setdefault(key, shape)
         if shape.sql is None:
             stmt = select(table).where(_core_where(table, where))
@@ -353,7 +351,7 @@ class FastSQL:
             cursor.execute(shape.sql, params)
             rows = cursor.fetchall()
         names, results = shape.names, shape.results
-        if any(p is not None for p in results):
+        if shape.processed:
             rows = [_values(results, row) for row in rows]
         return [Record(**dict(zip(names, row, strict=True))) for row in rows]
 
