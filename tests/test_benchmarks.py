@@ -7,50 +7,58 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).parents[1]
 
 
-def test_kernel_benchmark_quick_run_reports_every_figure() -> None:
+def quick_run(script: str) -> dict[str, Any]:
+    """Run ``benchmarks/<script> --quick``; its last line, the JSON figures."""
     out = subprocess.run(
-        [sys.executable, str(ROOT / "benchmarks" / "kernel.py"), "--quick"],
+        [sys.executable, str(ROOT / "benchmarks" / script), "--quick"],
         capture_output=True,
         text=True,
         check=True,
         cwd=ROOT,
     )
-    figures = json.loads(out.stdout.strip().splitlines()[-1])
-    for key in (
-        "hook_ratio_1",
-        "hook_ratio_5",
-        "hook_ratio_20",
-        "assembly_us",
-        "tenants_10k_s",
-        "tenants_10k_kb_each",
-    ):
+    figures: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
+    return figures
+
+
+def assert_positive(figures: dict[str, Any], keys: tuple[str, ...]) -> None:
+    for key in keys:
         assert isinstance(figures[key], float | int), key
         assert figures[key] > 0, key
+
+
+def test_kernel_benchmark_quick_run_reports_every_figure() -> None:
+    figures = quick_run("kernel.py")
+    assert_positive(
+        figures,
+        (
+            "hook_ratio_1",
+            "hook_ratio_5",
+            "hook_ratio_20",
+            "assembly_us",
+            "tenants_10k_s",
+            "tenants_10k_kb_each",
+        ),
+    )
     assert figures["quick"] is True
 
 
 def test_ledger_benchmark_quick_run_reports_every_figure() -> None:
-    out = subprocess.run(
-        [sys.executable, str(ROOT / "benchmarks" / "ledger.py"), "--quick"],
-        capture_output=True,
-        text=True,
-        check=True,
-        cwd=ROOT,
-    )
-    figures = json.loads(out.stdout.strip().splitlines()[-1])
+    figures = quick_run("ledger.py")
     assert figures["quick"] is True
-    for key in (
-        "sqlite_batch1_tps",
-        "sqlite_batch1000_tps",
-        "sqlite_ratio_vs_core",
-        "sqlite_sql_floor_batch1000_tps",
-    ):
-        assert isinstance(figures[key], float | int), key
-        assert figures[key] > 0, key
+    assert_positive(
+        figures,
+        (
+            "sqlite_batch1_tps",
+            "sqlite_batch1000_tps",
+            "sqlite_ratio_vs_core",
+            "sqlite_sql_floor_batch1000_tps",
+        ),
+    )
     # PostgreSQL figures are measured when the test database is configured (the
     # script reads the same variable), null otherwise; python-accounting is optional.
     with_pg = bool(os.environ.get("FINPLUG_TEST_DATABASE_URL"))
@@ -61,26 +69,20 @@ def test_ledger_benchmark_quick_run_reports_every_figure() -> None:
 
 
 def test_payments_benchmark_quick_run_reports_every_figure() -> None:
-    out = subprocess.run(
-        [sys.executable, str(ROOT / "benchmarks" / "payments.py"), "--quick"],
-        capture_output=True,
-        text=True,
-        check=True,
-        cwd=ROOT,
-    )
-    figures = json.loads(out.stdout.strip().splitlines()[-1])
+    figures = quick_run("payments.py")
     assert figures["quick"] is True
-    for key in (
-        "routing_p50_us",
-        "routing_p99_us",
-        "routing_naive_p50_us",
-        "sqlite_flows_per_s",
-        "sqlite_ledger_only_flows_per_s",
-        "ratio_vs_ledger_only",
-        "sqlite_sql_floor_flows_per_s",
-    ):
-        assert isinstance(figures[key], float | int), key
-        assert figures[key] > 0, key
+    assert_positive(
+        figures,
+        (
+            "routing_p50_us",
+            "routing_p99_us",
+            "routing_naive_p50_us",
+            "sqlite_flows_per_s",
+            "sqlite_ledger_only_flows_per_s",
+            "ratio_vs_ledger_only",
+            "sqlite_sql_floor_flows_per_s",
+        ),
+    )
     assert figures["routing_p50_us"] <= figures["routing_p99_us"]
     assert figures["pg_sql_floor_flows_per_s"] is None  # SQLite's trace only
     assert figures["ratio_vs_ledger_only"] == figures["sqlite_ratio_vs_ledger_only"]
