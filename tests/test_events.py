@@ -28,6 +28,7 @@ from finplug import (
     EntryRequest,
     Event,
     EventError,
+    HookCallError,
     Leg,
     Money,
     NoSettings,
@@ -238,7 +239,11 @@ def test_listener_failure_redelivers_and_holds_back_its_aggregate(tenant: Tenant
     [failure] = report.failed
     assert failure.event == stored["a2"]
     assert failure.attempts == 1
-    assert isinstance(failure.error, RuntimeError)
+    # The hook's failure policy names tenant, plugin and hook, with the listener's error chained.
+    assert isinstance(failure.error, HookCallError)
+    assert (failure.error.tenant, failure.error.plugin) == (tenant.id, "gate")
+    assert failure.error.hook == "finplug_on_event"
+    assert isinstance(failure.error.__cause__, RuntimeError)
     assert keys(events.undelivered()) == ["a2", "a3"]
 
     again = events.dispatch()
@@ -591,7 +596,10 @@ def test_hook_finplug_on_event(make_tenant: MakeTenant) -> None:
     assert gate(tenant).seen == ["cap-1"]  # gate runs first (before=recorder)
     # An exception stops the call: later listeners do not see the event.
     gate(tenant).refuse.add("cap-1")
-    with pytest.raises(RuntimeError, match="refused cap-1"):
+    with pytest.raises(
+        HookCallError,
+        match=r"plugin 'gate' failed in hook finplug_on_event: RuntimeError: refused cap-1",
+    ):
         tenant.hooks.finplug_on_event(event=event)
     assert recorder(tenant).received == [event]
     # Nobody implements it: an empty list.

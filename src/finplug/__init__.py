@@ -18,12 +18,14 @@ from finplug._domain import RiskContext
 from finplug._domain import RiskDecision
 from finplug._domain import RiskReason
 from finplug._domain import RiskVerdict
+from finplug._domain import assess_risk
 from finplug._domain import combine_risk_decisions
 from finplug._errors import AssemblyError
 from finplug._errors import ComponentNotEnabledError
 from finplug._errors import ConfigError
 from finplug._errors import ConfigIssue
 from finplug._errors import FinplugError
+from finplug._errors import HookCallError
 from finplug._errors import MoneyError
 from finplug._errors import TenantNotFoundError
 from finplug._events import DeliveryFailure
@@ -76,6 +78,7 @@ from finplug._payments import RouteRequest
 from finplug._payments import RoutingStrategy
 from finplug._platform import Platform
 from finplug._plugin import API_VERSION
+from finplug._plugin import HookFailurePolicy
 from finplug._plugin import NoSettings
 from finplug._plugin import Plugin
 from finplug._plugin import PluginContext
@@ -126,6 +129,8 @@ __all__ = [
     "Fee",
     "FeeContext",
     "FinplugError",
+    "HookCallError",
+    "HookFailurePolicy",
     "IdempotencyConflictError",
     "IllegalTransitionError",
     "JanitorReport",
@@ -163,6 +168,7 @@ __all__ = [
     "TenantStorage",
     "VerifyReport",
     "allocate",
+    "assess_risk",
     "check_plugin",
     "combine_risk_decisions",
     "currency",

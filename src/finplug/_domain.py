@@ -7,11 +7,17 @@ and comparable in tests. Findings (a risk reason, a fee line) are values.
 from __future__ import annotations
 
 import enum
+import logging
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
+from typing import TYPE_CHECKING
 
+from finplug._errors import HookCallError
 from finplug._money import Money
+
+if TYPE_CHECKING:
+    from finplug.hookspecs import Hooks
 
 __all__ = [
     "Fee",
@@ -20,8 +26,11 @@ __all__ = [
     "RiskDecision",
     "RiskReason",
     "RiskVerdict",
+    "assess_risk",
     "combine_risk_decisions",
 ]
+
+_log = logging.getLogger("finplug.risk")
 
 _EMPTY: Mapping[str, str] = MappingProxyType({})
 
@@ -144,3 +153,33 @@ class Fee:
     """Party that receives: ``"platform"``, ``"channel"`` or a partner id."""
     rule: str = ""
     """Which rule (and plugin) produced it."""
+
+
+#: The reason code of a decision held because a risk plugin raised.
+RISK_CHECK_FAILED = "risk_check_failed"
+
+
+def assess_risk(hooks: Hooks, context: RiskContext) -> RiskDecision:
+    """Ask every ``finplug_assess_risk`` implementation and combine the answers, failing closed.
+
+    This is the one way callers (the ``risk`` component, payments, later
+    onboarding and payouts) ask the hook, so its failure policy holds
+    everywhere: when an implementation raises, the answer is a ``REVIEW``
+    whose reason (``risk_check_failed``, rule = the plugin's name) says which
+    plugin failed. The operation is held for a person instead of going
+    through unchecked, and only that operation is affected. The error is
+    logged with tenant, plugin and hook.
+    """
+    try:
+        answers = hooks.finplug_assess_risk(context=context)
+    except HookCallError as exc:
+        _log.error("%s; holding %s for review", exc, context.operation)
+        plugin = exc.plugin or "unknown"
+        return RiskDecision.review(
+            RiskReason(
+                RISK_CHECK_FAILED,
+                f"risk plugin {plugin!r} failed ({type(exc.__cause__).__name__}); held for review",
+                plugin,
+            )
+        )
+    return combine_risk_decisions(answers)

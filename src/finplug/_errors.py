@@ -10,12 +10,15 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from finplug._text import cut
+
 __all__ = [
     "AssemblyError",
     "ComponentNotEnabledError",
     "ConfigError",
     "ConfigIssue",
     "FinplugError",
+    "HookCallError",
     "MoneyError",
     "TenantNotFoundError",
 ]
@@ -88,6 +91,29 @@ class AssemblyError(FinplugError):
         self.tenant = tenant
         self.reason = reason
         super().__init__(f"tenant {tenant!r}: {reason}")
+
+
+class HookCallError(FinplugError):
+    """A plugin's hook implementation raised while the kernel or a component called it.
+
+    Names the tenant, the hook and the plugin whose implementation raised;
+    the plugin's own exception is chained as ``__cause__``. What happens next
+    is the hook's failure policy, stated in its spec (see
+    :class:`~finplug.HookFailurePolicy`): the caller either fails its
+    operation before anything is written, fails closed, reports and goes on,
+    or retries later.
+    """
+
+    def __init__(self, tenant: str, hook: str, plugin: str | None, cause: BaseException) -> None:
+        self.tenant = tenant
+        self.hook = hook
+        self.plugin = plugin
+        detail = cut(str(cause), 200)
+        who = f"plugin {plugin!r}" if plugin is not None else "a plugin"
+        super().__init__(
+            f"tenant {tenant!r}: {who} failed in hook {hook}: {type(cause).__name__}"
+            + (f": {detail}" if detail else "")
+        )
 
 
 class TenantNotFoundError(FinplugError, LookupError):

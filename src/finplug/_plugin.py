@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import enum
 import logging
 import re
 from collections.abc import Callable
@@ -21,10 +22,12 @@ if TYPE_CHECKING:
 __all__ = [
     "API_VERSION",
     "PROJECT",
+    "HookFailurePolicy",
     "NoSettings",
     "Plugin",
     "PluginContext",
     "PluginMeta",
+    "failure_policy",
     "hookimpl",
     "hookspec",
 ]
@@ -42,6 +45,41 @@ hookimpl = pluggy.HookimplMarker(PROJECT)
 
 #: Marks a hook specification (used only by :mod:`finplug.hookspecs`).
 hookspec = pluggy.HookspecMarker(PROJECT)
+
+#: The attribute :func:`failure_policy` sets on a spec function.
+FAILURE_POLICY_ATTR = f"{PROJECT}_failure_policy"
+
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+class HookFailurePolicy(enum.StrEnum):
+    """What the caller of a hook does when an implementation raises.
+
+    Every spec in :mod:`finplug.hookspecs` declares one with
+    :func:`failure_policy`. Whatever the policy, the error reaches the caller
+    as a :class:`~finplug.HookCallError` naming tenant, plugin and hook, with
+    the plugin's exception chained.
+    """
+
+    PROPAGATE = "propagate"
+    """The caller's operation fails with the error before anything is written."""
+    FAIL_CLOSED = "fail_closed"
+    """The caller takes the safe answer (a risk check that fails holds the operation)."""
+    REPORT = "report"
+    """The failure becomes a reported finding (a located config issue); the caller goes on."""
+    RETRY_LATER = "retry_later"
+    """The work stays pending and is offered again later (an undelivered event)."""
+
+
+def failure_policy(policy: HookFailurePolicy) -> Callable[[_F], _F]:
+    """Declare a hook spec's failure policy (put it under ``@hookspec``)."""
+
+    def mark(spec: _F) -> _F:
+        setattr(spec, FAILURE_POLICY_ATTR, policy)
+        return spec
+
+    return mark
+
 
 _NAME = re.compile(r"^[a-z][a-z0-9]*(?:[-_][a-z0-9]+)*$")
 _COMPONENT = re.compile(r"^[a-z][a-z0-9_]*$")

@@ -27,7 +27,13 @@ import pluggy
 from pydantic import BaseModel, ValidationError
 
 from finplug._config import TenantConfig, pydantic_issues
-from finplug._errors import AssemblyError, ComponentNotEnabledError, ConfigError, ConfigIssue
+from finplug._errors import (
+    AssemblyError,
+    ComponentNotEnabledError,
+    ConfigError,
+    ConfigIssue,
+    HookCallError,
+)
 from finplug._plugin import PROJECT, Plugin, PluginContext, _RuntimeView
 from finplug._registry import PluginRecord, _spec_table
 from finplug._sources import from_mapping, parse_loc
@@ -291,18 +297,71 @@ def _empty_caller(name: str) -> _EmptyCaller:
     return caller
 
 
+class _GuardedCaller:
+    """Calls pluggy's hook caller; an implementation's exception becomes a :class:`HookCallError`.
+
+    The success path is one extra Python call around pluggy's. Only when an
+    implementation raised does it find out which: the outermost traceback
+    frame that runs one of the hook's implementation functions names the
+    plugin. An error from pluggy itself (a wrong argument name) or a
+    :class:`HookCallError` from a nested hook call passes through unchanged,
+    so the innermost culprit is the one named.
+    """
+
+    __slots__ = ("_caller", "_tenant", "name")
+
+    def __init__(self, caller: pluggy.HookCaller, tenant: str) -> None:
+        self._caller = caller
+        self._tenant = tenant
+        self.name = caller.name
+
+    def __call__(self, **kwargs: object) -> Any:
+        try:
+            return self._caller(**kwargs)
+        except HookCallError:
+            raise
+        except Exception as exc:
+            plugin = self._culprit(exc)
+            if plugin is None:
+                raise
+            raise HookCallError(self._tenant, self.name, plugin, exc) from exc
+
+    def _culprit(self, exc: BaseException) -> str | None:
+        codes = {}
+        for impl in self._caller.get_hookimpls():
+            function = getattr(impl.function, "__func__", impl.function)
+            code = getattr(function, "__code__", None)
+            if code is not None:
+                codes[code] = impl.plugin_name
+        tb = exc.__traceback__
+        while tb is not None:
+            plugin = codes.get(tb.tb_frame.f_code)
+            if plugin is not None:
+                return plugin
+            tb = tb.tb_next
+        return None
+
+    def get_hookimpls(self) -> list[pluggy.HookImpl]:
+        """The implementations (mirrors :meth:`pluggy.HookCaller.get_hookimpls`)."""
+        return self._caller.get_hookimpls()
+
+
 class _HookRelay:
     """The run-time object behind ``tenant.hooks`` (typed as :class:`Hooks`).
 
-    Every spec is a plain instance attribute: pluggy's own hook caller for the
-    hooks this tenant's plugins implement, a shared empty caller for the rest.
-    No ``__getattr__``, so attribute reads stay on CPython's fast path and a
-    call costs what a raw pluggy call costs.
+    Every spec is a plain instance attribute: a :class:`_GuardedCaller` over
+    pluggy's hook caller for the hooks this tenant's plugins implement, a
+    shared empty caller for the rest. No ``__getattr__``, so attribute reads
+    stay on CPython's fast path.
     """
 
-    def __init__(self, pm: pluggy.PluginManager, implemented: frozenset[str]) -> None:
+    def __init__(self, pm: pluggy.PluginManager, implemented: frozenset[str], tenant: str) -> None:
         for name in _spec_table():
-            caller = getattr(pm.hook, name) if name in implemented else _empty_caller(name)
+            caller = (
+                _GuardedCaller(getattr(pm.hook, name), tenant)
+                if name in implemented
+                else _empty_caller(name)
+            )
             setattr(self, name, caller)
 
 
@@ -348,7 +407,7 @@ class Tenant(_RuntimeView):
         # pluggy calls the most recently registered implementation first.
         for record in reversed(plan.order):
             self._pm.register(self._instances[record.name], name=record.name)
-        self.hooks: Hooks = cast("Hooks", _HookRelay(self._pm, frozenset(implemented)))
+        self.hooks: Hooks = cast("Hooks", _HookRelay(self._pm, frozenset(implemented), self.id))
 
     # -- introspection ----------------------------------------------------
 
@@ -469,7 +528,12 @@ class Tenant(_RuntimeView):
                 raise AssemblyError(self.id, f"component {name!r} registered twice")
             found[name] = implementation
 
-        impl.function(register=register)
+        try:
+            impl.function(register=register)
+        except (AssemblyError, HookCallError):
+            raise
+        except Exception as exc:
+            raise HookCallError(self.id, "finplug_register_components", plugin, exc) from exc
 
     def check(self) -> list[ConfigIssue]:
         """Cross-plugin checks of this tenant's config (``finplug_check_tenant``), located.
@@ -478,7 +542,7 @@ class Tenant(_RuntimeView):
         line of its field path; empty when all is well. Does not touch storage.
         """
         found: list[ConfigIssue] = []
-        for batch in self.hooks.finplug_check_tenant():
+        for batch in self._check_batches():
             for issue in batch:
                 try:
                     loc = parse_loc(issue.path)
@@ -487,6 +551,34 @@ class Tenant(_RuntimeView):
                 located = self.plan.config.issue(loc, issue.message)
                 found.append(located if loc else replace(located, path=issue.path))
         return found
+
+    def _check_batches(self) -> Iterator[list[ConfigIssue]]:
+        """Each plugin's ``finplug_check_tenant`` answer, in hook order; a raise is an issue.
+
+        The hook's failure policy is *report*: each implementation is called
+        on its own, so one that raises becomes an issue naming its plugin and
+        the others still run.
+        """
+        hook = "finplug_check_tenant"
+        caller = getattr(self._pm.hook, hook, None)
+        for impl in reversed(caller.get_hookimpls() if caller is not None else []):
+            if impl.hookwrapper or impl.wrapper:
+                continue
+            try:
+                batch = impl.function()
+            except Exception as exc:
+                error = HookCallError(self.id, hook, impl.plugin_name, exc)
+                yield [
+                    ConfigIssue(
+                        None,
+                        None,
+                        f"plugins.{impl.plugin_name}",
+                        f"{error}; the plugin's cross-plugin check could not run",
+                    )
+                ]
+                continue
+            if batch is not None:
+                yield batch
 
     @property
     def payments(self) -> PaymentsAPI:

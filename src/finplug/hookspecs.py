@@ -24,7 +24,7 @@ from finplug._domain import Fee, FeeContext, RiskContext, RiskDecision
 from finplug._errors import ConfigIssue
 from finplug._events import Event
 from finplug._payments import ChannelConnector, RoutingStrategy
-from finplug._plugin import hookspec
+from finplug._plugin import HookFailurePolicy, failure_policy, hookspec
 
 __all__ = [
     "ComponentRegistrar",
@@ -50,6 +50,7 @@ class ComponentRegistrar(Protocol):
 
 
 @hookspec
+@failure_policy(HookFailurePolicy.PROPAGATE)
 def finplug_register_components(register: ComponentRegistrar) -> None:
     """Provide the component implementations this plugin declared in its meta.
 
@@ -64,6 +65,10 @@ def finplug_register_components(register: ComponentRegistrar) -> None:
     Nobody implements it: the tenant has no components; asking for one raises
     :class:`~finplug.ComponentNotEnabledError`.
 
+    Failure policy: propagate. Asking for a component raises
+    :class:`~finplug.HookCallError` naming the plugin; nothing is cached, so
+    the next request tries again.
+
     Example::
 
         @hookimpl
@@ -73,6 +78,7 @@ def finplug_register_components(register: ComponentRegistrar) -> None:
 
 
 @hookspec
+@failure_policy(HookFailurePolicy.FAIL_CLOSED)
 def finplug_assess_risk(context: RiskContext) -> RiskDecision | None:
     """Assess an operation (a payment, a top-up, an onboarding) for risk.
 
@@ -83,6 +89,12 @@ def finplug_assess_risk(context: RiskContext) -> RiskDecision | None:
     of every objection kept).
     Nobody implements it: the call returns ``[]``, which combines to approve,
     so a tenant without risk plugins still runs its payment flow.
+
+    Failure policy: fail closed. :func:`~finplug.assess_risk` (which
+    every caller uses) turns a raising implementation into a ``REVIEW``
+    decision whose reason (``risk_check_failed``) names the plugin: the
+    operation is held for a person, never let through unchecked, and the
+    tenant's other operations go on.
 
     Example::
 
@@ -95,6 +107,7 @@ def finplug_assess_risk(context: RiskContext) -> RiskDecision | None:
 
 
 @hookspec
+@failure_policy(HookFailurePolicy.PROPAGATE)
 def finplug_calculate_fees(context: FeeContext) -> list[Fee] | None:
     """Compute the fees a money movement carries.
 
@@ -105,6 +118,12 @@ def finplug_calculate_fees(context: FeeContext) -> list[Fee] | None:
     Combination: collect all; the caller flattens the lists, in hook order.
     Nobody implements it: the call returns ``[]``, meaning no fees.
 
+    Failure policy: propagate, before any money moves. Callers compute
+    fees before they ask a channel to move money (the payments component
+    does so while it reserves the channel call), so a raising implementation
+    fails the operation with :class:`~finplug.HookCallError` and nothing is
+    written or moved; the same call may be retried.
+
     Example::
 
         @hookimpl
@@ -114,6 +133,7 @@ def finplug_calculate_fees(context: FeeContext) -> list[Fee] | None:
 
 
 @hookspec
+@failure_policy(HookFailurePolicy.RETRY_LATER)
 def finplug_on_event(event: Event) -> None:
     """React to a domain event after the transaction that emitted it committed.
 
@@ -131,6 +151,10 @@ def finplug_on_event(event: Event) -> None:
     as delivered all the same (events are not replayed to listeners enabled
     later).
 
+    Failure policy: retry later. The event stays undelivered and is
+    offered again by a later ``dispatch()``; the error is logged with
+    tenant, plugin and hook.
+
     Example::
 
         @hookimpl
@@ -141,6 +165,7 @@ def finplug_on_event(event: Event) -> None:
 
 
 @hookspec
+@failure_policy(HookFailurePolicy.PROPAGATE)
 def finplug_register_channels() -> list[ChannelConnector] | None:
     """Provide the payment channels this plugin connects, for the calling tenant.
 
@@ -153,6 +178,10 @@ def finplug_register_channels() -> list[ChannelConnector] | None:
     Nobody implements it: the call returns ``[]``; the tenant has no channels
     and every payment fails with ``no_eligible_channel``.
 
+    Failure policy: propagate. The payments call that first needed the
+    channels fails with :class:`~finplug.HookCallError` before anything is
+    written; nothing is cached, so the next call asks again.
+
     Example::
 
         @hookimpl
@@ -162,6 +191,7 @@ def finplug_register_channels() -> list[ChannelConnector] | None:
 
 
 @hookspec
+@failure_policy(HookFailurePolicy.PROPAGATE)
 def finplug_routing_strategies() -> dict[str, RoutingStrategy] | None:
     """Offer routing strategies by name, for tenants to choose in their config.
 
@@ -175,6 +205,8 @@ def finplug_routing_strategies() -> dict[str, RoutingStrategy] | None:
     Nobody implements it: the call returns ``[]``; only the built-in
     strategies exist.
 
+    Failure policy: propagate, like :func:`finplug_register_channels`.
+
     Example::
 
         @hookimpl
@@ -184,6 +216,7 @@ def finplug_routing_strategies() -> dict[str, RoutingStrategy] | None:
 
 
 @hookspec
+@failure_policy(HookFailurePolicy.REPORT)
 def finplug_check_tenant() -> list[ConfigIssue] | None:
     """Check settings that only make sense together with the tenant's other plugins.
 
@@ -201,6 +234,11 @@ def finplug_check_tenant() -> list[ConfigIssue] | None:
     issue in the tenant's config file.
     Nobody implements it: the call returns ``[]``; per-plugin validation is
     all there is.
+
+    Failure policy: report. ``Platform.check`` turns a raising
+    implementation into one issue located at the tenant's ``plugins``
+    section, naming the plugin, and goes on with the other plugins' checks
+    and the other files.
 
     Example::
 

@@ -12,7 +12,7 @@ from finplug import (
     RiskContext,
     RiskDecision,
     RiskReason,
-    combine_risk_decisions,
+    assess_risk,
     hookimpl,
 )
 from finplug.hookspecs import ComponentRegistrar
@@ -52,9 +52,11 @@ class RiskService:
         self._plugin = plugin
 
     def assess(self, context: RiskContext) -> RiskDecision:
-        """Ask every ``finplug_assess_risk`` implementation; the strictest verdict wins."""
-        answers = self._plugin.context.hooks.finplug_assess_risk(context=context)
-        return combine_risk_decisions(answers)
+        """Ask every ``finplug_assess_risk`` implementation; the strictest verdict wins.
+
+        A raising rule plugin holds the operation for review (the hook fails closed).
+        """
+        return assess_risk(self._plugin.context.hooks, context)
 
     def rules(self) -> list[str]:
         """Names of this plugin's active rules (other plugins' rules are not listed)."""

@@ -1,0 +1,37 @@
+"""Small text helpers shared by error messages."""
+
+from __future__ import annotations
+
+__all__ = ["SHOWN_CHARS", "cut", "shorten"]
+
+#: How many characters of a caller's value an error message repeats at most.
+SHOWN_CHARS = 40
+
+
+def shorten(value: object, limit: int = SHOWN_CHARS) -> str:
+    """``repr(value)`` cut to ``limit`` characters, saying how long the original was.
+
+    Error messages repeat what the caller passed so the caller can find it, but
+    never all of it: a 100,000-digit string must not become a 100 KB message.
+
+    >>> shorten("abc")
+    "'abc'"
+    >>> shorten("x" * 100, limit=10)
+    "'xxxxxxxx… (100 characters)"
+    """
+    text = repr(value)
+    if len(text) <= limit:
+        return text
+    size = len(value) if isinstance(value, str | bytes) else len(text)
+    return f"{text[: limit - 1]}… ({size} characters)"
+
+
+def cut(text: str, limit: int = SHOWN_CHARS) -> str:
+    """``text`` itself when short, else its first ``limit - 1`` characters and its length.
+
+    >>> cut("y" * 50, limit=5)
+    'yyyy… (50 characters)'
+    """
+    if len(text) <= limit:
+        return text
+    return f"{text[: limit - 1]}… ({len(text)} characters)"
