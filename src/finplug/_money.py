@@ -11,16 +11,28 @@ Rules, in one place:
   single rounding point of finplug; everything else is exact.
 * Minor units come from the Unicode CLDR data shipped with Babel (the
   ``digits`` of each currency), not from a table written here.
+* A decimal string is ASCII only: an optional sign, digits ``0``-``9`` with
+  at most one ``.``, an optional exponent (``1e2``), and optional ASCII
+  whitespace around it. Other scripts' digits (Arabic-Indic, full-width), digit
+  separators (``"1_000"``, ``"1,000"``) and anything else are refused.
+* ISO 4217 codes that are not money (no currency, testing, precious metals,
+  bond-market units, units of account, fund codes; see :data:`NON_MONEY_CODES`)
+  are refused unless the caller opts in with
+  ``currency(code, allow_non_money=True)``.
 * Mixing currencies in arithmetic or comparison raises :class:`MoneyError`.
 * ``sum()`` works: ``0 + money`` is ``money``.
+* An error message never repeats more than :data:`SHOWN_CHARACTERS` characters
+  of a caller's value; a longer value is cut and its length given.
 """
 
 from __future__ import annotations
 
 import decimal
 import functools
-from collections.abc import Callable, Sequence
+import re
+from collections.abc import Callable, Mapping, Sequence
 from decimal import Decimal
+from types import MappingProxyType
 from typing import Final, SupportsIndex, TypeAlias
 
 from babel.numbers import get_currency_precision, list_currencies
@@ -29,11 +41,14 @@ from finplug._errors import MoneyError
 
 __all__ = [
     "MAX_DIGITS",
+    "NON_MONEY_CODES",
     "ROUND_HALF_EVEN",
+    "SHOWN_CHARACTERS",
     "Currency",
     "Money",
     "allocate",
     "currency",
+    "decimal_from_string",
     "exact_product",
 ]
 
@@ -54,8 +69,32 @@ _CONTEXT: Final = decimal.Context(
 )
 
 
+#: Most characters of a caller's value that an error message repeats.
+SHOWN_CHARACTERS: Final = 40
+
+
+def _shown(value: object) -> str:
+    """``value`` for an error message, cut to :data:`SHOWN_CHARACTERS` characters.
+
+    A string is shown quoted (its ``repr``, so control and invisible characters
+    are escaped); a number as written. A longer value is cut and followed by
+    ``...`` and its length, so a 100,000-digit input never makes a 100 KB error.
+    """
+    if isinstance(value, str):
+        if len(value) <= SHOWN_CHARACTERS:
+            return repr(value)
+        return f"{value[:SHOWN_CHARACTERS]!r}... ({len(value)} characters)"
+    if isinstance(value, int) and not isinstance(value, bool):
+        # str() of an int above 4300 digits raises ValueError; Decimal has no such limit.
+        value = Decimal(value)
+    text = str(value)
+    if len(text) <= SHOWN_CHARACTERS:
+        return text
+    return f"{text[:SHOWN_CHARACTERS]}... ({len(text)} characters)"
+
+
 def _too_large(value: object) -> MoneyError:
-    return MoneyError(f"amount {value} does not fit in {MAX_DIGITS} significant digits")
+    return MoneyError(f"amount {_shown(value)} does not fit in {MAX_DIGITS} significant digits")
 
 
 def _round(value: Decimal, quantum: Decimal, rounding: str) -> Decimal:
@@ -105,8 +144,80 @@ class Currency:
     def __str__(self) -> str:
         return self.code
 
+    @property
+    def is_money(self) -> bool:
+        """``False`` for the codes in :data:`NON_MONEY_CODES` (``XAU``, ``XTS`` ...)."""
+        return self.code not in NON_MONEY_CODES
+
     def __reduce__(self) -> tuple[object, tuple[str]]:
+        if self.code in NON_MONEY_CODES:
+            # It was admitted with allow_non_money=True when it was made.
+            return (_unpickle_non_money, (self.code,))
         return (currency, (self.code,))
+
+
+_PRECIOUS_METAL: Final = "a precious metal"
+_BOND_UNIT: Final = "a bond-market unit"
+_UNIT_OF_ACCOUNT: Final = "a unit of account that no payment settles in"
+_FUND: Final = "a fund code (an indexed or settlement-timing unit, not a currency)"
+_ACCOUNT_UNIT: Final = "a withdrawn financial or convertible account unit"
+
+#: ISO 4217 codes that are not money, each with what it is instead.
+#:
+#: :func:`currency` refuses them unless called with ``allow_non_money=True``.
+#: The rule: a code is refused when no ordinary payment can be made in it:
+#: ``XXX`` (no currency), ``XTS`` (testing), the precious metals, the
+#: bond-market units, the units of account (including the IMF's SDR ``XDR``:
+#: a reserve asset held only by central banks and prescribed holders, in which
+#: prices are quoted but never paid), ISO's fund codes, and the withdrawn codes
+#: of those kinds that CLDR still lists. Every code here is one CLDR marks as
+#: not legal tender anywhere; CLDR's other non-tender codes, ``VED`` (ISO's
+#: current Venezuelan bolivar) and ``CNH`` (offshore yuan), are money and accepted.
+NON_MONEY_CODES: Final[Mapping[str, str]] = MappingProxyType(
+    {
+        "XXX": "ISO 4217's code for 'no currency'",
+        "XTS": "ISO 4217's code reserved for testing",
+        "XAU": _PRECIOUS_METAL,
+        "XAG": _PRECIOUS_METAL,
+        "XPD": _PRECIOUS_METAL,
+        "XPT": _PRECIOUS_METAL,
+        "XBA": _BOND_UNIT,
+        "XBB": _BOND_UNIT,
+        "XBC": _BOND_UNIT,
+        "XBD": _BOND_UNIT,
+        "XDR": _UNIT_OF_ACCOUNT,
+        "XUA": _UNIT_OF_ACCOUNT,
+        "XSU": _UNIT_OF_ACCOUNT,
+        "XAD": _UNIT_OF_ACCOUNT,
+        "XEU": _UNIT_OF_ACCOUNT,
+        "XFO": _UNIT_OF_ACCOUNT,
+        "XFU": _UNIT_OF_ACCOUNT,
+        "BOV": _FUND,
+        "CHE": _FUND,
+        "CHW": _FUND,
+        "CLF": _FUND,
+        "COU": _FUND,
+        "MXV": _FUND,
+        "USN": _FUND,
+        "UYI": _FUND,
+        "UYW": _FUND,
+        "USS": _FUND,
+        "XRE": _FUND,
+        "ECV": _FUND,
+        "BEC": _ACCOUNT_UNIT,
+        "BEL": _ACCOUNT_UNIT,
+        "ESA": _ACCOUNT_UNIT,
+        "ESB": _ACCOUNT_UNIT,
+        "LUC": _ACCOUNT_UNIT,
+        "LUL": _ACCOUNT_UNIT,
+        "ZAL": _ACCOUNT_UNIT,
+    }
+)
+
+# Three ASCII letters, with optional ASCII whitespace around them. Checked on
+# the raw input, before upper(): "\u0131ls".upper() is "ILS" and "\u3000EUR".strip()
+# is "EUR", and neither is a code anyone meant.
+_CODE: Final = re.compile(r"[ \t\n\r\f\v]*([A-Za-z]{3})[ \t\n\r\f\v]*")
 
 
 @functools.cache
@@ -119,19 +230,72 @@ def _currency(code: str) -> Currency:
     return Currency(code, get_currency_precision(code))
 
 
-def currency(code: str | Currency) -> Currency:
+def currency(code: str | Currency, *, allow_non_money: bool = False) -> Currency:
     """Return the :class:`Currency` for an ISO 4217 code such as ``"EUR"``.
 
-    Raises :class:`MoneyError` for a code that is not a known currency.
+    The code is three ASCII letters, in any case, with optional ASCII
+    whitespace around it. Raises :class:`MoneyError` for a code that is not a
+    known currency, and for one of :data:`NON_MONEY_CODES` (``XXX``, ``XTS``,
+    ``XAU`` ...) unless ``allow_non_money`` is true. The :class:`Currency`
+    returned is accepted by :class:`Money` and its constructors as it is, so
+    opting in once is enough. A :class:`Currency` passed in is returned unchanged.
     """
     if isinstance(code, Currency):
         return code
     if not isinstance(code, str):
         raise MoneyError(f"currency must be an ISO 4217 code string, got {type(code).__name__}")
-    normalized = code.strip().upper()
-    if len(normalized) != 3 or normalized not in _known_codes():
-        raise MoneyError(f"unknown currency {code!r}: expected an ISO 4217 code such as 'EUR'")
+    match = _CODE.fullmatch(code)
+    normalized = match.group(1).upper() if match else ""
+    if normalized not in _known_codes():
+        raise MoneyError(
+            f"unknown currency {_shown(code)}: expected an ISO 4217 code such as 'EUR'"
+        )
+    if not allow_non_money and normalized in NON_MONEY_CODES:
+        raise MoneyError(
+            f"currency {normalized} is not money: it is {NON_MONEY_CODES[normalized]};"
+            f" to use it anyway, pass currency({normalized!r}, allow_non_money=True)"
+        )
     return _currency(normalized)
+
+
+def _unpickle_non_money(code: str) -> Currency:
+    return currency(code, allow_non_money=True)
+
+
+# The one grammar of a decimal string. [0-9], not \d: \d also matches "\u0661" and "\uff11".
+_WHITESPACE: Final = " \t\n\r\f\v"
+_DECIMAL: Final = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
+_FORM: Final = "ASCII digits with an optional sign, decimal point and exponent, such as '10.50'"
+
+
+def decimal_from_string(text: str) -> Decimal:
+    """Parse a decimal string the way :class:`Money` does, or raise :class:`MoneyError`.
+
+    Accepted: optional ASCII whitespace, an optional ``+`` or ``-``, ASCII
+    digits with at most one ``.`` (``10``, ``10.50``, ``.5``, ``5.``), an
+    optional exponent (``1e2``, ``2.5E-3``), optional ASCII whitespace.
+    Refused, although :class:`~decimal.Decimal` takes them: other scripts'
+    digits (Arabic-Indic, full-width ...), ``_`` separators, ``NaN`` and ``Infinity``,
+    non-ASCII whitespace around the number. The result is exact: no digit is
+    dropped.
+    """
+    if not isinstance(text, str):
+        raise MoneyError(f"expected a decimal string, got {type(text).__name__}")
+    stripped = text.strip(_WHITESPACE)
+    if _DECIMAL.fullmatch(stripped):
+        try:
+            return Decimal(stripped)
+        except decimal.InvalidOperation:  # only an exponent beyond the Decimal range
+            raise MoneyError(
+                f"amount {_shown(text)} is out of range: its exponent is too large"
+            ) from None
+    if any(c.isdigit() and not c.isascii() for c in stripped):
+        hint = "it has non-ASCII digits; write amounts with the digits 0-9"
+    elif "_" in stripped or "," in stripped:
+        hint = "digit group separators are not allowed; write 1000, not 1_000 or 1,000"
+    else:
+        hint = f"expected {_FORM}"
+    raise MoneyError(f"amount {_shown(text)} is not a decimal number: {hint}")
 
 
 def _to_decimal(amount: object) -> Decimal:
@@ -147,16 +311,13 @@ def _to_decimal(amount: object) -> Decimal:
     elif isinstance(amount, int):
         value = Decimal(amount)
     elif isinstance(amount, str):
-        try:
-            value = Decimal(amount.strip())
-        except decimal.InvalidOperation:
-            raise MoneyError(f"amount {amount!r} is not a decimal number") from None
+        value = decimal_from_string(amount)
     else:
         raise MoneyError(
             f"amount must be a Decimal, int or decimal string, not {type(amount).__name__}"
         )
     if not value.is_finite():
-        raise MoneyError(f"amount must be a finite number, got {value}")
+        raise MoneyError(f"amount must be a finite number, got {_shown(value)}")
     return value
 
 
@@ -183,7 +344,7 @@ class Money:
             exact = value.quantize(cur.quantum, context=_CONTEXT)
         except decimal.Inexact:
             raise MoneyError(
-                f"amount {value} has more decimals than {cur.code} allows"
+                f"amount {_shown(value)} has more decimals than {cur.code} allows"
                 f" ({cur.exponent}); pass a rounding mode to Money.of() to round"
             ) from None
         except decimal.InvalidOperation:
@@ -248,7 +409,9 @@ class Money:
         try:
             return Money(op(self.amount, other), self.currency)
         except (decimal.Inexact, decimal.InvalidOperation):
-            raise _too_large("result") from None
+            raise MoneyError(
+                f"the result does not fit in {MAX_DIGITS} significant digits"
+            ) from None
 
     def __add__(self, other: Money) -> Money:
         return self._exact(_CONTEXT.add, self._check(other, "add").amount)
@@ -310,14 +473,43 @@ class Money:
     def __delattr__(self, name: str) -> None:
         raise AttributeError("Money is immutable")
 
-    def __reduce__(self) -> tuple[object, tuple[str, str]]:
-        return (Money, (str(self.amount), self.currency.code))
+    def __reduce__(self) -> tuple[object, tuple[str, Currency]]:
+        # The Currency, not its code: a non-money currency pickles its opt-in.
+        return (Money, (str(self.amount), self.currency))
 
     def __repr__(self) -> str:
         return f"Money({str(self.amount)!r}, {self.currency.code!r})"
 
     def __str__(self) -> str:
         return f"{self.amount} {self.currency.code}"
+
+
+def _ratio(value: AmountLike) -> Decimal:
+    """An allocation ratio, bounded so that splitting stays cheap.
+
+    ``allocate`` scales every ratio to an integer, so ``1e-999999`` would make
+    million-digit integers (half a minute of work). A ratio has at most
+    :data:`MAX_DIGITS` significant digits (trailing zeros do not count), none
+    of them below ``1e-38``, and is less than ``1e38``.
+    """
+    weight = _to_decimal(value)
+    if not weight:
+        return Decimal(0)
+    sign, digits, raw_exponent = weight.as_tuple()
+    exponent = int(raw_exponent)  # an int: _to_decimal returns finite values only
+    # Drop trailing zeros by hand: Decimal.normalize() would need a context whose
+    # limits a hostile exponent can exceed.
+    significant = len(digits)
+    while digits[significant - 1] == 0:
+        significant -= 1
+    exponent += len(digits) - significant
+    if significant > MAX_DIGITS or exponent < -MAX_DIGITS or weight.adjusted() >= MAX_DIGITS:
+        raise MoneyError(
+            f"allocation ratio {_shown(value)} is out of range: expected at most"
+            f" {MAX_DIGITS} significant digits, none below 1e-{MAX_DIGITS}, and less than"
+            f" 1e{MAX_DIGITS}"
+        )
+    return Decimal((sign, digits[:significant], exponent))
 
 
 def allocate(total: Money, ratios: Sequence[AmountLike]) -> list[Money]:
@@ -336,7 +528,7 @@ def allocate(total: Money, ratios: Sequence[AmountLike]) -> list[Money]:
     """
     if not ratios:
         raise MoneyError("allocate needs at least one ratio")
-    weights = [_to_decimal(r) for r in ratios]
+    weights = [_ratio(r) for r in ratios]
     if any(w < 0 for w in weights):
         raise MoneyError("allocation ratios must not be negative")
     # Scale every ratio to an integer with a common exponent: w_i = ratio_i * 10**scale.
