@@ -88,6 +88,7 @@ from finplug._registry import ENTRY_POINT_GROUP
 from finplug._registry import PluginRecord
 from finplug._registry import check_plugin
 from finplug._runtime import Tenant
+from finplug._sources import ConfigLimits
 from finplug._storage import DatabaseSettings
 from finplug._storage import TenantStorage
 
@@ -116,6 +117,7 @@ __all__ = [
     "ComponentNotEnabledError",
     "ConfigError",
     "ConfigIssue",
+    "ConfigLimits",
     "Currency",
     "DatabaseSettings",
     "DeliveryFailure",

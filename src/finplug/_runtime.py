@@ -87,7 +87,7 @@ def plan_tenant(
     settings: dict[str, BaseModel] = {}
     document = config.document or from_mapping({})
     wanted: dict[str, dict[str, Any] | None] = dict.fromkeys(defaults)
-    wanted.update(config.plugins)
+    wanted.update(config.resolved_plugins())
     for name, raw in wanted.items():
         loc = ("plugins", name)
         record = plugins.get(name)

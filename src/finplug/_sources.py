@@ -4,7 +4,15 @@ A :class:`SourceDocument` holds the parsed top-level mapping together with the
 1-based line of every key and list item, so that later validation can report
 ``acme.yaml:14: plugins.payments.channels[1].fee_rate: ...`` instead of a bare
 message. :func:`resolve_references` then replaces ``${NAME}`` and
-``${file:PATH}`` secret references with their values.
+``${file:PATH}`` secret references with their values, each wrapped in a
+:class:`ResolvedSecret` so that later stages can tell a value that came from a
+reference from one written in the file; :meth:`SourceDocument.redacted` masks
+them again for display.
+
+Reading is bounded by :class:`ConfigLimits`: the size of a config file and of
+a secret file, the nesting depth, and the parts of a TOML dotted key. Each is
+checked before the work it protects (a file is never read past its cap, and a
+long dotted key is refused before the TOML parser's quadratic work).
 
 Whatever the input, the functions here raise :class:`~finplug._errors.ConfigError`
 for bad content and nothing else, and no error message ever contains the value
@@ -18,8 +26,9 @@ import contextlib
 import json
 import os
 import re
+import stat
 import tomllib
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
@@ -31,21 +40,67 @@ from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 from finplug._errors import ConfigError, ConfigIssue
 
 __all__ = [
+    "DEFAULT_LIMITS",
+    "MASK",
+    "ConfigLimits",
     "Loc",
+    "ResolvedSecret",
     "SourceDocument",
     "format_loc",
     "from_mapping",
     "load_document",
+    "mask_secrets",
     "parse_document",
     "parse_loc",
+    "redact",
     "resolve_references",
 ]
 
 Loc: TypeAlias = tuple[str | int, ...]
 """A field path: ``("plugins", "pay", "channels", 0, "fee")``."""
 
-_MAX_DEPTH = 64
-"""The deepest nesting of mappings and lists a document may have (the root counts as 1)."""
+
+@dataclass(frozen=True, slots=True)
+class ConfigLimits:
+    """How much reading one tenant config may cost; each limit breached is a located error.
+
+    The defaults suit hand-written configs with room to spare. Pass another
+    instance to :func:`load_document`, :func:`parse_document`,
+    :func:`from_mapping`, :func:`resolve_references` or
+    :meth:`TenantConfig.from_file <finplug.TenantConfig.from_file>` to change
+    them.
+    """
+
+    max_file_bytes: int = 256 * 1024
+    """Largest config file (or text given to :func:`parse_document`), in bytes of UTF-8."""
+    max_secret_bytes: int = 64 * 1024
+    """Largest file a ``${file:PATH}`` reference may name, in bytes."""
+    max_depth: int = 64
+    """Deepest nesting of mappings and lists (the top-level mapping counts as 1)."""
+    max_key_parts: int = 64
+    """Most parts in one TOML dotted key (``a.b.c`` has 3); checked before TOML parsing.
+
+    Equal to ``max_depth`` by default: a longer key would nest deeper than
+    allowed anyway, so this limit refuses nothing the depth limit accepts.
+    """
+
+    def __post_init__(self) -> None:
+        for name in ("max_file_bytes", "max_secret_bytes", "max_depth", "max_key_parts"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"ConfigLimits.{name} must be a positive integer")
+
+
+DEFAULT_LIMITS = ConfigLimits()
+"""The limits used when none are given."""
+
+
+def _depth_message(limits: ConfigLimits) -> str:
+    return (
+        f"nesting is deeper than {limits.max_depth} levels;"
+        f" expected at most {limits.max_depth} (ConfigLimits.max_depth)"
+    )
+
 
 _EMPTY_MESSAGE = (
     "the file is empty; expected a mapping with at least 'tenant' (and usually 'plugins')"
@@ -97,13 +152,111 @@ def format_loc(loc: Sequence[str | int]) -> str:
     return "".join(out)
 
 
+# ------------------------------------------------------------------ secrets
+
+MASK = "**********"
+"""What a secret is shown as (the same mask as :class:`pydantic.SecretStr`)."""
+
+_PREFIX_CHARS = 8
+"""A message holding this many leading characters of a secret (a cut value) is masked too."""
+
+
+class ResolvedSecret(str):
+    """A string that came from a ``${VAR}`` or ``${file:PATH}`` reference.
+
+    :func:`resolve_references` wraps every value it resolves in this type, so
+    that :func:`redact` can mask it and a settings field typed
+    :data:`finplug.types.Credential` can tell it from a literal written in the
+    file. It is an ordinary ``str`` otherwise, except that its ``repr`` is the
+    mask: a resolved value logged by mistake does not show. Pydantic turns it
+    into a plain ``str`` when it validates a ``str`` field.
+    """
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return repr(MASK)
+
+
+def redact(value: Any) -> Any:
+    """A copy of ``value`` (plain data) with every :class:`ResolvedSecret` replaced by :data:`MASK`.
+
+    Mappings and lists are copied; other values are returned as they are.
+    """
+    if isinstance(value, ResolvedSecret):
+        return MASK
+    if isinstance(value, dict):
+        return {key: redact(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [redact(item) for item in value]
+    return value
+
+
+def _secret_forms(secret: str) -> set[str]:
+    """The ways a message may spell ``secret``: as is, escaped by ``repr`` and by JSON."""
+    return {secret, repr(secret)[1:-1], json.dumps(secret, ensure_ascii=False)[1:-1]}
+
+
+def mask_secrets(message: str, secrets: Collection[str]) -> str:
+    """``message`` with every occurrence of each of ``secrets`` replaced by :data:`MASK`.
+
+    Also masks a secret as ``repr`` or JSON escape it and, once every whole
+    secret is masked, a run of at least eight leading characters of a longer
+    one (an error message that cuts long values shows only their start). A
+    secret shorter than eight characters is masked only where it is not part
+    of a longer word (``ok`` does not mask ``hook``). Blank secrets are
+    ignored.
+    """
+    forms = sorted(
+        {form for secret in secrets if secret.strip() for form in _secret_forms(secret)},
+        key=len,
+        reverse=True,
+    )
+    for form in forms:
+        if len(form) < _PREFIX_CHARS:
+            pattern = rf"(?<![A-Za-z0-9_]){re.escape(form)}(?![A-Za-z0-9_])"
+            message = re.sub(pattern, MASK, message)
+        else:
+            message = message.replace(form, MASK)
+    for form in forms:
+        if len(form) > _PREFIX_CHARS:
+            message = _mask_prefixes(message, form)
+    return message
+
+
+def _mask_prefixes(message: str, form: str) -> str:
+    """Mask each run in ``message`` of at least ``_PREFIX_CHARS`` leading characters of ``form``."""
+    head = form[:_PREFIX_CHARS]
+    found = message.find(head)
+    if found < 0:
+        return message
+    out: list[str] = []
+    at = 0
+    while found >= 0:
+        end = found + _PREFIX_CHARS
+        stop = min(len(message), found + len(form))
+        while end < stop and message[end] == form[end - found]:
+            end += 1
+        out.append(message[at:found])
+        out.append(MASK)
+        at = end
+        found = message.find(head, at)
+    out.append(message[at:])
+    return "".join(out)
+
+
 def _empty_lines() -> Mapping[Loc, int]:
     return MappingProxyType({})
 
 
 @dataclass(frozen=True)
 class SourceDocument:
-    """One parsed tenant-config document and where each of its values came from."""
+    """One parsed tenant-config document and where each of its values came from.
+
+    After :func:`resolve_references`, ``data`` holds the resolved values (as
+    :class:`ResolvedSecret`); :meth:`redacted` gives a copy safe to show.
+    Either way, :meth:`issue` masks every resolved value in its messages.
+    """
 
     source: str | None
     """Display name of the file (the path as given to the loader), ``None`` for dicts."""
@@ -111,6 +264,8 @@ class SourceDocument:
     """The parsed top-level mapping; keys are strings at every mapping level."""
     lines: Mapping[Loc, int] = field(default_factory=_empty_lines)
     """1-based line of each key and list item; the root ``()`` maps to 1 for parsed text."""
+    _secrets: frozenset[str] = field(default=frozenset(), repr=False, compare=False)
+    """The values resolved from references, masked in :meth:`issue` messages (never shown)."""
 
     def line_of(self, loc: Sequence[str | int]) -> int | None:
         """Return the line of ``loc``, else of its nearest ancestor that has one, else ``None``."""
@@ -122,8 +277,21 @@ class SourceDocument:
         return None
 
     def issue(self, loc: Sequence[str | int], message: str) -> ConfigIssue:
-        """Build a :class:`ConfigIssue` about the value at ``loc`` in this document."""
+        """Build a :class:`ConfigIssue` about the value at ``loc`` in this document.
+
+        Any value this document resolved from a secret reference is masked in
+        ``message`` (see :func:`mask_secrets`), wherever the message came from.
+        """
+        if self._secrets:
+            message = mask_secrets(message, self._secrets)
         return ConfigIssue(self.source, self.line_of(loc), format_loc(loc), message)
+
+    def redacted(self) -> SourceDocument:
+        """A copy whose ``data`` shows every resolved secret as :data:`MASK`.
+
+        Its :meth:`issue` still masks the secrets in messages.
+        """
+        return SourceDocument(self.source, redact(self.data), self.lines, self._secrets)
 
 
 # ------------------------------------------------------------------ entry points
@@ -140,7 +308,11 @@ class _RejectedError(Exception):
 
 
 def parse_document(
-    text: str, *, source: str | None, fmt: Literal["yaml", "toml"]
+    text: str,
+    *,
+    source: str | None,
+    fmt: Literal["yaml", "toml"],
+    limits: ConfigLimits | None = None,
 ) -> SourceDocument:
     """Parse one YAML or TOML document into a :class:`SourceDocument`.
 
@@ -148,23 +320,46 @@ def parse_document(
     :class:`ConfigError` (and nothing else) if the text is not an acceptable
     tenant config document: a syntax error, a top level that is not a mapping,
     duplicate or non-string keys, YAML anchors, aliases, merge keys or custom
-    tags, more than one YAML document, or nesting deeper than 64 levels.
+    tags, more than one YAML document, or anything beyond ``limits`` (default
+    :data:`DEFAULT_LIMITS`): text longer than ``max_file_bytes``, nesting
+    deeper than ``max_depth`` levels, a TOML dotted key of more than
+    ``max_key_parts`` parts. The size and the key parts are checked before
+    any parsing.
     """
-    parser: Callable[[str], tuple[dict[str, Any], dict[Loc, int]]]
+    limits = limits or DEFAULT_LIMITS
+    parser: Callable[[str, ConfigLimits], tuple[dict[str, Any], dict[Loc, int]]]
     if fmt == "yaml":
         parser = _parse_yaml
     elif fmt == "toml":
         parser = _parse_toml
     else:
         raise ValueError(f"unknown config format {fmt!r}; expected 'yaml' or 'toml'")
+    if _utf8_size_above(text, limits.max_file_bytes):
+        raise ConfigError([ConfigIssue(source, None, "", _too_large_message(limits))])
     if text.startswith("\ufeff"):
         text = text[1:]
     try:
-        data, lines = parser(text)
+        data, lines = parser(text, limits)
     except _RejectedError as exc:
         issue = ConfigIssue(source, exc.line, format_loc(exc.loc), exc.message)
         raise ConfigError([issue]) from None
     return SourceDocument(source=source, data=data, lines=MappingProxyType(lines))
+
+
+def _utf8_size_above(text: str, limit: int) -> bool:
+    """Whether ``text`` takes more than ``limit`` bytes as UTF-8 (at most 4 bytes a character)."""
+    if len(text) > limit:
+        return True
+    if len(text) * 4 <= limit:
+        return False
+    return len(text.encode("utf-8", "surrogatepass")) > limit
+
+
+def _too_large_message(limits: ConfigLimits) -> str:
+    return (
+        f"the config is too large: expected at most {limits.max_file_bytes:,} bytes"
+        " (ConfigLimits.max_file_bytes)"
+    )
 
 
 _SUFFIX_FORMATS: dict[str, Literal["yaml", "toml"]] = {
@@ -174,14 +369,19 @@ _SUFFIX_FORMATS: dict[str, Literal["yaml", "toml"]] = {
 }
 
 
-def load_document(path: str | os.PathLike[str]) -> SourceDocument:
+def load_document(
+    path: str | os.PathLike[str], *, limits: ConfigLimits | None = None
+) -> SourceDocument:
     """Read and parse the tenant-config file at ``path``.
 
     The format follows the suffix: ``.yaml``/``.yml`` for YAML, ``.toml`` for
-    TOML. An unknown suffix, an unreadable file or content that is not UTF-8
-    raises :class:`ConfigError` naming the file, as does everything
+    TOML. An unknown suffix, an unreadable file, anything but a regular file
+    (a directory, a device, a pipe), a file larger than
+    ``limits.max_file_bytes`` (never read past that size) or content that is
+    not UTF-8 raises :class:`ConfigError` naming the file, as does everything
     :func:`parse_document` rejects.
     """
+    limits = limits or DEFAULT_LIMITS
     source = os.fspath(path)
     suffix = Path(source).suffix
     fmt = _SUFFIX_FORMATS.get(suffix.lower())
@@ -190,10 +390,12 @@ def load_document(path: str | os.PathLike[str]) -> SourceDocument:
         message = f"unsupported config file type ({shown}); expected .yaml, .yml or .toml"
         raise ConfigError([ConfigIssue(source, None, "", message)])
     try:
-        raw = Path(source).read_bytes()
-    except IsADirectoryError:
-        message = "cannot read the file: it is a directory"
+        raw = _read_regular_file(source, limits.max_file_bytes)
+    except _NotRegularFileError as exc:
+        message = f"cannot read the file: it is {exc.kind}, not a regular file"
         raise ConfigError([ConfigIssue(source, None, "", message)]) from None
+    except _TooLargeError:
+        raise ConfigError([ConfigIssue(source, None, "", _too_large_message(limits))]) from None
     except (OSError, ValueError) as exc:
         reason = (exc.strerror if isinstance(exc, OSError) else None) or str(exc)
         message = f"cannot read the file: {reason}"
@@ -204,19 +406,96 @@ def load_document(path: str | os.PathLike[str]) -> SourceDocument:
         line = raw.count(b"\n", 0, exc.start) + 1
         message = f"the file is not valid UTF-8 text (bad byte at offset {exc.start})"
         raise ConfigError([ConfigIssue(source, line, "", message)]) from None
-    return parse_document(text, source=source, fmt=fmt)
+    return parse_document(text, source=source, fmt=fmt, limits=limits)
 
 
-def from_mapping(data: Mapping[str, Any], *, source: str | None = None) -> SourceDocument:
+class _NotRegularFileError(Exception):
+    """Internal: the path names a directory, device, pipe or socket."""
+
+    def __init__(self, kind: str) -> None:
+        super().__init__(kind)
+        self.kind = kind
+
+
+class _TooLargeError(Exception):
+    """Internal: the file holds more bytes than its cap."""
+
+
+def _file_kind(mode: int) -> str | None:
+    """What a non-regular file is, for messages; ``None`` for a regular file."""
+    if stat.S_ISREG(mode):
+        return None
+    if stat.S_ISDIR(mode):
+        return "a directory"
+    if stat.S_ISCHR(mode):
+        return "a character device"
+    if stat.S_ISBLK(mode):
+        return "a block device"
+    if stat.S_ISFIFO(mode):
+        return "a named pipe (FIFO)"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    return "a special file"
+
+
+_OPEN_FLAGS = (
+    os.O_RDONLY
+    | getattr(os, "O_BINARY", 0)  # Windows: no newline translation
+    | getattr(os, "O_NONBLOCK", 0)  # a FIFO swapped in after the check must not block open()
+    | getattr(os, "O_NOCTTY", 0)
+    | getattr(os, "O_CLOEXEC", 0)
+)
+_CHUNK = 64 * 1024
+
+
+def _read_regular_file(path: str | os.PathLike[str], max_bytes: int) -> bytes:
+    """The bytes of the regular file at ``path``, reading at most ``max_bytes + 1`` of them.
+
+    Refuses anything but a regular file before opening it (so a device is
+    never opened) and again on the open descriptor (so a file swapped in
+    between is caught too). Raises :class:`_NotRegularFileError`,
+    :class:`_TooLargeError`, :class:`OSError` or :class:`ValueError` (a path
+    with a NUL character).
+    """
+    kind = _file_kind(os.stat(path).st_mode)
+    if kind is not None:
+        raise _NotRegularFileError(kind)
+    fd = os.open(path, _OPEN_FLAGS)
+    try:
+        info = os.fstat(fd)
+        kind = _file_kind(info.st_mode)
+        if kind is not None:
+            raise _NotRegularFileError(kind)
+        if info.st_size > max_bytes:
+            raise _TooLargeError
+        chunks: list[bytes] = []
+        left = max_bytes + 1  # sizes can lie (/proc files say 0): read one byte past the cap
+        while left > 0:
+            chunk = os.read(fd, min(left, _CHUNK))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            left -= len(chunk)
+    finally:
+        os.close(fd)
+    if left <= 0:
+        raise _TooLargeError
+    return b"".join(chunks)
+
+
+def from_mapping(
+    data: Mapping[str, Any], *, source: str | None = None, limits: ConfigLimits | None = None
+) -> SourceDocument:
     """Wrap a config built in code as a :class:`SourceDocument` (with no line numbers).
 
     The data is copied into plain ``dict``/``list`` containers (tuples become
-    lists). Non-string keys and nesting deeper than 64 levels raise
-    :class:`ConfigError`.
+    lists). Non-string keys and nesting deeper than ``limits.max_depth``
+    levels raise :class:`ConfigError`.
     """
+    limits = limits or DEFAULT_LIMITS
     issues: list[ConfigIssue] = []
     try:
-        plain = _plain(data, (), 1, source, issues)
+        plain = _plain(data, (), 1, source, issues, limits)
     except _RejectedError as exc:
         issue = ConfigIssue(source, None, format_loc(exc.loc), exc.message)
         raise ConfigError([issue]) from None
@@ -228,9 +507,16 @@ def from_mapping(data: Mapping[str, Any], *, source: str | None = None) -> Sourc
     return SourceDocument(source=source, data=plain, lines=_empty_lines())
 
 
-def _plain(value: Any, loc: Loc, depth: int, source: str | None, issues: list[ConfigIssue]) -> Any:
-    if isinstance(value, Mapping | list | tuple) and depth > _MAX_DEPTH:
-        raise _RejectedError(None, f"nesting is deeper than {_MAX_DEPTH} levels", loc)
+def _plain(
+    value: Any,
+    loc: Loc,
+    depth: int,
+    source: str | None,
+    issues: list[ConfigIssue],
+    limits: ConfigLimits,
+) -> Any:
+    if isinstance(value, Mapping | list | tuple) and depth > limits.max_depth:
+        raise _RejectedError(None, _depth_message(limits), loc)
     if isinstance(value, Mapping):
         out: dict[str, Any] = {}
         for key, item in value.items():
@@ -238,11 +524,11 @@ def _plain(value: Any, loc: Loc, depth: int, source: str | None, issues: list[Co
                 message = f"mapping keys must be strings, got {type(key).__name__} {key!r}"
                 issues.append(ConfigIssue(source, None, format_loc(loc), message))
                 continue
-            out[key] = _plain(item, (*loc, key), depth + 1, source, issues)
+            out[key] = _plain(item, (*loc, key), depth + 1, source, issues, limits)
         return out
     if isinstance(value, list | tuple):
         return [
-            _plain(item, (*loc, index), depth + 1, source, issues)
+            _plain(item, (*loc, index), depth + 1, source, issues, limits)
             for index, item in enumerate(value)
         ]
     return value
@@ -285,9 +571,10 @@ def _peek_event(loader: yaml.SafeLoader) -> Any:
 class _TenantYamlLoader(yaml.SafeLoader):
     """A SafeLoader that refuses anchors, aliases and over-deep nesting while composing."""
 
-    def __init__(self, stream: str) -> None:
+    def __init__(self, stream: str, limits: ConfigLimits) -> None:
         super().__init__(stream)
         self.finplug_depth = 0
+        self.finplug_limits = limits
 
     def compose_node(self, parent: Node | None, index: int) -> Node | None:
         event = _peek_event(self)
@@ -297,8 +584,8 @@ class _TenantYamlLoader(yaml.SafeLoader):
         nested = isinstance(event, yaml.MappingStartEvent | yaml.SequenceStartEvent)
         if nested:
             self.finplug_depth += 1
-            if self.finplug_depth > _MAX_DEPTH:
-                raise _RejectedError(line, f"nesting is deeper than {_MAX_DEPTH} levels")
+            if self.finplug_depth > self.finplug_limits.max_depth:
+                raise _RejectedError(line, _depth_message(self.finplug_limits))
         try:
             return super().compose_node(parent, index)
         finally:
@@ -306,23 +593,23 @@ class _TenantYamlLoader(yaml.SafeLoader):
                 self.finplug_depth -= 1
 
 
-def _parse_yaml(text: str) -> tuple[dict[str, Any], dict[Loc, int]]:
+def _parse_yaml(text: str, limits: ConfigLimits) -> tuple[dict[str, Any], dict[Loc, int]]:
     try:
-        return _compose_and_build(text)
+        return _compose_and_build(text, limits)
     except _RejectedError:
         raise
     except yaml.YAMLError as exc:
         line, message = _describe_yaml_error(exc, text)
         raise _RejectedError(line, message) from None
     except RecursionError:
-        raise _RejectedError(None, f"nesting is deeper than {_MAX_DEPTH} levels") from None
+        raise _RejectedError(None, _depth_message(limits)) from None
     except (ValueError, OverflowError, TypeError, LookupError, AttributeError) as exc:
         message = f"invalid YAML: the document could not be read ({type(exc).__name__})"
         raise _RejectedError(None, message) from None
 
 
-def _compose_and_build(text: str) -> tuple[dict[str, Any], dict[Loc, int]]:
-    loader = _TenantYamlLoader(text)
+def _compose_and_build(text: str, limits: ConfigLimits) -> tuple[dict[str, Any], dict[Loc, int]]:
+    loader = _TenantYamlLoader(text, limits)
     try:
         root = loader.get_node() if loader.check_node() else None
         if loader.check_node():
@@ -448,14 +735,15 @@ _TOML_AT_LINE = re.compile(r"\s*\(at line (\d+), column (\d+)\)\s*$")
 _TOML_AT_END = re.compile(r"\s*\(at end of document\)\s*$")
 
 
-def _parse_toml(text: str) -> tuple[dict[str, Any], dict[Loc, int]]:
+def _parse_toml(text: str, limits: ConfigLimits) -> tuple[dict[str, Any], dict[Loc, int]]:
+    _check_toml_keys(text, limits)
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         line, message = _describe_toml_error(str(exc), text)
         raise _RejectedError(line, message) from None
     except RecursionError:
-        raise _RejectedError(None, f"nesting is deeper than {_MAX_DEPTH} levels") from None
+        raise _RejectedError(None, _depth_message(limits)) from None
     except (ValueError, OverflowError, TypeError, LookupError) as exc:
         message = f"invalid TOML: {exc}"
         raise _RejectedError(None, message) from None
@@ -464,12 +752,102 @@ def _parse_toml(text: str) -> tuple[dict[str, Any], dict[Loc, int]]:
     lines[()] = 1
     if not data:
         raise _RejectedError(1, _EMPTY_MESSAGE)
-    too_deep = _too_deep(data, (), 1)
+    too_deep = _too_deep(data, (), 1, limits.max_depth)
     if too_deep is not None:
         doc = SourceDocument(None, data, lines)
-        message = f"nesting is deeper than {_MAX_DEPTH} levels"
-        raise _RejectedError(doc.line_of(too_deep), message, too_deep)
+        raise _RejectedError(doc.line_of(too_deep), _depth_message(limits), too_deep)
     return data, lines
+
+
+# The dotted-key scan reads TOML text one token at a time.
+_TOML_TOKEN = re.compile(
+    r"""
+      [A-Za-z0-9_-]+                # a bare word
+    | [ \t]+                        # blanks
+    | \.                            # a dot
+    | "{3} | '{3} | ["'#]           # a string opener or a comment
+    | [^A-Za-z0-9_\- \t."'#]+       # anything else: ends a dotted key
+    """,
+    re.VERBOSE,
+)
+_TOML_STRING_REST = {
+    '"': re.compile(r'(?:[^"\\\n]|\\.)*"'),
+    "'": re.compile(r"[^'\n]*'"),
+    '"""': re.compile(r'(?:[^"\\]|\\[\s\S]|"(?!""))*"{3,5}'),
+    "'''": re.compile(r"[\s\S]*?'{3,5}"),
+}
+
+
+def _check_toml_keys(text: str, limits: ConfigLimits) -> None:
+    """Refuse a dotted key of more than ``limits.max_key_parts`` parts, in one linear pass.
+
+    The TOML parser's cost grows with the square of a dotted key's parts (a
+    31 KB key took 19 s), so this runs first. It counts ``part.part.part``
+    runs outside strings and comments, wherever they are; TOML values never
+    hold such a run of more than two parts (``1.5``, ``00:00:00.999``), so
+    only keys can reach the limit.
+    """
+    limit = limits.max_key_parts
+    parts = 0
+    after_dot = False
+    run_start = 0
+    pos = 0
+    size = len(text)
+    while pos < size:
+        match = _TOML_TOKEN.match(text, pos)
+        assert match is not None  # the last alternative matches any other character
+        token = match.group()
+        end = match.end()
+        first = token[0]
+        if first in " \t":
+            pos = end
+            continue
+        if token == ".":
+            after_dot = parts > 0 and not after_dot
+            if not after_dot:
+                parts = 0
+            pos = end
+            continue
+        if first in "\"'":
+            rest = _TOML_STRING_REST[token].match(text, end)
+            if rest is not None:
+                end = rest.end()
+            elif len(token) == 3:
+                end = size  # an unterminated multi-line string: the parser will say so
+            else:
+                newline = text.find("\n", end)
+                end = size if newline < 0 else newline
+        elif first == "#" or not _TOML_BARE_KEY.fullmatch(token):
+            if first == "#":
+                newline = text.find("\n", end)
+                end = size if newline < 0 else newline
+            parts, after_dot = 0, False
+            pos = end
+            continue
+        if after_dot:
+            parts += 1
+        else:
+            parts, run_start = 1, pos
+        after_dot = False
+        if parts > limit:
+            _refuse_long_toml_key(text, run_start, limits)
+        pos = end
+
+
+def _refuse_long_toml_key(text: str, start: int, limits: ConfigLimits) -> None:
+    """Raise the located error for the dotted key starting at offset ``start``."""
+    line_start = text.rfind("\n", 0, start) + 1
+    loc: Loc = ()
+    if not text[line_start:start].strip().startswith("["):
+        # A key inside a table: name that table (a too-long header is named at the root).
+        locator = _TomlLocator(text[:line_start])
+        locator.locate()
+        loc = locator.table
+    message = (
+        f"a dotted key has more than {limits.max_key_parts} parts;"
+        f" expected at most {limits.max_key_parts} (ConfigLimits.max_key_parts)"
+    )
+    raise _RejectedError(text.count("\n", 0, start) + 1, message, loc)
 
 
 def _describe_toml_error(text: str, document: str) -> tuple[int | None, str]:
@@ -483,14 +861,14 @@ def _describe_toml_error(text: str, document: str) -> tuple[int | None, str]:
     return None, f"invalid TOML: {text}"
 
 
-def _too_deep(value: Any, loc: Loc, depth: int) -> Loc | None:
+def _too_deep(value: Any, loc: Loc, depth: int, max_depth: int) -> Loc | None:
     if not isinstance(value, dict | list):
         return None
-    if depth > _MAX_DEPTH:
+    if depth > max_depth:
         return loc
     children = value.items() if isinstance(value, dict) else enumerate(value)
     for key, item in children:
-        found = _too_deep(item, (*loc, key), depth + 1)
+        found = _too_deep(item, (*loc, key), depth + 1, max_depth)
         if found is not None:
             return found
     return None
@@ -537,6 +915,8 @@ class _TomlLocator:
         self.newlines = [match.start() for match in re.finditer("\n", text)]
         self.lines: dict[Loc, int] = {}
         self.array_counts: dict[Loc, int] = {}
+        self.table: Loc = ()
+        """The table the scan was in when it stopped."""
 
     def locate(self) -> dict[Loc, int]:
         with contextlib.suppress(Exception):
@@ -548,7 +928,6 @@ class _TomlLocator:
 
     def _scan(self) -> None:
         text = self.text
-        table: Loc = ()
         pos = 0
         while pos < self.size:
             pos = self._skip_blanks(pos)
@@ -563,12 +942,12 @@ class _TomlLocator:
                 is_array = text.startswith("[[", pos)
                 keys, pos = self._key(pos + (2 if is_array else 1))
                 if keys:
-                    table = self._header(keys, is_array=is_array, line=self._line_at(start))
+                    self.table = self._header(keys, is_array=is_array, line=self._line_at(start))
             elif ch != "#":
                 keys, pos = self._key(pos)
                 pos = self._skip_blanks(pos)
                 if keys and text.startswith("=", pos):
-                    self._record(table, keys, self._line_at(start))
+                    self._record(self.table, keys, self._line_at(start))
                     pos = self._skip_value(pos + 1)
             pos = self._line_end(pos)
 
@@ -727,6 +1106,8 @@ def resolve_references(
     *,
     environ: Mapping[str, str] | None = None,
     base_dir: str | os.PathLike[str] | None = None,
+    limits: ConfigLimits | None = None,
+    public: Collection[Loc] = (),
 ) -> SourceDocument:
     """Return a copy of ``doc`` with its secret references replaced by their values.
 
@@ -736,6 +1117,15 @@ def resolve_references(
     (relative paths are taken against ``base_dir``, by default the directory
     of ``doc.source``, else the current directory). ``$${...}`` stands for the
     literal text ``${...}``. Other strings, and all keys, are left alone.
+
+    A secret file must be a regular file (not a directory, device, pipe or
+    socket) of at most ``limits.max_secret_bytes`` bytes; it is never read
+    past that size.
+
+    Each resolved value is a :class:`ResolvedSecret`, and the returned
+    document masks all of them in :meth:`SourceDocument.issue` messages,
+    except values at the field paths in ``public`` (identity fields such as
+    the tenant id, which are shown by design): those are plain strings.
 
     Every reference that cannot be resolved is reported in one
     :class:`ConfigError`; the messages name the variable or file but never a
@@ -747,19 +1137,35 @@ def resolve_references(
         base = Path(doc.source).parent
     else:
         base = Path.cwd()
-    resolver = _Resolver(doc, os.environ if environ is None else environ, base)
+    resolver = _Resolver(
+        doc,
+        os.environ if environ is None else environ,
+        base,
+        limits or DEFAULT_LIMITS,
+        frozenset(public),
+    )
     data = resolver.resolve(doc.data, ())
     if resolver.issues:
         raise ConfigError(resolver.issues)
-    return SourceDocument(source=doc.source, data=data, lines=doc.lines)
+    return SourceDocument(doc.source, data, doc.lines, doc._secrets.union(resolver.secrets))
 
 
 class _Resolver:
-    def __init__(self, doc: SourceDocument, environ: Mapping[str, str], base: Path) -> None:
+    def __init__(
+        self,
+        doc: SourceDocument,
+        environ: Mapping[str, str],
+        base: Path,
+        limits: ConfigLimits,
+        public: frozenset[Loc],
+    ) -> None:
         self.doc = doc
         self.environ = environ
         self.base = base
+        self.limits = limits
+        self.public = public
         self.issues: list[ConfigIssue] = []
+        self.secrets: set[str] = set()
 
     def resolve(self, value: Any, loc: Loc) -> Any:
         if isinstance(value, str):
@@ -778,30 +1184,43 @@ class _Resolver:
             if resolved is None:
                 self.issues.append(self.doc.issue(loc, f"environment variable {name!r} is not set"))
                 return value
-            return resolved
+            return self._resolved(resolved, loc)
         match = _FILE_REFERENCE.fullmatch(value)
         if match is not None:
-            return self._file(match[1], loc, value)
+            content = self._file(match[1], loc)
+            return value if content is None else self._resolved(content, loc)
         match = _ESCAPED_REFERENCE.fullmatch(value)
         if match is not None:
             return match[1]
         return value
 
-    def _file(self, raw: str, loc: Loc, original: str) -> str:
+    def _resolved(self, value: str, loc: Loc) -> str:
+        if loc in self.public:
+            return str(value)
+        self.secrets.add(value)
+        return ResolvedSecret(value)
+
+    def _file(self, raw: str, loc: Loc) -> str | None:
         if not raw:
             self.issues.append(self.doc.issue(loc, "file reference '${file:}' names no file"))
-            return original
+            return None
         path = Path(raw)
         if not path.is_absolute():
             path = self.base / path
         shown = repr(raw) if str(path) == raw else f"{raw!r} (looked for {str(path)!r})"
+        limit = self.limits.max_secret_bytes
         problem: str | None = None
         try:
-            content = path.read_bytes().decode("utf-8")
+            content = _read_regular_file(path, limit).decode("utf-8")
         except FileNotFoundError:
             problem = f"secret file {shown} does not exist"
-        except IsADirectoryError:
-            problem = f"secret file {shown} is a directory"
+        except _NotRegularFileError as exc:
+            problem = f"secret file {shown} is {exc.kind}; expected a regular file"
+        except _TooLargeError:
+            problem = (
+                f"secret file {shown} is too large: expected at most {limit:,} bytes"
+                " (ConfigLimits.max_secret_bytes)"
+            )
         except PermissionError:
             problem = f"secret file {shown} cannot be read: permission denied"
         except UnicodeDecodeError:
@@ -812,7 +1231,7 @@ class _Resolver:
             problem = f"secret file path {raw!r} is not a valid path"
         if problem is not None:
             self.issues.append(self.doc.issue(loc, problem))
-            return original
+            return None
         if content.endswith("\r\n"):
             return content[:-2]
         if content.endswith("\n"):

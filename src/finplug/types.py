@@ -15,6 +15,14 @@ the same way::
 * :data:`CurrencyCode` is an ISO 4217 code known to finplug's currency data,
   normalised to upper case.
 * :data:`CountryCode` is an ISO 3166-1 alpha-2 code, upper case.
+
+For credentials (API keys, passwords, webhook secrets):
+
+* :data:`Credential` is a :class:`~pydantic.SecretStr` that must come from a
+  ``${VAR}`` or ``${file:PATH}`` reference: a key written into the config
+  file itself is refused. Code that builds settings directly (tests, a host
+  holding its own secrets) passes a :class:`~pydantic.SecretStr`, which is
+  accepted as it is.
 """
 
 from __future__ import annotations
@@ -24,12 +32,13 @@ import re
 from decimal import Decimal
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BeforeValidator
+from pydantic import AfterValidator, BeforeValidator, SecretStr
 
 from finplug._errors import MoneyError
 from finplug._money import MAX_DIGITS, currency
+from finplug._sources import ResolvedSecret
 
-__all__ = ["Amount", "CountryCode", "CurrencyCode", "PositiveAmount", "Rate"]
+__all__ = ["Amount", "CountryCode", "Credential", "CurrencyCode", "PositiveAmount", "Rate"]
 
 _COUNTRY = re.compile(r"^[A-Z]{2}$")
 
@@ -88,6 +97,26 @@ def _country_code(value: str) -> str:
     return upper
 
 
+def _credential_source(value: Any) -> Any:
+    if isinstance(value, ResolvedSecret):
+        return SecretStr(str(value))
+    if isinstance(value, str):
+        # Never echo it: this is exactly the secret that must not be in the file.
+        raise ValueError(
+            "a credential must not be written into the config; put it in an environment"
+            ' variable or a file and write "${VAR}" or "${file:PATH}" here'
+        )
+    return value  # a SecretStr built in code; anything else fails SecretStr's own check
+
+
+def _credential_given(value: SecretStr) -> SecretStr:
+    if not value.get_secret_value().strip():
+        raise ValueError(
+            "expected a credential, got an empty value (is the variable or file empty?)"
+        )
+    return value
+
+
 #: An exact decimal amount (no floats accepted).
 Amount = Annotated[Decimal, BeforeValidator(_exact_decimal), AfterValidator(_finite)]
 
@@ -106,3 +135,9 @@ CurrencyCode = Annotated[str, AfterValidator(_currency_code)]
 
 #: An ISO 3166-1 alpha-2 country code, upper case.
 CountryCode = Annotated[str, AfterValidator(_country_code)]
+
+#: A secret (:class:`~pydantic.SecretStr`, not blank) that a config can only give as a
+#: ``${VAR}`` or ``${file:PATH}`` reference; code may pass a ``SecretStr`` directly.
+Credential = Annotated[
+    SecretStr, BeforeValidator(_credential_source), AfterValidator(_credential_given)
+]

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 import yaml
+from pydantic import SecretStr
 
 from finplug import ChannelOperation, ConfigError, PaymentMethod
 from finplug.testing import MakePlatform
@@ -21,6 +22,7 @@ from finplug_channels_sim import (
 )
 
 OK = {"name": "card-eu", "currencies": ["EUR"]}
+KEY = "sim_key_Q7rT2vX9wZ4"
 
 
 def issues(make_platform: MakePlatform, sim: dict[str, Any]) -> list[tuple[str, str]]:
@@ -243,10 +245,54 @@ def test_readme_example_is_valid(make_platform: MakePlatform) -> None:
     readme = Path(__file__).parents[1] / "README.md"
     [block] = re.findall(r"```yaml\n(.*?)```", readme.read_text(encoding="utf-8"), flags=re.S)
     config = {"tenant": "acme", **yaml.safe_load(block)}
-    plugin = make_platform([ChannelsSimPlugin], [config]).tenant("acme").plugin("channels-sim")
+    platform = make_platform([ChannelsSimPlugin], [config], environ={"CARD_EU_API_KEY": KEY})
+    plugin = platform.tenant("acme").plugin("channels-sim")
     assert isinstance(plugin, ChannelsSimPlugin)
-    [card, _] = plugin.settings.channels
+    [card, wallet] = plugin.settings.channels
+    assert card.api_key is not None
+    assert card.api_key.get_secret_value() == KEY
+    assert wallet.api_key is None
     assert card.scripted()[(Decimal(30), ChannelOperation.REFUND)] == Outcome(
         OutcomeKind.DECLINE, "refund_refused"
     )
     assert len(card.scripted()) == 9
+
+
+def test_api_key_comes_only_from_a_reference(make_platform: MakePlatform) -> None:
+    config = {
+        "tenant": "acme",
+        "plugins": {"channels-sim": {"channels": [{**OK, "api_key": "${SIM_KEY}"}]}},
+    }
+    platform = make_platform([ChannelsSimPlugin], [config], environ={"SIM_KEY": KEY})
+    plugin = platform.tenant("acme").plugin("channels-sim")
+    assert isinstance(plugin, ChannelsSimPlugin)
+    [channel] = plugin.settings.channels
+    assert isinstance(channel.api_key, SecretStr)
+    assert channel.api_key.get_secret_value() == KEY
+    assert KEY not in repr(plugin.settings)
+
+
+def test_api_key_written_into_the_config_is_refused(make_platform: MakePlatform) -> None:
+    path, message = channel_issue(make_platform, api_key=KEY)
+    assert path == "plugins.channels-sim.channels[1].api_key"
+    assert "must not be written into the config" in message
+    assert KEY not in message
+
+
+def test_api_key_must_not_be_empty(make_platform: MakePlatform) -> None:
+    config = {
+        "tenant": "acme",
+        "plugins": {"channels-sim": {"channels": [{**OK, "api_key": "${SIM_KEY}"}]}},
+    }
+    with pytest.raises(ConfigError) as info:
+        make_platform([ChannelsSimPlugin], [config], environ={"SIM_KEY": " "})
+    [issue] = info.value.issues
+    assert issue.path == "plugins.channels-sim.channels[0].api_key"
+    assert "empty value" in issue.message
+
+
+def test_api_key_in_code_is_a_secret_str() -> None:
+    parsed = SimChannel.model_validate({**OK, "api_key": SecretStr(KEY)})
+    assert parsed.api_key == SecretStr(KEY)
+    with pytest.raises(ValueError, match="must not be written into the config"):
+        SimChannel.model_validate({**OK, "api_key": KEY})

@@ -18,7 +18,7 @@ from pydantic import (
 )
 
 from finplug import ChannelOperation, PaymentMethod
-from finplug.types import Amount, CurrencyCode, PositiveAmount, Rate
+from finplug.types import Amount, Credential, CurrencyCode, PositiveAmount, Rate
 
 __all__ = [
     "Outcome",
@@ -198,6 +198,12 @@ class SimChannel(BaseModel):
     script: dict[Amount, Annotated[ScriptEntry, AfterValidator(_check_entry)]] = Field(
         default_factory=dict,
         description="Exact amounts mapped to a fixed outcome, checked before random draws.",
+    )
+    api_key: Credential | None = Field(
+        default=None,
+        description="The channel's API key, as a real acquirer would need one: only from"
+        " ${VAR} or ${file:PATH}, never written into the config, and not blank. The"
+        " simulator sends it nowhere.",
     )
 
     @field_validator("decline_codes")
