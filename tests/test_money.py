@@ -1002,3 +1002,12 @@ def test_rate_accepts_every_decimal_string_in_range(numerator: int, places: int)
     else:
         with pytest.raises(ValidationError):
             settings_with(rate=str(value))
+
+
+@pytest.mark.parametrize(
+    "text", ["\u0661\u0660", "\uff11\uff10", "1_000", "1,000", "NaN", "\u00a010"]
+)
+def test_amount_setting_refuses_what_money_refuses(text: str) -> None:
+    message = error_for("amount", amount=text)
+    assert "ASCII digits" in message
+    assert text not in message  # never echoed: it may be a misplaced secret

@@ -27,7 +27,6 @@ For credentials (API keys, passwords, webhook secrets):
 
 from __future__ import annotations
 
-import decimal
 import re
 from decimal import Decimal
 from typing import Annotated, Any
@@ -35,7 +34,7 @@ from typing import Annotated, Any
 from pydantic import AfterValidator, BeforeValidator, SecretStr
 
 from finplug._errors import MoneyError
-from finplug._money import MAX_DIGITS, currency
+from finplug._money import MAX_DIGITS, currency, decimal_from_string
 from finplug._sources import ResolvedSecret
 
 __all__ = ["Amount", "CountryCode", "Credential", "CurrencyCode", "PositiveAmount", "Rate"]
@@ -53,12 +52,13 @@ def _exact_decimal(value: Any) -> Any:
         )
     if isinstance(value, str):
         try:
-            parsed = Decimal(value.strip())
-        except decimal.InvalidOperation:
-            raise ValueError("expected a decimal number such as '10.50'") from None
-        if not parsed.is_finite():
-            raise ValueError("expected a finite decimal number")
-        return parsed
+            # Money's one grammar: ASCII digits only, no separators, no NaN.
+            return decimal_from_string(value)
+        except MoneyError:
+            # Never echo the input: it may be a secret pasted in the wrong place.
+            raise ValueError(
+                "expected a decimal number written with ASCII digits, such as '10.50'"
+            ) from None
     return value
 
 
