@@ -13,7 +13,7 @@ from finplug import (
     Money,
     Platform,
     RiskContext,
-    combine_risk_decisions,
+    assess_risk,
 )
 
 TENANTS = Path(__file__).parent / "tenants"
@@ -31,9 +31,7 @@ def main() -> list[str]:
             decision = tenant.risk.assess(risk_context)
         except ComponentNotEnabledError:
             # No risk component: the socket's rule is that no decision means approve.
-            decision = combine_risk_decisions(
-                tenant.hooks.finplug_assess_risk(context=risk_context)
-            )
+            decision = assess_risk(tenant.hooks, risk_context)
         fee_context = FeeContext("capture", amount, payment_method="card")
         fees = [
             f for batch in tenant.hooks.finplug_calculate_fees(context=fee_context) for f in batch

@@ -15,6 +15,7 @@ import pytest
 from sqlalchemy import func, select
 
 from finplug import (
+    AssemblyError,
     IllegalTransitionError,
     Money,
     MoneyError,
@@ -624,3 +625,84 @@ def test_a_failure_while_booking_leaves_the_call_for_the_janitor(
     assert shop.tenant.ledger.verify().ok
     merchant = shop.tenant.ledger.balance("payments:merchant:m1:EUR")
     assert merchant.posted == settled.captured - settled.refunded
+
+
+# ---------------------------------------------------------------- ids in account codes
+
+
+@pytest.mark.parametrize(
+    ("call", "field", "limit"),
+    [
+        (lambda s, n: s.authorize("5.00", merchant_id="m" * n), "merchant_id", 106),
+        (
+            lambda s, n: s.payments.topup(
+                s.key(), customer_id="c" * n, amount=eur("5.00"), method="card"
+            ),
+            "customer_id",
+            108,
+        ),
+    ],
+    ids=["merchant_id", "topup_customer_id"],
+)
+def test_long_merchant_id_is_refused_before_the_channel(
+    shop: Shop, call: Callable[[Shop, int], Payment], field: str, limit: int
+) -> None:
+    """Issue 8 point 1: an id the ledger's account code cannot hold never reaches a channel."""
+    shop.authorize("1.00")
+    before = shop.counts()
+    calls = len(shop.channel("card-a").calls)
+    for length in (limit + 1, 128):
+        with pytest.raises(PaymentValidationError, match=f"at most {limit} characters") as caught:
+            call(shop, length)
+        assert caught.value.field == field
+        assert "account code" in str(caught.value)
+    assert shop.counts() == before
+    assert len(shop.channel("card-a").calls) == calls
+    # The longest id that fits gives an account code of exactly 128 characters.
+    paid = call(shop, limit)
+    assert paid.status in {S.AUTHORIZED, S.CAPTURED}
+    assert max(len(a.code) for a in shop.tenant.ledger.accounts()) == 128
+
+
+@pytest.mark.parametrize(
+    "attributes",
+    [{1: "x"}, {1: "x", "b": "y"}, {("k",): "v"}, ["a"], {"k": 1}],
+    ids=["int_key", "mixed_keys", "tuple_key", "not_a_mapping", "int_value"],
+)
+def test_non_string_attribute_key_is_a_validation_error(shop: Shop, attributes: Any) -> None:
+    """Issue 8 point 13: bad attributes are a PaymentValidationError naming them."""
+    before = shop.counts()
+    with pytest.raises(PaymentValidationError, match="attributes") as caught:
+        shop.authorize("5.00", attributes=attributes)
+    assert caught.value.field.startswith("attributes")
+    assert shop.counts() == before
+
+
+def test_channel_name_too_long_for_the_tables_is_an_assembly_error(
+    make_shop: Callable[..., Shop],
+) -> None:
+    config = standard_config("x")
+    config["plugins"]["payments"]["routing"] = {"strategy": "priority"}
+    config["plugins"]["channels-sim"]["channels"] = [
+        {"name": "c" * 65, "methods": ["card"], "currencies": ["EUR"]}
+    ]
+    shop = make_shop("longchannel", config)
+    [issue] = shop.tenant.check()
+    assert "1 to 64 characters" in issue.message
+    with pytest.raises(AssemblyError, match="1 to 64 characters"):
+        shop.authorize("5.00")
+    assert shop.counts() == (0, 0, 0, 0, 0, 0)
+
+
+def test_a_tenant_from_payments_0001_gets_the_attempt_fees_column(
+    shop: Shop,
+) -> None:
+    """Payments revision 0002 adds ``payments_attempts.fees`` to an existing tenant."""
+    paid = shop.authorize("10.00")
+    with shop.tenant.storage.begin() as conn:
+        conn.exec_driver_sql("ALTER TABLE payments_attempts DROP COLUMN fees")
+        conn.exec_driver_sql("UPDATE alembic_version_payments SET version_num = '0001'")
+    report = shop.platform.upgrade(shop.tenant.id)
+    assert report[shop.tenant.id]["payments"].applied == ("0002",)
+    assert shop.payments.capture(shop.key(), paid.id).status is S.CAPTURED
+    assert shop.tenant.ledger.verify().ok

@@ -65,6 +65,7 @@ from finplug._payments import ChannelStats
 from finplug._payments import ChannelTimeoutError
 from finplug._payments import ChannelUnavailableError
 from finplug._payments import IllegalTransitionError
+from finplug._payments import JanitorFailure
 from finplug._payments import JanitorReport
 from finplug._payments import Payment
 from finplug._payments import PaymentAttempt
@@ -135,6 +136,7 @@ __all__ = [
     "HookFailurePolicy",
     "IdempotencyConflictError",
     "IllegalTransitionError",
+    "JanitorFailure",
     "JanitorReport",
     "LedgerError",
     "LedgerSession",

@@ -14,7 +14,7 @@ from rich.console import Console
 from rich.panel import Panel
 from rich.table import Table
 
-from finplug._domain import FeeContext, RiskContext, RiskDecision, combine_risk_decisions
+from finplug._domain import FeeContext, RiskContext, RiskDecision, assess_risk
 from finplug._money import Money
 from finplug._payments import Payment, PaymentError
 from finplug._platform import Platform
@@ -90,9 +90,7 @@ def _assess(tenant: Tenant, sample: Sample) -> tuple[RiskDecision, str]:
     if tenant.has_component("risk"):
         return tenant.risk.assess(context), "risk component"
     # No risk component: the socket's rule is that no decision means approve.
-    return combine_risk_decisions(
-        tenant.hooks.finplug_assess_risk(context=context)
-    ), "no risk plugin"
+    return assess_risk(tenant.hooks, context), "no risk plugin"
 
 
 def _fees(tenant: Tenant, sample: Sample) -> str:

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from types import MappingProxyType
-from typing import Final, Protocol, runtime_checkable
+from typing import Final, NamedTuple, Protocol, runtime_checkable
 
 from finplug._errors import FinplugError
 from finplug._money import Money
@@ -45,6 +45,7 @@ __all__ = [
     "ChannelTimeoutError",
     "ChannelUnavailableError",
     "IllegalTransitionError",
+    "JanitorFailure",
     "JanitorReport",
     "Payment",
     "PaymentAttempt",
@@ -245,14 +246,29 @@ class Payment:
         return self.captured - self.refunded
 
 
+class JanitorFailure(NamedTuple):
+    """A payment one janitor run could not settle, and why; a later run tries again."""
+
+    payment_id: str
+    reason: str
+    """The error, as ``"<type>: <message>"`` (the message cut to 200 characters)."""
+
+
 @dataclass(frozen=True, slots=True)
 class JanitorReport:
-    """What one janitor run did with the calls left in flight or unknown."""
+    """What one janitor run did with the calls left in flight or unknown.
+
+    Every payment the run looked at is in exactly one of the three lists.
+    """
 
     resolved: tuple[str, ...] = ()
     """Ids of payments whose outcome is now known and booked."""
     still_unknown: tuple[str, ...] = ()
     """Ids of payments whose channel still did not answer; a later run asks again."""
+    failed: tuple[JanitorFailure, ...] = ()
+    """Payments that could not be settled (the lookup or the booking raised), each with
+    the reason. The run skipped them and went on with the others; nothing of theirs was
+    written, so a later run tries again."""
 
 
 # ---------------------------------------------------------------- channels

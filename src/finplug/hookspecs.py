@@ -120,9 +120,11 @@ def finplug_calculate_fees(context: FeeContext) -> list[Fee] | None:
 
     Failure policy: propagate, before any money moves. Callers compute
     fees before they ask a channel to move money (the payments component
-    does so while it reserves the channel call), so a raising implementation
-    fails the operation with :class:`~finplug.HookCallError` and nothing is
-    written or moved; the same call may be retried.
+    does so before it reserves the channel call, and stores them with it),
+    so a raising implementation fails the operation with
+    :class:`~finplug.HookCallError` and nothing is written or moved; the same
+    call may be retried. Implementations must be pure: a caller may ask for
+    the fees of several candidate channels and use one.
 
     Example::
 

@@ -76,6 +76,10 @@ attempts = Table(
     Column("channel_reference", String(200), nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("finished_at", DateTime(timezone=True), nullable=True),
+    # A capture's or sale's fee lines, computed before the channel was asked:
+    # JSON ``[{"code", "beneficiary", "units"}, ...]`` in minor units (NULL: none
+    # planned, or reserved before revision 0002).
+    Column("fees", Text, nullable=True),
     Index("ix_payments_attempts_payment", "payment_id", "n", unique=True),
 )
 

@@ -6,8 +6,9 @@ calls happen between transactions, never inside one):
 1. *Reserve*: the idempotency key is inserted (a duplicate key stops here and
    replays, conflicts or waits), the payment is created or locked, the state
    machine is checked, and the channel call about to be made is recorded
-   ``in_flight`` on the payment (``pending_operation``). Bad input and illegal
-   moves raise before anything is written.
+   ``in_flight`` on the payment (``pending_operation``), with the fee lines
+   a capture or sale will book. Bad input and illegal moves raise before
+   anything is written.
 2. *Call* the channel with a reference unique to this call (the channel's
    idempotency key).
 3. *Finish*: the outcome is recorded on the attempt and the payment, the
@@ -19,6 +20,17 @@ that dies between 1 and 3 leaves it ``in_flight``. Either way
 :meth:`PaymentsService.resolve_unknown` (the janitor) asks the channel by
 reference and finishes step 3, so nothing is captured or refunded twice and
 no booking is lost.
+
+Nothing step 3 books can be refused after the channel moved the money: ids
+that become part of account codes are checked against what the ledger's
+128-character codes leave for them, and fees are computed and checked
+before the channel is asked (an explicit capture's in step 1; those of
+``authorize(capture=True)`` and of a top-up, per candidate channel, before
+step 1), then booked from what step 1 stored. Hooks keep their failure
+policies: risk fails closed (review), the fee, channel and strategy hooks
+propagate as :class:`~finplug.HookCallError` before anything is written, and
+a replay calls no hook at all. The janitor settles each payment on its own
+and reports the ones it cannot settle.
 """
 
 from __future__ import annotations
@@ -34,7 +46,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any, Final, cast
+from typing import Any, Final, NoReturn, cast
 
 from sqlalchemy import Connection, and_, bindparam, or_, select
 from sqlalchemy.exc import IntegrityError
@@ -53,8 +65,11 @@ from finplug import (
     ConfigIssue,
     Event,
     FastSQL,
+    Fee,
     FeeContext,
+    HookCallError,
     IllegalTransitionError,
+    JanitorFailure,
     JanitorReport,
     Leg,
     Money,
@@ -69,13 +84,16 @@ from finplug import (
     PluginContext,
     Record,
     RiskContext,
+    RiskDecision,
+    RiskReason,
     RiskVerdict,
     RouteRequest,
     RoutingStrategy,
-    combine_risk_decisions,
+    assess_risk,
     currency,
 )
-from finplug.components import EventsAPI, LedgerAPI
+
+from finplug.components import EventsAPI, LedgerAPI, RiskAPI
 from finplug_payments._schema import attempts, idempotency, payments, transitions
 from finplug_payments.routing import RoutingConfigError, RoutingSettings, RoutingTable
 
@@ -96,6 +114,53 @@ _REFUNDABLE: Final = frozenset({_S.CAPTURED, _S.PARTIALLY_CAPTURED, _S.PARTIALLY
 _MAX_TEXT: Final = 500
 _MAX_ID: Final = 128
 _MAX_KEY: Final = 200
+#: The longest channel name: the attempts' and payments' ``channel`` columns hold 64.
+_MAX_CHANNEL: Final = 64
+#: How many characters of a caller's value an error message repeats at most.
+_SHOWN: Final = 40
+
+# ---------------------------------------------------------------- account codes
+#
+# Identifiers become part of ledger account codes, which the ledger caps at
+# 128 characters; each is checked against what is left for it *before* any
+# channel is asked or any key is stored, so the booking can never be refused
+# after the money moved.
+
+#: The ledger's longest account code.
+_MAX_ACCOUNT_CODE: Final = 128
+_CLEARING: Final = "payments:clearing:"
+_MERCHANT: Final = "payments:merchant:"
+_WALLET: Final = "payments:wallet:"
+_FEES: Final = "payments:fees:"
+
+
+def _room(prefix: str) -> int:
+    """The longest id that fits ``<prefix><id>:<CUR>`` in an account code."""
+    return _MAX_ACCOUNT_CODE - len(prefix) - len(":XXX")
+
+
+#: The longest ``merchant_id``: 106 (``payments:merchant:<id>:<CUR>``).
+MAX_MERCHANT_ID: Final = _room(_MERCHANT)
+#: The longest top-up ``customer_id``: 108 (``payments:wallet:<id>:<CUR>``).
+MAX_WALLET_ID: Final = _room(_WALLET)
+#: The longest fee beneficiary: 110 (``payments:fees:<beneficiary>:<CUR>``).
+MAX_FEE_BENEFICIARY: Final = _room(_FEES)
+#: The longest channel name: 64, the column's size (the clearing code would allow 106).
+MAX_CHANNEL_NAME: Final = min(_MAX_CHANNEL, _room(_CLEARING))
+
+
+def _code(prefix: str, name: str, cur: str) -> str:
+    return f"{prefix}{name}:{cur}"
+
+
+def _shown(value: object) -> str:
+    """``repr(value)``, cut to a few dozen characters for an error message."""
+    text = repr(value)
+    if len(text) <= _SHOWN:
+        return text
+    size = len(value) if isinstance(value, str) else len(text)
+    return f"{text[: _SHOWN - 1]}… ({size} characters)"
+
 
 # Statements are built once and executed with parameters: SQLAlchemy then
 # reuses their compiled form instead of rebuilding and re-keying each call.
@@ -220,6 +285,10 @@ class OperationFailedError(PaymentError):
         )
 
 
+#: The reason code of a risk decision held because a risk check raised (as
+#: :func:`finplug.assess_risk` names it).
+_RISK_CHECK_FAILED: Final = "risk_check_failed"
+
 _REPLAYABLE: Final[dict[str, type[PaymentError]]] = {"OperationFailedError": OperationFailedError}
 
 
@@ -244,16 +313,46 @@ def _request_hash(operation: str, args: Mapping[str, object]) -> bytes:
     return hashlib.sha256(text.encode()).digest()
 
 
-def _check_text(field: str, value: object, max_length: int, *, empty: bool = False) -> str:
+def _check_text(
+    field: str, value: object, max_length: int, *, empty: bool = False, why: str = ""
+) -> str:
     if not isinstance(value, str):
         raise PaymentValidationError(field, f"expected a string, got {type(value).__name__}")
     if not value and not empty:
         raise PaymentValidationError(field, "must not be empty")
     if len(value) > max_length:
-        raise PaymentValidationError(field, f"at most {max_length} characters")
+        raise PaymentValidationError(
+            field, f"at most {max_length} characters{why}, got {len(value)}"
+        )
     if "\x00" in value:
         raise PaymentValidationError(field, "must not contain NUL")
     return value
+
+
+def _in_code(prefix: str) -> str:
+    """Why an id is limited: the account code it becomes part of."""
+    return f" (it becomes part of the ledger account code {prefix}<id>:<CUR>, at most 128)"
+
+
+def _check_attributes(attributes: object) -> dict[str, str]:
+    """The attributes as a plain dict of strings, or a validation error naming them."""
+    if attributes is None:
+        return {}
+    if not isinstance(attributes, Mapping):
+        raise PaymentValidationError(
+            "attributes",
+            f"expected a mapping of strings to strings, got {type(attributes).__name__}",
+        )
+    checked: dict[str, str] = {}
+    for name, value in attributes.items():
+        if not isinstance(name, str):
+            raise PaymentValidationError(
+                "attributes",
+                f"keys must be strings, got {type(name).__name__} key {_shown(name)}",
+            )
+        _check_text(f"attributes[{_shown(name)}]", value, _MAX_TEXT, empty=True)
+        checked[name] = value
+    return checked
 
 
 def _check_amount(field: str, amount: object, expected_currency: str | None = None) -> Money:
@@ -282,6 +381,60 @@ def _money_json(value: Money) -> str:
     return str(value.amount)
 
 
+@dataclass(frozen=True, slots=True)
+class _FeeLine:
+    """One fee to book with a capture or sale: checked, in minor units of the payment."""
+
+    code: str
+    beneficiary: str
+    units: int
+
+
+_FeeLines = tuple[_FeeLine, ...]
+
+
+def _fee_problem(fee: object, cur: str) -> str | None:
+    """Why a fee a plugin returned cannot be booked, or ``None`` if it can."""
+    if not isinstance(fee, Fee):
+        return f"expected finplug.Fee lines, got {type(fee).__name__}"
+    # Plugins are not type-checked: look at the fields as the objects they are.
+    code: object = fee.code
+    amount: object = fee.amount
+    beneficiary: object = fee.beneficiary
+    if not isinstance(code, str):
+        return f"fee code must be a string, got {type(code).__name__}"
+    label = f"fee {_shown(code)}" + (f" (rule {_shown(fee.rule)})" if fee.rule else "")
+    if not isinstance(amount, Money):
+        return f"{label}: amount must be finplug.Money, got {type(amount).__name__}"
+    if amount.currency.code != cur:
+        return f"{label} is in {amount.currency.code}, the payment in {cur}"
+    if amount.amount < 0:
+        return f"{label} is negative ({amount})"
+    if not isinstance(beneficiary, str) or not beneficiary or "\x00" in beneficiary:
+        return f"{label}: beneficiary must be a non-empty string without NUL"
+    if len(beneficiary) > MAX_FEE_BENEFICIARY:
+        return (
+            f"{label}: beneficiary {_shown(beneficiary)} is longer than {MAX_FEE_BENEFICIARY}"
+            f" characters{_in_code(_FEES)}"
+        )
+    return None
+
+
+def _fees_json(lines: _FeeLines | None) -> str | None:
+    if lines is None:
+        return None
+    return json.dumps(
+        [{"code": f.code, "beneficiary": f.beneficiary, "units": f.units} for f in lines],
+        separators=(",", ":"),
+    )
+
+
+def _fees_from_json(text: str | None) -> _FeeLines | None:
+    if text is None:
+        return None
+    return tuple(_FeeLine(d["code"], d["beneficiary"], int(d["units"])) for d in json.loads(text))
+
+
 @dataclass(slots=True)
 class _Call:
     """A channel call reserved in step 1, to make in step 2."""
@@ -295,8 +448,12 @@ class _Call:
     merchant_id: str
     customer_id: str
     authorization: str = ""
+    fees: _FeeLines | None = None
+    """The fee lines to book if a capture or sale succeeds (``None``: none planned)."""
     capture_after: bool = False
     """An authorization to capture in full as soon as it succeeds."""
+    capture_fees: _FeeLines = ()
+    """With ``capture_after``: the fee lines of that capture, computed before the call."""
 
 
 @dataclass(slots=True)
@@ -314,6 +471,9 @@ class _Flow:
     operation: ChannelOperation
     tried: int = 0
     errors: list[ChannelError] = field(default_factory=list)
+    fees: dict[str, _FeeLines] = field(default_factory=dict)
+    """Per candidate channel, the fees of the sale (top-up) or of the capture that
+    follows the authorization (``capture=True``), computed before anything is written."""
 
 
 class _ReplayError(Exception):
@@ -369,6 +529,19 @@ class PaymentsService:
         for batch in self._ctx.hooks.finplug_register_channels():
             for connector in batch:
                 name = connector.info.name
+                if (
+                    not isinstance(name, str)
+                    or not name
+                    or len(name) > MAX_CHANNEL_NAME
+                    or "\x00" in name
+                ):
+                    raise AssemblyError(
+                        self._ctx.tenant_id,
+                        f"a channel plugin registers a channel named {_shown(name)}: channel"
+                        f" names must be 1 to {MAX_CHANNEL_NAME} characters without NUL (each"
+                        " attempt stores it, and it becomes part of the ledger account code"
+                        f" {_CLEARING}<channel>:<CUR>)",
+                    )
                 if name in found:
                     raise AssemblyError(
                         self._ctx.tenant_id,
@@ -454,17 +627,18 @@ class PaymentsService:
         self,
         key: str,
         operation: str,
-        args: Mapping[str, object],
+        digest: bytes,
         body: Callable[[Connection], Payment | _Call],
         payment_id: str,
     ) -> Payment | _Call:
         """Step 1: insert the key and run ``body`` in the same transaction, or replay.
 
         The key records its payment from the start, so the janitor can finish
-        a key whose call was cut off, whatever the operation.
+        a key whose call was cut off, whatever the operation. ``body`` runs
+        only for a new key, so a replay calls no hook; whatever ``body``
+        raises (a hook's :class:`~finplug.HookCallError` included) rolls the
+        key back with everything else, and the same key may be used again.
         """
-        _check_text("key", key, _MAX_KEY)
-        digest = _request_hash(operation, args)
         try:
             with self._tx() as conn:
                 try:
@@ -488,11 +662,27 @@ class PaymentsService:
         except _ReplayError:
             return self._replay(key, operation, digest)
 
-    def _replay(self, key: str, operation: str, digest: bytes) -> Payment:
+    def _stored(self, key: str, operation: str, digest: bytes) -> Payment | None:
+        """The stored answer to ``key`` (waiting for a call in progress), or ``None`` if new.
+
+        Authorize and top-up look the key up before they ask risk, so a
+        replay runs no hook at all (a velocity rule must not count a client's
+        retries). Two first calls with one key at the same instant may both
+        miss here and both ask risk once; the key's insert in step 1 still
+        lets only one of them call a channel, and the other replays its result.
+        """
+        with self._tx() as conn:
+            row = conn.execute(_SEL_KEY, {"b_key": key}).first()
+        if row is None:
+            return None
+        return self._replay(key, operation, digest, row)
+
+    def _replay(self, key: str, operation: str, digest: bytes, row: Any = None) -> Payment:
         deadline = time.monotonic() + self._settings.idempotency_wait_seconds
         while True:
-            with self._tx() as conn:
-                row = conn.execute(_SEL_KEY, {"b_key": key}).one()
+            if row is None:
+                with self._tx() as conn:
+                    row = conn.execute(_SEL_KEY, {"b_key": key}).one()
             if row.request_hash != digest or row.operation != operation:
                 raise PaymentIdempotencyConflictError(key, row.operation)
             if row.state == "done":
@@ -500,6 +690,7 @@ class PaymentsService:
             if time.monotonic() >= deadline:
                 raise IdempotencyInProgressError(key)
             time.sleep(0.01)
+            row = None
 
     def _finish_key(
         self, conn: Connection, key: str, payment: Payment | None, error: PaymentError | None
@@ -591,21 +782,24 @@ class PaymentsService:
         attributes: Mapping[str, str] | None,
         channel: str | None,
     ) -> Payment:
+        # Everything that can be checked without a hook or the database first:
+        # nothing is written and no hook is called for a call that is wrong.
+        _check_text("key", key, _MAX_KEY)
         amount = _check_amount("amount", amount)
         pay_method = _check_method(method)
         if kind is PaymentKind.TOPUP:
-            _check_text("customer_id", customer_id, _MAX_ID)
+            _check_text("customer_id", customer_id, MAX_WALLET_ID, why=_in_code(_WALLET))
         else:
-            _check_text("merchant_id", merchant_id, _MAX_ID)
+            _check_text("merchant_id", merchant_id, MAX_MERCHANT_ID, why=_in_code(_MERCHANT))
             _check_text("customer_id", customer_id, _MAX_ID, empty=True)
         _check_text("description", description, _MAX_TEXT, empty=True)
-        attrs = dict(attributes or {})
-        for name, value in attrs.items():
-            _check_text(f"attributes.{name}", value, _MAX_TEXT, empty=True)
-        connectors, table = self._wire()
-        if channel is not None and channel not in connectors:
-            known = ", ".join(sorted(connectors)) or "none"
-            raise PaymentValidationError("channel", f"unknown channel {channel!r} (known: {known})")
+        attrs = _check_attributes(attributes)
+        if channel is not None:
+            _check_text("channel", channel, MAX_CHANNEL_NAME)
+        if not isinstance(capture, bool):
+            raise PaymentValidationError(
+                "capture", f"expected a bool, got {type(capture).__name__}"
+            )
         operation = "topup" if kind is PaymentKind.TOPUP else "authorize"
         args = {
             "amount": _money_json(amount),
@@ -618,17 +812,24 @@ class PaymentsService:
             "attributes": attrs,
             "channel": channel,
         }
-        # Risk first, outside any transaction: hooks may be slow.
-        risk = combine_risk_decisions(
-            self._ctx.hooks.finplug_assess_risk(
-                context=RiskContext(
-                    "wallet.topup" if kind is PaymentKind.TOPUP else "payment.authorize",
-                    amount,
-                    merchant_id=merchant_id or None,
-                    customer_id=customer_id or None,
-                    payment_method=pay_method.value,
-                    attributes=attrs,
-                )
+        digest = _request_hash(operation, args)
+        # A replay answers from the stored result before any hook runs.
+        replayed = self._stored(key, operation, digest)
+        if replayed is not None:
+            return replayed
+        connectors, table = self._wire()
+        if channel is not None and channel not in connectors:
+            known = ", ".join(sorted(connectors)) or "none"
+            raise PaymentValidationError("channel", f"unknown channel {channel!r} (known: {known})")
+        # Risk, then fees, outside any transaction: hooks may be slow.
+        risk = self._assess(
+            RiskContext(
+                "wallet.topup" if kind is PaymentKind.TOPUP else "payment.authorize",
+                amount,
+                merchant_id=merchant_id or None,
+                customer_id=customer_id or None,
+                payment_method=pay_method.value,
+                attributes=attrs,
             )
         )
         now = self._clock()
@@ -650,6 +851,8 @@ class PaymentsService:
             capture,
             _OP.SALE if kind is PaymentKind.TOPUP else _OP.AUTHORIZE,
         )
+        if risk.verdict is RiskVerdict.APPROVE:
+            self._plan_fees(flow)
 
         def create(conn: Connection) -> Payment | _Call:
             values = {
@@ -694,18 +897,113 @@ class PaymentsService:
                 return snapshot
             return self._next_attempt(conn, flow)
 
-        started = self._start(key, operation, args, create, payment_id)
+        started = self._start(key, operation, digest, create, payment_id)
         if isinstance(started, Payment):
             return started
         return self._run_flow(flow, started)
 
+    def _assess(self, context: RiskContext) -> RiskDecision:
+        """The risk decision, failing closed: a raising risk check holds the payment for review.
+
+        The tenant's ``risk`` component answers when one is enabled (the
+        risk-rules plugin's asks every ``finplug_assess_risk`` implementation
+        through :func:`finplug.assess_risk`); otherwise the hook is asked
+        through :func:`finplug.assess_risk` directly. Either way one raising
+        risk plugin holds this payment (reason ``risk_check_failed`` naming
+        the plugin) and stops no other.
+        """
+        if not self._ctx.has_component("risk"):
+            return assess_risk(self._ctx.hooks, context)
+        component = cast("RiskAPI", self._ctx.component("risk"))
+        try:
+            return component.assess(context)
+        except Exception as exc:
+            # A risk component of another plugin that raises: fail closed as the hook does.
+            plugin = exc.plugin if isinstance(exc, HookCallError) and exc.plugin else "risk"
+            self._ctx.log.error(
+                "the risk component failed (%s: %s); holding %s for review",
+                type(exc).__name__,
+                _shown(str(exc)),
+                context.operation,
+            )
+            return RiskDecision.review(
+                RiskReason(
+                    _RISK_CHECK_FAILED,
+                    f"the risk component failed ({type(exc).__name__}); held for review",
+                    plugin,
+                )
+            )
+
+    def _plan_fees(self, flow: _Flow) -> None:
+        """Compute the fees of the sale (top-up) or of the automatic capture, per candidate.
+
+        Done before step 1 writes anything: a raising fee hook (or a fee that
+        cannot be booked) fails the call with :class:`~finplug.HookCallError`
+        before any channel is asked and leaves no trace, not even the key.
+        A candidate the cascade never reaches costs one fee computation, so
+        fee hooks must be pure functions of their context.
+        """
+        if flow.operation is _OP.SALE:
+            operation = "topup"
+        elif flow.capture:
+            operation = "capture"
+        else:
+            return
+        for channel in flow.candidates[: self._routing.max_attempts]:
+            flow.fees[channel] = self._fees(
+                operation, flow.amount, channel, flow.method, flow.merchant_id
+            )
+
+    def _fees(
+        self, operation: str, amount: Money, channel: str, method: PaymentMethod, merchant_id: str
+    ) -> _FeeLines:
+        """The checked fee lines ``finplug_calculate_fees`` gives a capture or top-up.
+
+        A raising implementation propagates as :class:`~finplug.HookCallError`;
+        a line that cannot be booked (another currency, negative, a
+        beneficiary too long for an account code) is a
+        :class:`~finplug.HookCallError` too, chaining a
+        :class:`PaymentValidationError` that says what is wrong with it.
+        Zero fees are dropped.
+        """
+        cur = amount.currency.code
+        context = FeeContext(
+            operation,
+            amount,
+            channel=channel,
+            payment_method=method.value,
+            merchant_id=merchant_id or None,
+        )
+        lines: list[_FeeLine] = []
+        for batch in self._ctx.hooks.finplug_calculate_fees(context=context):
+            if not isinstance(batch, list | tuple):
+                self._bad_fee(f"expected a list of finplug.Fee, got {type(batch).__name__}")
+            for fee in batch:
+                problem = _fee_problem(fee, cur)
+                if problem is not None:
+                    self._bad_fee(problem)
+                if fee.amount.amount:
+                    lines.append(_FeeLine(fee.code, fee.beneficiary, fee.amount.minor_units))
+        return tuple(lines)
+
+    def _bad_fee(self, problem: str) -> NoReturn:
+        cause = PaymentValidationError("fees", problem)
+        raise HookCallError(self._ctx.tenant_id, "finplug_calculate_fees", None, cause) from cause
+
     def confirm(self, key: str, payment_id: str, *, approve: bool) -> Payment:
         """Finish a payment held for risk review: authorize it (routing now) or fail it."""
+        _check_text("key", key, _MAX_KEY)
         _check_text("payment_id", payment_id, 40)
-        _, table = self._wire()
+        if not isinstance(approve, bool):
+            raise PaymentValidationError(
+                "approve", f"expected a bool, got {type(approve).__name__}"
+            )
         holder: list[_Flow] = []
 
         def reserve(conn: Connection) -> Payment | _Call:
+            # Hooks (channels, fees) run only for a new key, inside its
+            # transaction: a raise rolls everything back, the key included.
+            _, table = self._wire()
             row = _lock_row(conn, payment_id)
             status = _S(row.status)
             if status is not _S.REQUIRES_ACTION:
@@ -727,11 +1025,11 @@ class PaymentsService:
             holder.append(flow)
             if not approve:
                 return self._fail(conn, flow, "review_rejected", "a reviewer rejected it")
+            self._plan_fees(flow)
             return self._next_attempt(conn, flow)
 
-        started = self._start(
-            key, "confirm", {"payment_id": payment_id, "approve": approve}, reserve, payment_id
-        )
+        digest = _request_hash("confirm", {"payment_id": payment_id, "approve": approve})
+        started = self._start(key, "confirm", digest, reserve, payment_id)
         if isinstance(started, Payment):
             return started
         return self._run_flow(holder[0], started)
@@ -765,10 +1063,19 @@ class PaymentsService:
         channel = flow.candidates[flow.tried]
         flow.tried += 1
         row = _lock_row(conn, flow.payment_id)
+        sale = flow.operation is _OP.SALE
         call = self._reserve_call(
-            conn, row, flow.operation, channel, flow.amount, status_before=_S(row.status)
+            conn,
+            row,
+            flow.operation,
+            channel,
+            flow.amount,
+            status_before=_S(row.status),
+            fees=flow.fees.get(channel) if sale else None,
         )
-        call.capture_after = flow.capture and flow.operation is _OP.AUTHORIZE
+        if flow.capture and not sale:
+            call.capture_after = True
+            call.capture_fees = flow.fees.get(channel, ())
         return call
 
     def _run_flow(self, flow: _Flow, step: Payment | _Call) -> Payment:
@@ -853,10 +1160,10 @@ class PaymentsService:
     def _operate(
         self, key: str, operation: ChannelOperation, payment_id: str, amount: Money | None
     ) -> Payment:
+        _check_text("key", key, _MAX_KEY)
         _check_text("payment_id", payment_id, 40)
         if amount is not None:
             amount = _check_amount("amount", amount)
-        self._wire()
         args = {
             "payment_id": payment_id,
             "amount": None if amount is None else _money_json(amount),
@@ -864,6 +1171,9 @@ class PaymentsService:
         }
 
         def reserve(conn: Connection) -> Payment | _Call:
+            # Hooks (channels, fees) run only for a new key, inside its
+            # transaction: a raise rolls everything back, the key included.
+            self._wire()
             row = _lock_row(conn, payment_id)
             status = _S(row.status)
             if row.pending_operation is not None:
@@ -894,11 +1204,18 @@ class PaymentsService:
                         "amount",
                         f"{value} is more than the refundable {Money.from_minor(left, cur)}",
                     )
+            fees = None
+            if operation is _OP.CAPTURE:
+                # Fees before the channel is asked: a failure here writes nothing.
+                fees = self._fees(
+                    "capture", value, row.channel, PaymentMethod(row.method), row.merchant_id
+                )
             return self._reserve_call(
-                conn, row, operation, row.channel, value, status_before=status
+                conn, row, operation, row.channel, value, status_before=status, fees=fees
             )
 
-        started = self._start(key, operation.value, args, reserve, payment_id)
+        digest = _request_hash(operation.value, args)
+        started = self._start(key, operation.value, digest, reserve, payment_id)
         if isinstance(started, Payment):
             return started
         call = started
@@ -938,6 +1255,7 @@ class PaymentsService:
         amount: Money,
         *,
         status_before: PaymentStatus,
+        fees: _FeeLines | None = None,
     ) -> _Call:
         n = row.attempt_count + 1
         reference = f"{row.id}:{n}:{operation.value}"
@@ -958,6 +1276,7 @@ class PaymentsService:
                 "channel_reference": "",
                 "created_at": now,
                 "finished_at": None,
+                "fees": _fees_json(fees),
             },
         )
         _set(
@@ -979,6 +1298,7 @@ class PaymentsService:
             row.merchant_id,
             row.customer_id,
             row.channel_reference,
+            fees,
         )
 
     def _close_attempt(
@@ -1103,14 +1423,12 @@ class PaymentsService:
         row = _lock_row(conn, call.payment_id)
         cur = row.currency
         ledger = self._ledger.bind(conn, savepoint=False)
-        clearing = self._account(conn, f"payments:clearing:{call.channel}:{cur}", "asset", cur)
+        clearing = self._account(conn, _code(_CLEARING, call.channel, cur), "asset", cur)
         pid = call.payment_id
         now = self._clock()
         values: dict[str, object] = {**_NOTHING_PENDING, "updated_at": now}
         if call.operation is _OP.AUTHORIZE:
-            merchant = self._account(
-                conn, f"payments:merchant:{row.merchant_id}:{cur}", "liability", cur
-            )
+            merchant = self._account(conn, _code(_MERCHANT, row.merchant_id, cur), "liability", cur)
             hold = ledger.hold(
                 f"{pid}:hold",
                 debit=clearing,
@@ -1124,15 +1442,21 @@ class PaymentsService:
             _set(conn, pid, **values)
             self._move(conn, pid, _S.AUTHORIZED, f"authorized by {call.channel}")
             if call.capture_after:
+                # Its fees were computed before the authorization was asked for:
+                # no hook runs here, so nothing can undo the booking above.
                 row = _lock_row(conn, pid)
                 return self._reserve_call(
-                    conn, row, _OP.CAPTURE, call.channel, call.amount, status_before=_S.AUTHORIZED
+                    conn,
+                    row,
+                    _OP.CAPTURE,
+                    call.channel,
+                    call.amount,
+                    status_before=_S.AUTHORIZED,
+                    fees=call.capture_fees,
                 )
             return self._load(conn, pid)
         if call.operation is _OP.SALE:
-            wallet = self._account(
-                conn, f"payments:wallet:{row.customer_id}:{cur}", "liability", cur
-            )
+            wallet = self._account(conn, _code(_WALLET, row.customer_id, cur), "liability", cur)
             ledger.transfer(
                 f"{pid}:topup",
                 debit=clearing,
@@ -1150,7 +1474,7 @@ class PaymentsService:
             _set(conn, pid, **values)
             self._move(conn, pid, _S.CAPTURED, f"topped up via {call.channel}")
             return self._load(conn, pid)
-        merchant = f"payments:merchant:{row.merchant_id}:{cur}"
+        merchant = _code(_MERCHANT, row.merchant_id, cur)
         if call.operation is _OP.CAPTURE:
             ledger.post_pending(f"{pid}:capture", row.hold_seq, call.amount)
             fees = self._book_fees(conn, "capture", call, merchant, cur)
@@ -1187,30 +1511,21 @@ class PaymentsService:
     def _book_fees(
         self, conn: Connection, operation: str, call: _Call, payer: str, cur: str
     ) -> int:
-        context = FeeContext(
-            operation,
-            call.amount,
-            channel=call.channel,
-            payment_method=call.method.value,
-            merchant_id=call.merchant_id or None,
-        )
-        fees = [
-            fee
-            for batch in self._ctx.hooks.finplug_calculate_fees(context=context)
-            for fee in batch
-        ]
+        """Post the call's fee lines (debit ``payer``); returns their total in minor units.
+
+        The lines were computed and checked when the call was reserved. Only
+        an attempt reserved before the ``fees`` column existed has none
+        stored: its fees are computed now, as they were then.
+        """
+        lines = call.fees
+        if lines is None:
+            lines = self._fees(operation, call.amount, call.channel, call.method, call.merchant_id)
         total = 0
         legs: list[Leg] = []
-        for fee in fees:
-            if fee.amount.currency.code != cur:
-                raise PaymentValidationError(
-                    "fees", f"fee {fee.code} is in {fee.amount.currency.code}, not {cur}"
-                )
-            if fee.amount.amount <= 0:
-                continue
-            account = self._account(conn, f"payments:fees:{fee.beneficiary}:{cur}", "income", cur)
-            legs.append(Leg.credit(account, fee.amount))
-            total += fee.amount.minor_units
+        for line in lines:
+            account = self._account(conn, _code(_FEES, line.beneficiary, cur), "income", cur)
+            legs.append(Leg.credit(account, Money.from_minor(line.units, cur)))
+            total += line.units
         if total:
             legs.insert(0, Leg.debit(payer, Money.from_minor(total, cur)))
             self._ledger.bind(conn, savepoint=False).post(
@@ -1309,15 +1624,22 @@ class PaymentsService:
 
         For each, the channel is asked by the call's reference
         (:meth:`~finplug.ChannelConnector.lookup`): if the call happened, it
-        is booked as if it had just succeeded; if not, the payment goes back
-        to where it was (an authorization or top-up that never happened
-        fails). Calls still ``in_flight`` are only taken once older than
+        is booked as if it had just succeeded (with the fees stored when it
+        was reserved); if not, the payment goes back to where it was (an
+        authorization or top-up that never happened fails). Calls still
+        ``in_flight`` are only taken once older than
         ``janitor_grace_seconds``, so a live call is never second-guessed.
         Idempotency keys left ``started`` by a crash are completed with the
         settled payment.
+
+        Each payment is settled on its own: one whose lookup or booking
+        raises is rolled back, listed in :attr:`~finplug.JanitorReport.failed`
+        with the reason, logged, and skipped; the run goes on with the others.
         """
         connectors, _ = self._wire()
         cutoff = self._clock() - timedelta(seconds=self._settings.janitor_grace_seconds)
+        calls: builtins.list[_Call] = []
+        failed: builtins.list[JanitorFailure] = []
         with self._tx() as conn:
             rows = conn.execute(
                 select(payments.c.id, payments.c.pending_reference)
@@ -1333,90 +1655,114 @@ class PaymentsService:
                 .order_by(payments.c.updated_at)
                 .limit(limit)
             ).all()
-            calls = []
             for row in rows:
-                attempt = conn.execute(
-                    select(attempts).where(attempts.c.reference == row.pending_reference)
-                ).first()
-                if attempt is None:
-                    continue
-                payment = _lock_row(conn, row.id)
-                calls.append(
-                    _Call(
-                        row.id,
-                        ChannelOperation(attempt.operation),
-                        attempt.channel,
-                        attempt.reference,
-                        Money.from_minor(attempt.amount, payment.currency),
-                        PaymentMethod(payment.method),
-                        payment.merchant_id,
-                        payment.customer_id,
-                        payment.channel_reference,
-                    )
-                )
+                try:
+                    calls.append(self._pending_call(conn, row.id, row.pending_reference))
+                except Exception as exc:  # one unreadable payment never stops the run
+                    failed.append(self._janitor_failed(row.id, exc))
         resolved: builtins.list[str] = []
         unknown: builtins.list[str] = []
         for call in calls:
-            connector = connectors.get(call.channel)
             try:
-                if connector is None:
-                    raise ChannelTimeoutError(call.channel, "channel_removed")
-                outcome = connector.lookup(_request(call))
-            except ChannelTimeoutError:
-                unknown.append(call.payment_id)
+                settled = self._settle(call, connectors.get(call.channel))
+            except Exception as exc:  # rolled back; reported, and the run goes on
+                failed.append(self._janitor_failed(call.payment_id, exc))
                 continue
-            with self._tx() as conn:
-                current = _lock_row(conn, call.payment_id)
-                if current.pending_reference != call.reference:
-                    resolved.append(call.payment_id)  # settled meanwhile
-                    continue
-                if isinstance(outcome, ChannelResult):
-                    self._close_attempt(
-                        conn, call, "succeeded", "", None, outcome.channel_reference
-                    )
-                    # From UNKNOWN the payment moves straight to where the call
-                    # leads. call.capture_after is False: the janitor settles the authorization
-                    # only; an automatic capture it interrupted is left to the caller.
-                    self._apply_success(conn, call, outcome)
-                else:
-                    code = outcome.code if outcome is not None else "not_received"
-                    self._close_attempt(
-                        conn, call, "failed", code, None if outcome is None else outcome.retriable
-                    )
-                    before = _S(current.status_before)
-                    self._clear_pending(conn, call.payment_id)
-                    if call.operation in (_OP.AUTHORIZE, _OP.SALE):
-                        _set(
-                            conn,
-                            call.payment_id,
-                            failure_code=f"channel_{code}"[:64],
-                            failure_message="the channel never completed the call",
-                        )
-                        self._move(conn, call.payment_id, _S.FAILED, f"janitor: {code}")
-                    elif _S(current.status) is _S.UNKNOWN:
-                        self._move(
-                            conn,
-                            call.payment_id,
-                            before,
-                            f"janitor: {call.operation.value} did not happen ({code})",
-                        )
-                snapshot = self._load(conn, call.payment_id)
-                keys = (
-                    conn.execute(
-                        select(idempotency.c.key).where(
-                            and_(
-                                idempotency.c.payment_id == call.payment_id,
-                                idempotency.c.state == "started",
-                            )
-                        )
-                    )
-                    .scalars()
-                    .all()
+            (resolved if settled else unknown).append(call.payment_id)
+        return JanitorReport(tuple(resolved), tuple(unknown), tuple(failed))
+
+    def _janitor_failed(self, payment_id: str, exc: Exception) -> JanitorFailure:
+        reason = f"{type(exc).__name__}: {str(exc)[:200]}"
+        self._ctx.log.error(
+            "janitor: payment %s could not be settled and was skipped: %s",
+            payment_id,
+            reason,
+            exc_info=exc,
+        )
+        return JanitorFailure(payment_id, reason)
+
+    def _pending_call(self, conn: Connection, payment_id: str, reference: str | None) -> _Call:
+        """The call a payment left in flight or unknown, as the janitor settles it."""
+        attempt = (
+            None
+            if reference is None
+            else conn.execute(select(attempts).where(attempts.c.reference == reference)).first()
+        )
+        if attempt is None:
+            raise PaymentError(
+                f"payment {payment_id!r} is unknown or in flight but has no recorded call"
+                f" ({reference!r})"
+            )
+        payment = _lock_row(conn, payment_id)
+        return _Call(
+            payment_id,
+            ChannelOperation(attempt.operation),
+            attempt.channel,
+            attempt.reference,
+            Money.from_minor(attempt.amount, payment.currency),
+            PaymentMethod(payment.method),
+            payment.merchant_id,
+            payment.customer_id,
+            payment.channel_reference,
+            _fees_from_json(attempt.fees),
+        )
+
+    def _settle(self, call: _Call, connector: ChannelConnector | None) -> bool:
+        """Ask the channel about one call and book the outcome; False if it still does not say."""
+        try:
+            if connector is None:
+                raise ChannelTimeoutError(call.channel, "channel_removed")
+            outcome = connector.lookup(_request(call))
+        except ChannelTimeoutError:
+            return False
+        with self._tx() as conn:
+            current = _lock_row(conn, call.payment_id)
+            if current.pending_reference != call.reference:
+                return True  # settled meanwhile
+            if isinstance(outcome, ChannelResult):
+                self._close_attempt(conn, call, "succeeded", "", None, outcome.channel_reference)
+                # From UNKNOWN the payment moves straight to where the call
+                # leads. call.capture_after is False: the janitor settles the authorization
+                # only; an automatic capture it interrupted is left to the caller.
+                self._apply_success(conn, call, outcome)
+            else:
+                code = outcome.code if outcome is not None else "not_received"
+                self._close_attempt(
+                    conn, call, "failed", code, None if outcome is None else outcome.retriable
                 )
-                for key in keys:
-                    self._finish_key(conn, key, snapshot, None)
-                resolved.append(call.payment_id)
-        return JanitorReport(tuple(resolved), tuple(unknown))
+                before = _S(current.status_before)
+                self._clear_pending(conn, call.payment_id)
+                if call.operation in (_OP.AUTHORIZE, _OP.SALE):
+                    _set(
+                        conn,
+                        call.payment_id,
+                        failure_code=f"channel_{code}"[:64],
+                        failure_message="the channel never completed the call",
+                    )
+                    self._move(conn, call.payment_id, _S.FAILED, f"janitor: {code}")
+                elif _S(current.status) is _S.UNKNOWN:
+                    self._move(
+                        conn,
+                        call.payment_id,
+                        before,
+                        f"janitor: {call.operation.value} did not happen ({code})",
+                    )
+            snapshot = self._load(conn, call.payment_id)
+            keys = (
+                conn.execute(
+                    select(idempotency.c.key).where(
+                        and_(
+                            idempotency.c.payment_id == call.payment_id,
+                            idempotency.c.state == "started",
+                        )
+                    )
+                )
+                .scalars()
+                .all()
+            )
+            for key in keys:
+                self._finish_key(conn, key, snapshot, None)
+        return True
 
 
 _OVERDRAFT: Final[dict[str, Any]] = {
@@ -1426,8 +1772,12 @@ _OVERDRAFT: Final[dict[str, Any]] = {
 }
 
 
-def _reasons(reasons: Sequence[Any]) -> str:
-    return ", ".join(r.code for r in reasons) or "no reason given"
+def _reasons(reasons: Sequence[RiskReason]) -> str:
+    """The reasons' codes, each with the rule (or the failing plugin) that gave it."""
+    return (
+        ", ".join(f"{r.code} ({r.rule})" if r.rule else r.code for r in reasons)
+        or "no reason given"
+    )
 
 
 def _request(call: _Call) -> ChannelRequest:
