@@ -92,7 +92,6 @@ from finplug import (
     assess_risk,
     currency,
 )
-
 from finplug.components import EventsAPI, LedgerAPI, RiskAPI
 from finplug_payments._schema import attempts, idempotency, payments, transitions
 from finplug_payments.routing import RoutingConfigError, RoutingSettings, RoutingTable
