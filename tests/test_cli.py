@@ -11,9 +11,11 @@ import sys
 from pathlib import Path
 
 import pytest
+from sqlalchemy import text
 from typer.testing import CliRunner
 
 from finplug import Money, PaymentStatus, Platform
+from finplug._ledger import LedgerCheckpoint
 from finplug.cli import app
 
 ROOT = Path(__file__).parents[1]
@@ -177,3 +179,77 @@ def test_embedding_example_runs() -> None:
     lines = namespace["main"]()
     assert "acme: risk=review fees=67.45 EUR" in lines
     assert "globex: risk=approve fees=96.00 EUR" in lines
+
+
+#: The checkpoint key the ledger commands read from the environment.
+LEDGER_KEY = "cli-ledger-key-" + "9f8e7d6c5b4a3210" * 3
+
+
+def test_cli_ledger_checkpoint_and_verify(
+    database_url: str, unique_id: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`finplug ledger checkpoint` signs a tenant's books; `verify --checkpoint` checks them."""
+    folder = tmp_path / "tenants"
+    folder.mkdir()
+    tenant_id = f"cli-led-{unique_id}"
+    (folder / f"{tenant_id}.yaml").write_text(f"tenant: {tenant_id}\n")
+    where = ["--tenants", str(folder), "--database-url", database_url]
+    monkeypatch.setenv("FINPLUG_TEST_LEDGER_KEY", LEDGER_KEY)
+    monkeypatch.setenv("FINPLUG_TEST_OTHER_KEY", "0" * 64)
+    monkeypatch.delenv("FINPLUG_TEST_UNSET_KEY", raising=False)
+    platform = Platform.discover(database_url=database_url)
+    platform.load_tenants(folder)
+    platform.upgrade(tenant_id)
+    runner = CliRunner()
+    try:
+        ledger = platform.tenant(tenant_id).ledger
+        ledger.open_account("cash", "asset", "EUR", overdraft="unlimited")
+        ledger.open_account("deposits", "liability", "EUR")
+        ledger.transfer("t-1", "cash", "deposits", Money("12.50", "EUR"))
+        saved = tmp_path / "checkpoint.json"
+        sign = ["ledger", "checkpoint", "--tenant", tenant_id]
+        key = ["--key-env", "FINPLUG_TEST_LEDGER_KEY"]
+        made = runner.invoke(app, [*sign, *key, "--output", str(saved), *where])
+        assert made.exit_code == 0, made.output
+        assert LEDGER_KEY not in made.output
+        first = LedgerCheckpoint.from_json(saved.read_text())
+        assert (first.seq, first.accounts) == (1, 2)
+
+        check = ["ledger", "verify", "--tenant", tenant_id, "--checkpoint", str(saved)]
+        ok = runner.invoke(app, [*check, *key, *where])
+        assert ok.exit_code == 0, ok.output
+        assert f"{tenant_id}: ok (1 entries, 2 accounts, checked against the checkpoint" in (
+            ok.output
+        )
+        everyone = runner.invoke(app, ["ledger", "verify", *where])
+        assert everyone.exit_code == 0, everyone.output
+
+        ledger.transfer("t-2", "cash", "deposits", Money("1.00", "EUR"))
+        second = runner.invoke(app, [*sign, *key, "--previous", str(saved), *where])
+        assert second.exit_code == 0, second.output
+        assert LedgerCheckpoint.from_json(second.stdout).seq == 2
+
+        wrong = runner.invoke(app, [*check, "--key-env", "FINPLUG_TEST_OTHER_KEY", *where])
+        assert wrong.exit_code == 1
+        assert "signature does not match" in wrong.output
+        assert "0" * 64 not in wrong.output
+        unset = runner.invoke(app, [*check, "--key-env", "FINPLUG_TEST_UNSET_KEY", *where])
+        assert unset.exit_code == 1
+        assert "'FINPLUG_TEST_UNSET_KEY' is not set" in unset.output
+        alone = runner.invoke(app, [*check, *where])
+        assert alone.exit_code == 1
+        assert "--checkpoint needs --tenant and --key-env" in alone.output
+
+        # Books that no longer verify: the problem is printed, exit 1, and nothing is signed.
+        with platform.tenant(tenant_id).storage.begin() as conn:
+            conn.execute(text("UPDATE ledger_accounts SET debits_posted = 1 WHERE code = 'cash'"))
+        broken = runner.invoke(app, ["ledger", "verify", "--tenant", tenant_id, *where])
+        assert broken.exit_code == 1
+        assert "account cash: totals differ from its legs" in broken.output
+        refused = runner.invoke(app, [*sign, *key, *where])
+        assert refused.exit_code == 1
+        assert "do not verify" in refused.output
+        assert refused.stdout == ""
+    finally:
+        platform.tenant(tenant_id).storage.drop()
+        platform.close()

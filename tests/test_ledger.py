@@ -6,18 +6,23 @@ ledger installed, and a clock it controls; the tenant is dropped afterwards.
 
 from __future__ import annotations
 
+import json
+import logging
 import sqlite3
 import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import AbstractContextManager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
+from decimal import Decimal
 from functools import partial
+from hashlib import sha256
 from typing import Any, Literal
 
 import pytest
-from sqlalchemy import Connection, create_engine, func, select, text
+from pydantic import SecretBytes, SecretStr
+from sqlalchemy import Connection, create_engine, func, select, text, update
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 import finplug._ledger as ledger_module
@@ -31,15 +36,14 @@ from finplug import (
     LedgerError,
     Leg,
     Money,
-    MoneyError,
     OverdraftError,
     PendingStateError,
     Platform,
     Tenant,
 )
 from finplug._fastsql import driver_cursor
-from finplug._ledger import install_ledger
-from finplug._ledger_schema import accounts, chain, transfers
+from finplug._ledger import CheckpointError, LedgerCheckpoint, install_ledger
+from finplug._ledger_schema import DEFINITION_COLUMNS, account_chain, accounts, chain, transfers
 from finplug.components import LedgerAPI
 
 START = datetime(2024, 3, 1, 9, 0, tzinfo=UTC)
@@ -80,7 +84,8 @@ class Books:
         return self.tenant.storage.begin()
 
     def snapshot(self) -> tuple[object, ...]:
-        """Every account row, the chain head, and the entry and transfer-row counts."""
+        """Every account row, the chain head, the entry and transfer-row counts, and
+        every recorded account definition hash."""
         with self.raw() as conn:
             rows = tuple(tuple(r) for r in conn.execute(select(accounts).order_by(accounts.c.id)))
             head = tuple(conn.execute(select(chain)).one())
@@ -88,7 +93,11 @@ class Books:
                 count_entries(conn),
                 conn.execute(select(func.count()).select_from(transfers)).scalar_one(),
             )
-        return rows, head, counts
+            recorded = tuple(
+                tuple(r)
+                for r in conn.execute(select(account_chain).order_by(account_chain.c.account_id))
+            )
+        return rows, head, counts, recorded
 
     def version(self, code: str) -> int:
         with self.raw() as conn:
@@ -193,6 +202,11 @@ def open_standard(ledger: LedgerAPI) -> None:
 
 def posted(ledger: LedgerAPI, code: str) -> Money:
     return ledger.balance(code).posted
+
+
+def wrong(value: object) -> Any:
+    """``value`` typed as ``Any``: passed where the signature wants another type, on purpose."""
+    return value
 
 
 def allow_updates(conn: Connection, table: str) -> None:
@@ -351,7 +365,7 @@ def test_open_account_with_another_definition_raises(
         ("a", {"overdraft": "limit", "overdraft_limit": Money(5, "USD")}, LedgerError),
         ("a", {"overdraft": "limit", "overdraft_limit": eur(-5)}, LedgerError),
         ("a", {"type": "bogus"}, LedgerError),
-        ("a", {"currency_code": "XQZ"}, MoneyError),
+        ("a", {"currency_code": "XQZ"}, LedgerError),  # chaining Money's MoneyError
     ],
     ids=[
         "empty-code",
@@ -1923,6 +1937,629 @@ def test_the_db_allows_one_resolution_per_hold(books: Books, ledger: LedgerAPI) 
     assert books.snapshot() == before
 
 
+# ---------------------------------------------------------------- account definitions
+
+
+def test_account_type_update_is_refused(books: Books, ledger: LedgerAPI) -> None:
+    """A liability turned asset (and debit-normal) would flip the sign of its balance."""
+    for sql in (
+        "UPDATE ledger_accounts SET normal = 'debit', type = 'asset' WHERE code = 'wallet:ana'",
+        "UPDATE ledger_accounts SET type = 'expense'",
+        "UPDATE ledger_accounts SET normal = 'credit' WHERE code = 'bank'",
+    ):
+        keep_accounts(books, sql)
+
+
+def test_account_overdraft_update_is_refused(books: Books, ledger: LedgerAPI) -> None:
+    """A wallet given an overdraft could be spent below zero."""
+    for sql in (
+        "UPDATE ledger_accounts SET overdraft = 'unlimited' WHERE code = 'wallet:ana'",
+        "UPDATE ledger_accounts SET overdraft = 'limit', overdraft_limit = 100000"
+        " WHERE code = 'wallet:ana'",
+        "UPDATE ledger_accounts SET overdraft_limit = 0",
+    ):
+        keep_accounts(books, sql)
+
+
+@pytest.mark.parametrize("column", DEFINITION_COLUMNS)
+def test_every_account_definition_column_is_immutable(
+    books: Books, ledger: LedgerAPI, column: str
+) -> None:
+    """Even an UPDATE that sets a definition column to its own value is refused."""
+    keep_accounts(books, f"UPDATE ledger_accounts SET {column} = {column}")
+
+
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "UPDATE ledger_account_chain SET hash = hash",
+        "DELETE FROM ledger_account_chain WHERE account_id = (SELECT max(account_id)"
+        " FROM ledger_account_chain)",
+    ],
+    ids=["update", "delete"],
+)
+def test_recorded_account_definitions_are_immutable(
+    books: Books, ledger: LedgerAPI, sql: str
+) -> None:
+    keep_accounts(books, sql)
+
+
+def test_recorded_account_definitions_cannot_be_truncated(pg_books: Books) -> None:
+    keep_accounts(pg_books, "TRUNCATE ledger_account_chain")
+
+
+def test_opening_an_account_records_its_definition(books: Books, ledger: LedgerAPI) -> None:
+    open_standard(ledger)
+    ledger.open_account("bank", "asset", "EUR", overdraft="unlimited")  # a replay records nothing
+    with books.raw() as conn:
+        recorded = conn.execute(
+            select(account_chain.c.account_id).order_by(account_chain.c.account_id)
+        ).scalars()
+        ids = conn.execute(select(accounts.c.id).order_by(accounts.c.id)).scalars()
+        assert list(recorded) == list(ids)
+    report = ledger.verify()
+    assert report.ok
+    assert report.accounts == 4
+
+
+@contextmanager
+def account_guards_off(books: Books) -> Iterator[Connection]:
+    """A transaction with the guards of accounts and recorded definitions switched off.
+
+    As an attacker with DDL rights would: on SQLite the triggers are dropped and
+    created again afterwards; on PostgreSQL they are disabled, then enabled.
+    """
+    with books.raw() as conn:
+        if books.dialect == "sqlite":
+            for trigger in ("ledger_accounts_fixed_u", "ledger_account_chain_immutable_u"):
+                conn.exec_driver_sql(f"DROP TRIGGER {trigger}")
+            yield conn
+            install_ledger(conn)  # the guards, as they were
+        else:
+            for table in ("ledger_accounts", "ledger_account_chain"):
+                conn.exec_driver_sql(f"ALTER TABLE {table} DISABLE TRIGGER USER")
+            yield conn
+            for table in ("ledger_accounts", "ledger_account_chain"):
+                conn.exec_driver_sql(f"ALTER TABLE {table} ENABLE TRIGGER USER")
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        "type = 'asset', normal = 'debit'",
+        "normal = 'debit'",
+        "overdraft = 'unlimited'",
+        "overdraft = 'limit', overdraft_limit = 100000",
+        "opened_at = '2000-01-01 00:00:00.000000'",
+    ],
+    ids=["type-and-normal", "normal", "unlimited", "limit", "opened-at"],
+)
+def test_verify_detects_account_tampering_with_triggers_bypassed(
+    books: Books, ledger: LedgerAPI, clock: Clock, change: str
+) -> None:
+    _busy_ledger(ledger, clock)
+    posted_before = ledger.balance("wallet:ana").posted
+    with account_guards_off(books) as conn:
+        conn.execute(text(f"UPDATE ledger_accounts SET {change} WHERE code = 'wallet:ana'"))
+    problems = ledger.verify().problems
+    assert (
+        "account wallet:ana: its definition differs from the one recorded when it was opened"
+        in problems
+    )
+    if "normal" in change:  # what the change does to the books: the balance flips its sign
+        assert ledger.balance("wallet:ana").posted == -posted_before
+    with pytest.raises(IntegrityError, match="accounts cannot be deleted"), books.raw() as conn:
+        conn.execute(text("UPDATE ledger_accounts SET overdraft = 'none'"))  # guards are back
+
+
+def test_verify_detects_an_account_not_opened_through_the_ledger(
+    books: Books, ledger: LedgerAPI
+) -> None:
+    open_standard(ledger)
+    with books.raw() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO ledger_accounts (code, type, currency, normal, overdraft,"
+                " overdraft_limit, debits_posted, credits_posted, debits_pending,"
+                " credits_pending, version, opened_at)"
+                " VALUES ('sneaky', 'asset', 'EUR', 'debit', 'unlimited', 0, 0, 0, 0, 0, 0, :t)"
+            ),
+            {"t": START},
+        )
+    assert ledger.verify().problems == (
+        "account sneaky: its definition was never recorded (opened outside the ledger?)",
+    )
+
+
+# ---------------------------------------------------------------- checkpoints
+
+#: An HMAC key as the platform's secrets would hold it (64 hex digits).
+KEY = "5f0c8e5b0f6b4e55a1d2c3b4a5968778695a4b3c2d1e0f1a2b3c4d5e6f708192"
+OTHER_KEY = "0" * 64
+
+
+def test_a_checkpoint_round_trips_through_json_and_verifies(
+    ledger: LedgerAPI, clock: Clock
+) -> None:
+    _busy_ledger(ledger, clock)
+    checkpoint = ledger.checkpoint(KEY)
+    assert (checkpoint.seq, checkpoint.accounts) == (7, 4)
+    assert checkpoint.hash == ledger.entries()[-1].hash
+    assert checkpoint.taken_at == clock.now
+    text_form = checkpoint.to_json()
+    assert LedgerCheckpoint.from_json(text_form) == checkpoint
+    assert LedgerCheckpoint.from_json(text_form.encode()) == checkpoint
+    assert KEY not in text_form
+    assert KEY not in repr(checkpoint)
+    report = ledger.verify(checkpoint=LedgerCheckpoint.from_json(text_form), key=KEY)
+    assert report.ok, report.problems
+    assert report.checkpoint == checkpoint
+    # The books go on: the checkpoint still anchors what it covered.
+    ledger.open_account("later", "expense", "EUR")
+    ledger.transfer("t-later", "later", "wallet:ana", eur(1))
+    assert ledger.verify(checkpoint=checkpoint, key=KEY).ok
+    assert ledger.verify(checkpoint=checkpoint, key=KEY.encode()).ok
+    assert ledger.verify(checkpoint=checkpoint, key=SecretStr(KEY)).ok
+
+
+def test_a_checkpoint_of_empty_books(ledger: LedgerAPI) -> None:
+    checkpoint = ledger.checkpoint(SecretBytes(KEY.encode()))
+    assert (checkpoint.seq, checkpoint.hash, checkpoint.accounts) == (0, bytes(32), 0)
+    assert checkpoint.accounts_hash == bytes(32)
+    open_standard(ledger)
+    ledger.transfer("t1", "bank", "wallet:ana", eur(1))
+    assert ledger.verify(checkpoint=checkpoint, key=KEY).ok
+
+
+def test_checkpoint_detects_truncated_tail(books: Books, ledger: LedgerAPI) -> None:
+    """The last entries deleted and the head rewound, guards off: only the checkpoint tells."""
+    open_standard(ledger)
+    ledger.transfer("t1", "bank", "wallet:ana", eur(100))
+    ledger.transfer("t2", "wallet:ana", "fees", eur(10))
+    with books.raw() as conn:
+        totals = conn.execute(
+            select(
+                accounts.c.id,
+                accounts.c.debits_posted,
+                accounts.c.credits_posted,
+                accounts.c.debits_pending,
+                accounts.c.credits_pending,
+                accounts.c.version,
+            )
+        ).all()
+        head = conn.execute(select(chain.c.seq, chain.c.hash, chain.c.posted_at)).one()
+    ledger.transfer("t3", "wallet:ana", "wallet:bob", eur(50))
+    ledger.transfer("t4", "wallet:bob", "fees", eur(5))
+    checkpoint = ledger.checkpoint(KEY)
+    assert checkpoint.seq == 4
+    with books.raw() as conn:
+        if books.dialect == "sqlite":
+            conn.exec_driver_sql("DROP TRIGGER ledger_transfers_immutable_d")
+        else:
+            conn.exec_driver_sql("ALTER TABLE ledger_transfers DISABLE TRIGGER USER")
+        conn.execute(text("DELETE FROM ledger_transfers WHERE seq > 2"))
+        for account, dp, cp, dq, cq, version in totals:  # the totals are not guarded
+            conn.execute(
+                update(accounts)
+                .where(accounts.c.id == account)
+                .values(
+                    debits_posted=dp,
+                    credits_posted=cp,
+                    debits_pending=dq,
+                    credits_pending=cq,
+                    version=version,
+                )
+            )
+        conn.execute(update(chain).values(seq=head.seq, hash=head.hash, posted_at=head.posted_at))
+    assert ledger.verify().ok  # nothing inside the database tells
+    assert len(ledger.entries()) == 2
+    report = ledger.verify(checkpoint=checkpoint, key=KEY)
+    assert report.problems == (
+        "checkpoint: the chain ends at entry 2, before the checkpoint's entry 4"
+        " (entries were removed)",
+    )
+
+
+def entry_hash(conn: Connection, seq: int) -> bytes:
+    """Entry ``seq``'s hash recomputed from its stored rows, as an attacker (or verify) would."""
+    codes = {r.id: r.code for r in conn.execute(select(accounts.c.id, accounts.c.code))}
+    rows = conn.execute(
+        select(transfers).where(transfers.c.seq == seq).order_by(transfers.c.pair)
+    ).all()
+    head = rows[0]
+    text_form = ledger_module._hash_head(
+        seq,
+        head.key,
+        head.kind,
+        head.pending_seq,
+        head.reverses_seq,
+        head.description,
+        ledger_module._iso(ledger_module._aware(head.posted_at)),
+        ledger_module._aware(head.timeout_at) if head.timeout_at else None,
+    )
+    for r in rows:
+        text_form += ledger_module._hash_row(
+            codes[r.debit_id],
+            codes[r.credit_id],
+            r.currency,
+            r.amount,
+            r.flow,
+            r.debit_leg,
+            r.credit_leg,
+        )
+    return sha256(bytes(head.prev_hash) + text_form.encode()).digest()
+
+
+def test_checkpoint_detects_a_rewritten_chain(
+    books: Books, ledger: LedgerAPI, clock: Clock
+) -> None:
+    """The last entry changed and its hash and the head recomputed: consistent, but not anchored."""
+    _busy_ledger(ledger, clock)
+    checkpoint = ledger.checkpoint(KEY)
+    with books.raw() as conn:
+        allow_updates(conn, "ledger_transfers")
+        conn.execute(text("UPDATE ledger_transfers SET description = 'forged' WHERE seq = 7"))
+        forged = entry_hash(conn, 7)
+        conn.execute(
+            update(transfers).where(transfers.c.seq == 7, transfers.c.pair == 0).values(hash=forged)
+        )
+        conn.execute(update(chain).values(hash=forged))
+    assert ledger.verify().ok
+    assert ledger.verify(checkpoint=checkpoint, key=KEY).problems == (
+        "checkpoint: entry 7 has another hash than the checkpoint's (the chain was rewritten)",
+    )
+
+
+def test_checkpoint_detects_rewritten_account_definitions(
+    books: Books, ledger: LedgerAPI, clock: Clock
+) -> None:
+    """A definition changed and every recorded hash from it on recomputed: only the anchor tells."""
+    _busy_ledger(ledger, clock)
+    checkpoint = ledger.checkpoint(KEY)
+    with account_guards_off(books) as conn:
+        conn.execute(
+            text(
+                "UPDATE ledger_accounts SET type = 'asset', normal = 'debit'"
+                " WHERE code = 'wallet:bob'"
+            )
+        )
+        prev = bytes(32)
+        for row in conn.execute(select(accounts).order_by(accounts.c.id)).all():
+            prev = ledger_module._definition_hash(prev, row)
+            conn.execute(
+                update(account_chain).where(account_chain.c.account_id == row.id).values(hash=prev)
+            )
+    assert ledger.verify().ok
+    assert ledger.verify(checkpoint=checkpoint, key=KEY).problems == (
+        "checkpoint: the recorded definition of account 4 (in opening order) has another hash"
+        " than the checkpoint's (the account chain was rewritten)",
+    )
+
+
+def test_checkpoint_detects_removed_accounts(books: Books, ledger: LedgerAPI) -> None:
+    open_standard(ledger)
+    checkpoint = ledger.checkpoint(KEY)
+    with account_guards_off(books) as conn:
+        if books.dialect == "sqlite":
+            conn.exec_driver_sql("DROP TRIGGER ledger_accounts_fixed_d")
+            conn.exec_driver_sql("DROP TRIGGER ledger_account_chain_immutable_d")
+        conn.execute(text("DELETE FROM ledger_accounts WHERE code = 'fees'"))
+        conn.execute(
+            text(
+                "DELETE FROM ledger_account_chain"
+                " WHERE account_id = (SELECT max(account_id) FROM ledger_account_chain)"
+            )
+        )
+    assert ledger.verify().ok
+    assert ledger.verify(checkpoint=checkpoint, key=KEY).problems == (
+        "checkpoint: 3 account definitions are recorded, fewer than the checkpoint's 4"
+        " (accounts were removed)",
+    )
+
+
+def test_a_checkpoint_with_the_wrong_key_or_changed_fields_is_a_checkpoint_error(
+    ledger: LedgerAPI, clock: Clock
+) -> None:
+    _busy_ledger(ledger, clock)
+    checkpoint = ledger.checkpoint(KEY)
+    with pytest.raises(CheckpointError, match="signature does not match") as caught:
+        ledger.verify(checkpoint=checkpoint, key=OTHER_KEY)
+    assert isinstance(caught.value, LedgerError)
+    assert OTHER_KEY not in str(caught.value)
+    assert KEY not in str(caught.value)
+    data = json.loads(checkpoint.to_json())
+    changes = {
+        "seq": 5,
+        "hash": "00" * 32,
+        "accounts": 3,
+        "accounts_hash": "11" * 32,
+        "taken_at": "2030-01-01T00:00:00+00:00",
+        "signature": "22" * 32,
+    }
+    for name, value in changes.items():
+        forged = LedgerCheckpoint.from_json(json.dumps({**data, name: value}))
+        with pytest.raises(CheckpointError, match="signature does not match"):
+            ledger.verify(checkpoint=forged, key=KEY)
+
+
+@pytest.mark.parametrize(
+    ("text_form", "match"),
+    [
+        ("", "must be JSON"),
+        ("{", "must be JSON"),
+        ("null", "JSON object"),
+        ("[1, 2]", "JSON object"),
+        ('{"seq": 1}', "exactly the fields"),
+        ("x" * 100_000, "a few hundred characters"),
+        (b"\xff\xfe", "must be JSON"),
+        ("[" * 2000 + "]" * 2000, "must be JSON|JSON object"),
+    ],
+    ids=["empty", "broken", "null", "list", "fields", "huge", "bytes", "deep"],
+)
+def test_an_unreadable_checkpoint_is_a_checkpoint_error(text_form: str | bytes, match: str) -> None:
+    with pytest.raises(CheckpointError, match=match) as caught:
+        LedgerCheckpoint.from_json(text_form)
+    assert len(str(caught.value)) < 200
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("format", "finplug-ledger-checkpoint/99"),
+        ("seq", -1),
+        ("seq", True),
+        ("seq", "7"),
+        ("seq", 2**63),
+        ("accounts", 1.5),
+        ("hash", "AB" * 32),
+        ("hash", "ab" * 31),
+        ("signature", None),
+        ("taken_at", "2024-03-01T09:00:00"),
+        ("taken_at", "yesterday"),
+        ("extra", 1),
+    ],
+)
+def test_a_malformed_checkpoint_field_is_a_checkpoint_error(name: str, value: object) -> None:
+    good = {
+        "format": "finplug-ledger-checkpoint/1",
+        "seq": 7,
+        "hash": "ab" * 32,
+        "accounts": 4,
+        "accounts_hash": "cd" * 32,
+        "taken_at": "2024-03-01T09:00:00+00:00",
+        "signature": "ef" * 32,
+    }
+    LedgerCheckpoint.from_json(json.dumps(good))  # the control
+    with pytest.raises(CheckpointError, match=name):
+        LedgerCheckpoint.from_json(json.dumps({**good, name: value}))
+
+
+def test_checkpoint_keys_are_checked_and_never_shown(
+    ledger: LedgerAPI, caplog: pytest.LogCaptureFixture
+) -> None:
+    open_standard(ledger)
+    secret = "tiny-secret"
+    for key in (secret, secret.encode(), SecretStr(secret), 4242424242, None):
+        with pytest.raises(CheckpointError) as caught:
+            ledger.checkpoint(wrong(key))
+        assert secret not in str(caught.value)
+        assert "4242424242" not in str(caught.value)
+    with caplog.at_level(logging.DEBUG):
+        checkpoint = ledger.checkpoint(KEY)
+        assert ledger.verify(checkpoint=checkpoint, key=KEY).ok
+    assert KEY not in caplog.text
+    with pytest.raises(CheckpointError, match="needs the key"):
+        ledger.verify(checkpoint=checkpoint)
+    with pytest.raises(CheckpointError, match="only for checking a checkpoint"):
+        ledger.verify(key=KEY)
+    with pytest.raises(LedgerError, match="checkpoint must be a LedgerCheckpoint"):
+        ledger.verify(checkpoint=wrong(checkpoint.to_json()), key=KEY)
+
+
+def test_checkpoint_refuses_books_that_do_not_verify(
+    books: Books, ledger: LedgerAPI, clock: Clock
+) -> None:
+    _busy_ledger(ledger, clock)
+    with books.raw() as conn:  # the totals carry no guard: verify is their check
+        conn.execute(
+            text(
+                "UPDATE ledger_accounts SET credits_posted = credits_posted + 1 WHERE code = 'fees'"
+            )
+        )
+    with pytest.raises(CheckpointError, match=r"do not verify .*account fees: totals differ"):
+        ledger.checkpoint(KEY)
+
+
+def test_a_checkpoint_taken_against_the_previous_one(ledger: LedgerAPI, clock: Clock) -> None:
+    _busy_ledger(ledger, clock)
+    first = ledger.checkpoint(KEY)
+    ledger.transfer("t-next", "bank", "wallet:bob", eur(3))
+    second = ledger.checkpoint(KEY, previous=first)
+    assert second.seq == first.seq + 1
+    # A "previous" checkpoint these books never reached is a reason to sign nothing.
+    other = LedgerCheckpoint._signed(
+        KEY.encode(), first.seq, bytes(32), first.accounts, first.accounts_hash, first.taken_at
+    )
+    with pytest.raises(CheckpointError, match=r"do not verify .*another hash than the checkpoint"):
+        ledger.checkpoint(KEY, previous=other)
+
+
+# ---------------------------------------------------------------- wrong arguments
+
+
+LEGS = [Leg.debit("bank", Money("1.00", "EUR")), Leg.credit("wallet:ana", Money("1.00", "EUR"))]
+
+
+def test_transfer_with_non_string_key_is_a_ledger_error(books: Books, ledger: LedgerAPI) -> None:
+    open_standard(ledger)
+    before = books.snapshot()
+    with pytest.raises(
+        LedgerError, match=r"^key must be an idempotency key \(a str\); got int 123$"
+    ):
+        ledger.transfer(wrong(123), "bank", "wallet:ana", eur(1))
+    assert books.snapshot() == before
+
+
+@pytest.mark.parametrize(
+    "amount",
+    [1.0, Decimal("1.00"), 1, "1.00", None],
+    ids=["float", "Decimal", "int", "str", "None"],
+)
+def test_an_amount_that_is_not_money_is_a_ledger_error(
+    books: Books, ledger: LedgerAPI, amount: object
+) -> None:
+    open_standard(ledger)
+    ledger.transfer("topup", "bank", "wallet:ana", eur(10))
+    hold = ledger.hold("h", "wallet:ana", "fees", eur(5))
+    before = books.snapshot()
+    expected = (
+        r"^amount must be Money \(for example Money\('10.00', 'EUR'\)\);"
+        rf" got {type(amount).__name__} "
+    )
+    calls: list[Callable[[], object]] = [
+        lambda: ledger.transfer("k", "bank", "wallet:ana", wrong(amount)),
+        lambda: ledger.hold("k", "wallet:ana", "fees", wrong(amount)),
+    ]
+    if amount is not None:  # None is post_pending's "all of it"
+        calls.append(lambda: ledger.post_pending("k", hold.seq, wrong(amount)))
+    for call in calls:
+        with pytest.raises(LedgerError, match=expected):
+            call()
+    with pytest.raises(LedgerError, match=r"^legs\[1\]\.amount must be Money"):
+        ledger.post("k", [Leg.debit("bank", eur(1)), Leg.credit("wallet:ana", wrong(amount))])
+    assert books.snapshot() == before
+
+
+def _wrong_calls() -> list[tuple[str, Callable[[Any], object]]]:
+    """One call per public method and argument, with a value of the wrong type or shape.
+
+    Each takes the ledger as ``Any``: the wrong types are the point, not a typing slip.
+    """
+    one = Money("1.00", "EUR")
+    bad_leg = [Leg.debit("bank", wrong(1.0)), Leg.credit("wallet:ana", one)]
+    calls: list[tuple[str, Callable[[Any], object]]] = [
+        ("code", lambda lg: lg.open_account(123, "asset", "EUR")),
+        ("type", lambda lg: lg.open_account("x", 5, "EUR")),
+        ("currency_code", lambda lg: lg.open_account("x", "asset", 978)),
+        ("overdraft", lambda lg: lg.open_account("x", "asset", "EUR", overdraft=["none"])),
+        (
+            "overdraft_limit",
+            lambda lg: lg.open_account(
+                "x",
+                "asset",
+                "EUR",
+                overdraft="limit",
+                overdraft_limit=Decimal(5),
+            ),
+        ),
+        ("code", lambda lg: lg.account(None)),
+        ("code", lambda lg: lg.balance(b"bank")),
+        ("as_of", lambda lg: lg.balance("bank", as_of="2024-03-01")),
+        ("key", lambda lg: lg.post(1.5, LEGS)),
+        ("legs", lambda lg: lg.post("k", "bank")),
+        ("legs", lambda lg: lg.post("k", None)),
+        ("legs", lambda lg: lg.post("k", LEGS[0])),
+        ("legs[0]", lambda lg: lg.post("k", [("bank", "debit", one), LEGS[1]])),
+        ("legs[0].account", lambda lg: lg.post("k", [Leg(wrong(5), "debit", one), LEGS[1]])),
+        ("legs[0].side", lambda lg: lg.post("k", [Leg("bank", wrong(None), one), LEGS[1]])),
+        ("legs[0].amount", lambda lg: lg.post("k", bad_leg)),
+        ("description", lambda lg: lg.post("k", LEGS, 7)),
+        ("description", lambda lg: lg.post("k", LEGS, None)),
+        ("debit", lambda lg: lg.transfer("k", 1, "wallet:ana", one)),
+        ("credit", lambda lg: lg.transfer("k", "bank", None, one)),
+        ("description", lambda lg: lg.transfer("k", "bank", "wallet:ana", one, b"x")),
+        ("requests", lambda lg: lg.post_batch(None)),
+        ("requests", lambda lg: lg.post_batch("abc")),
+        ("requests[0]", lambda lg: lg.post_batch([("k", LEGS)])),
+        ("requests[0].key", lambda lg: lg.post_batch([EntryRequest(wrong(7), tuple(LEGS))])),
+        ("requests[0].legs", lambda lg: lg.post_batch([EntryRequest("k", wrong(5))])),
+        (
+            "requests[1].legs[0].amount",
+            lambda lg: lg.post_batch(
+                [EntryRequest("k", tuple(LEGS)), EntryRequest("k2", tuple(bad_leg))]
+            ),
+        ),
+        (
+            "requests[0].description",
+            lambda lg: lg.post_batch([EntryRequest("k", tuple(LEGS), wrong(None))]),
+        ),
+        ("key", lambda lg: lg.hold(None, "wallet:ana", "fees", one)),
+        ("debit", lambda lg: lg.hold("k", ["wallet:ana"], "fees", one)),
+        ("timeout", lambda lg: lg.hold("k", "wallet:ana", "fees", one, timeout=60)),
+        ("description", lambda lg: lg.hold("k", "wallet:ana", "fees", one, description=0)),
+        ("key", lambda lg: lg.post_pending(7, 2)),
+        ("pending_seq", lambda lg: lg.post_pending("k", "2")),
+        ("pending_seq", lambda lg: lg.post_pending("k", True)),
+        ("key", lambda lg: lg.void_pending(b"k", 2)),
+        ("pending_seq", lambda lg: lg.void_pending("k", 2.0)),
+        ("now", lambda lg: lg.expire_pending("now")),
+        ("key", lambda lg: lg.reverse(None, 1)),
+        ("seq", lambda lg: lg.reverse("k", "1")),
+        ("description", lambda lg: lg.reverse("k", 1, description=1)),
+        ("seq", lambda lg: lg.entry("1")),
+        ("after", lambda lg: lg.entries(after="0")),
+        ("limit", lambda lg: lg.entries(limit=1.5)),
+        ("limit", lambda lg: lg.entries(limit=-1)),
+        ("checkpoint", lambda lg: lg.verify(checkpoint={}, key=KEY)),
+    ]
+    return calls
+
+
+def test_a_wrong_argument_is_a_ledger_error_naming_it(books: Books, ledger: LedgerAPI) -> None:
+    """Every public method: a LedgerError saying which argument, what it must be, what it got.
+
+    (One tenant for every call, in a loop: each call is refused before it writes.)
+    """
+    open_standard(ledger)
+    ledger.transfer("topup", "bank", "wallet:ana", eur(10))
+    ledger.hold("h", "wallet:ana", "fees", eur(5))
+    before = books.snapshot()
+    for index, (name, call) in enumerate(_wrong_calls()):
+        try:
+            call(ledger)
+        except LedgerError as exc:
+            message = str(exc)
+        else:
+            pytest.fail(f"call {index} ({name}) was not refused")
+        assert message.startswith(f"{name} must be "), (index, message)
+        assert "; got " in message, (index, message)
+    assert books.snapshot() == before
+
+
+def test_error_messages_cut_long_values(books: Books, ledger: LedgerAPI) -> None:
+    """A 100 KB value never becomes a 100 KB message: a few dozen characters and the length."""
+    open_standard(ledger)
+    huge = "x" * 100_000
+    legs = (Leg.debit("bank", eur(1)), Leg.credit("wallet:ana", eur(1)))
+    calls: list[Callable[[], object]] = [
+        lambda: ledger.transfer(huge, "bank", "wallet:ana", eur(1)),
+        lambda: ledger.transfer("k", "bank", huge, eur(1)),
+        lambda: ledger.transfer("k", "bank", "wallet:ana", wrong(huge)),
+        lambda: ledger.transfer("k", "bank", "wallet:ana", eur(1), huge),
+        lambda: ledger.post_batch([EntryRequest("k", legs, huge)]),
+        lambda: ledger.account(huge),
+        lambda: ledger.balance(huge),
+        lambda: ledger.open_account(huge, "asset", "EUR"),
+        lambda: ledger.open_account("a", huge, "EUR"),
+        lambda: ledger.open_account("a", "asset", huge),
+        lambda: ledger.entry(10**100_000),
+        lambda: ledger.void_pending("k", -(10**100_000)),
+        lambda: ledger.post("k", [Leg.debit(huge, eur(1)), Leg.credit("wallet:ana", eur(1))]),
+    ]
+    for call in calls:
+        with pytest.raises(LedgerError) as caught:
+            call()
+        message = str(caught.value)
+        assert len(message) < 250, message[:300]
+        assert "xxxxxxxxxx" not in message or "…" in message, message
+    long_key = "k" * 200
+    ledger.transfer(long_key, "bank", "wallet:ana", eur(1))
+    with pytest.raises(IdempotencyConflictError) as conflict:
+        ledger.transfer(long_key, "bank", "wallet:ana", eur(2))
+    assert conflict.value.key == long_key
+    assert len(str(conflict.value)) < 160
+
+
 # ---------------------------------------------------------------- concurrency
 
 
@@ -1943,6 +2580,20 @@ def wait_until_blocked_by(books: Books, holder: Connection) -> None:
                 return
         threading.Event().wait(0.02)
     raise AssertionError("the other writer never waited for the lock")
+
+
+def test_verify_reads_the_books_as_of_one_moment(books: Books, ledger: LedgerAPI) -> None:
+    """A writer waits for a verify in progress, so the chain, head and totals read agree."""
+    open_standard(ledger)
+    ledger.transfer("t1", "bank", "wallet:ana", eur(10))
+    with ThreadPoolExecutor(1) as pool, ledger.session() as session:
+        assert session.verify().ok
+        writer = pool.submit(ledger.transfer, "t2", "bank", "wallet:ana", eur(1))
+        wait_until_blocked_by(books, session.conn)
+        assert not writer.done()
+        assert session.verify().entries == 1
+    assert writer.result().seq == 2
+    assert ledger.verify().ok
 
 
 def test_concurrent_identical_opens_return_one_account(books: Books, ledger: LedgerAPI) -> None:

@@ -2,14 +2,16 @@
 
 Hypothesis drives a :class:`~hypothesis.stateful.RuleBasedStateMachine` through
 accounts, entries of 2-4 legs, holds, captures, voids, expiries, reversals,
-replayed and conflicting keys and requests that must be refused, on SQLite
-and on PostgreSQL. Every example gets a fresh tenant (a file or a schema).
+replayed and conflicting keys and requests that must be refused, and
+checkpoints, on SQLite and on PostgreSQL. Every example gets a fresh tenant
+(a file or a schema).
 
 The model is written from the ledger's rules, not from its code: four totals
 per account (debits/credits, posted/pending), overdraft floors on
 ``available``, one resolution per hold, one reversal per entry, and keys that
 replay or conflict. After every step the database must agree with it, and
-the books must balance, verify, and be untouched by a refused request.
+the books must balance, verify (against the last checkpoint taken, if any),
+and be untouched by a refused request.
 """
 
 from __future__ import annotations
@@ -48,8 +50,8 @@ from finplug import (
     Platform,
     Tenant,
 )
-from finplug._ledger import install_ledger
-from finplug._ledger_schema import accounts, chain, transfers
+from finplug._ledger import LedgerCheckpoint, install_ledger
+from finplug._ledger_schema import account_chain, accounts, chain, transfers
 
 START = datetime(2024, 3, 1, 9, 0, tzinfo=UTC)
 CURRENCIES = ("EUR", "JPY")
@@ -59,6 +61,8 @@ Policy = Literal["none", "limit", "unlimited"]
 POLICIES: tuple[Policy, ...] = ("none", "limit", "unlimited")
 
 MACHINE_SETTINGS = settings(max_examples=25, stateful_step_count=40, deadline=None)
+#: The HMAC key the machine signs its checkpoints with.
+CHECKPOINT_KEY = "machine-checkpoint-key-" + "0123456789abcdef" * 2
 
 
 class Clock:
@@ -329,6 +333,7 @@ class LedgerMachine(RuleBasedStateMachine):
         self.refused_keys: set[str] = set()
         self.history: dict[datetime, dict[str, tuple[int, int]]] = {}
         self.unchanged = False  # the last step must not have changed the database
+        self.checkpoint: LedgerCheckpoint | None = None  # the last one taken
         self.before = self.snapshot()
 
     def teardown(self) -> None:
@@ -347,7 +352,11 @@ class LedgerMachine(RuleBasedStateMachine):
                 ).scalar_one(),
                 conn.execute(select(func.count()).select_from(transfers)).scalar_one(),
             )
-        return rows, head, counts
+            recorded = tuple(
+                tuple(r)
+                for r in conn.execute(select(account_chain).order_by(account_chain.c.account_id))
+            )
+        return rows, head, counts, recorded
 
     def key(self, data: st.DataObject) -> str:
         source = data.draw(st.sampled_from(["fresh"] * 6 + ["used", "refused"]), label="key")
@@ -695,6 +704,18 @@ class LedgerMachine(RuleBasedStateMachine):
         assert entry.key == key
         self.unchanged = True
 
+    @rule()
+    def take_a_checkpoint(self) -> None:
+        """A checkpoint covers every entry and account so far (and extends the last one)."""
+        checkpoint = self.ledger.checkpoint(CHECKPOINT_KEY, previous=self.checkpoint)
+        assert checkpoint.seq == self.model.last_seq
+        assert checkpoint.accounts == len(self.model.accounts)
+        assert checkpoint.taken_at == self.clock.now
+        if self.checkpoint is not None:
+            assert checkpoint.seq >= self.checkpoint.seq
+        self.checkpoint = LedgerCheckpoint.from_json(checkpoint.to_json())
+        self.unchanged = True
+
     @rule(data=st.data())
     def as_of(self, data: st.DataObject) -> None:
         """Balances at past times come from the legs' running totals."""
@@ -719,16 +740,20 @@ class LedgerMachine(RuleBasedStateMachine):
             assert snapshot == self.before
         self.before = snapshot
         self.unchanged = False
-        rows, head, (entry_count, _) = snapshot
+        rows, head, (entry_count, _), recorded = snapshot
         assert entry_count == self.model.last_seq
         assert head[1] == self.model.last_seq  # (id, seq, hash, posted_at)
         model = self.model
         with self.ledger.session() as s:
             balances = {code: s.balance(code) for code in model.accounts}
             holds = s.open_holds()
-            report = s.verify()
+            if self.checkpoint is None:
+                report = s.verify()
+            else:
+                report = s.verify(checkpoint=self.checkpoint, key=CHECKPOINT_KEY)
         assert report.ok, report.problems
         assert report.entries == model.last_seq
+        assert report.accounts == len(recorded) == len(model.accounts)
         by_code = {row[_COLUMNS["code"]]: row for row in rows}
         assert sorted(by_code) == sorted(model.accounts)
         for code, acct in model.accounts.items():

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 from sqlalchemy import inspect, text
+from sqlalchemy.exc import IntegrityError
 from typer.testing import CliRunner
 
 from finplug import Money, Platform, Plugin, PluginMeta, TenantStorage
@@ -21,19 +22,21 @@ from finplug._migrations import (
 from finplug._plugin import NoSettings
 from finplug.cli import app
 
-# The kernel's tables: the ledger (revision 0001, its guards changed by 0003) and the event
-# outbox (0002).
+# The kernel's tables: the ledger (revision 0001, its guards changed by 0003 and 0004), the
+# event outbox (0002), and the recorded account definitions (0004).
 LEDGER_TABLES = {
     "ledger_accounts",
     "ledger_transfers",
     "ledger_chain",
+    "ledger_account_chain",
     "events_outbox",
     "events_counter",
     "events_dispatcher",
 }
 FIXTURES = "migration_fixtures"
 #: The kernel's revisions, oldest first.
-KERNEL_REVISIONS = ("0001", "0002", "0003")
+KERNEL_REVISIONS = ("0001", "0002", "0003", "0004")
+KERNEL_HEAD = KERNEL_REVISIONS[-1]
 
 
 class StickyNotes(Plugin[NoSettings]):
@@ -124,10 +127,12 @@ def test_upgrade_brings_the_kernel_to_head_and_the_ledger_works(
     report = platform.upgrade()
 
     assert report == {
-        tenant_id: {"kernel": OwnerUpgrade(tenant_id, "kernel", None, "0003", KERNEL_REVISIONS)}
+        tenant_id: {
+            "kernel": OwnerUpgrade(tenant_id, "kernel", None, KERNEL_HEAD, KERNEL_REVISIONS)
+        }
     }
     assert tables(storage) == LEDGER_TABLES | {"alembic_version_kernel"}
-    assert versions(storage) == {"alembic_version_kernel": "0003"}
+    assert versions(storage) == {"alembic_version_kernel": KERNEL_HEAD}
     ledger = platform.tenant(tenant_id).ledger
     ledger.open_account("cash", "asset", "EUR")
     ledger.open_account("deposits", "liability", "EUR")
@@ -148,7 +153,7 @@ def test_upgrade_is_idempotent(platform: Platform, unique_id: str) -> None:
     assert [r.applied for r in first[tenant_id].values()] == [KERNEL_REVISIONS, ("0001", "0002")]
     assert second == {
         tenant_id: {
-            "kernel": OwnerUpgrade(tenant_id, "kernel", "0003", "0003"),
+            "kernel": OwnerUpgrade(tenant_id, "kernel", KERNEL_HEAD, KERNEL_HEAD),
             "sticky-notes": OwnerUpgrade(tenant_id, "sticky-notes", "0002", "0002"),
         }
     }
@@ -190,8 +195,39 @@ def schema_of(storage: TenantStorage) -> set[tuple[str, ...]]:
     return {tuple(str(v).replace(schema, "<tenant>") for v in row) for row in found}
 
 
+#: What the accounts' guard refused before revision 0004: a change of id or currency, a delete.
+BEFORE_0004_MESSAGE = (
+    "ledger: accounts cannot be deleted, and the id and currency of an account are immutable"
+)
+
+
+def as_before_0004(storage: TenantStorage) -> None:
+    """Turn a tenant at head back into what revision 0003 left.
+
+    No recorded account definitions, and an accounts guard that keeps only
+    their id and currency.
+    """
+    with storage.begin() as conn:
+        conn.exec_driver_sql("DROP TABLE ledger_account_chain")  # with its guards
+        if conn.dialect.name == "sqlite":
+            conn.exec_driver_sql("DROP TRIGGER ledger_accounts_fixed_u")
+            conn.exec_driver_sql(
+                "CREATE TRIGGER ledger_accounts_fixed_u"
+                " BEFORE UPDATE OF id, currency ON ledger_accounts"
+                f" BEGIN SELECT RAISE(ABORT, '{BEFORE_0004_MESSAGE}'); END"
+            )
+        else:
+            conn.exec_driver_sql("DROP TRIGGER ledger_accounts_fixed ON ledger_accounts")
+            conn.exec_driver_sql(
+                "CREATE TRIGGER ledger_accounts_fixed BEFORE UPDATE OF id, currency OR DELETE"
+                " ON ledger_accounts FOR EACH ROW EXECUTE FUNCTION ledger_accounts_fixed()"
+            )
+        conn.execute(text("UPDATE alembic_version_kernel SET version_num = '0003'"))
+
+
 def as_before_0003(storage: TenantStorage) -> None:
     """Turn a tenant at head back into what revision 0002 left: the ledger's old guards."""
+    as_before_0004(storage)
     with storage.begin() as conn:
         if conn.dialect.name == "sqlite":
             undo = ["DROP TRIGGER ledger_accounts_fixed_u", "DROP TRIGGER ledger_accounts_fixed_d"]
@@ -222,25 +258,60 @@ def test_a_tenant_from_before_0003_ends_with_the_schema_of_a_new_one(
     new_storage = add(platform, new)
     old_storage = add(platform, old)
     platform.upgrade()
-    as_before_0003(old_storage)
     ledger = platform.tenant(old).ledger
     ledger.open_account("cash", "asset", "EUR")
     ledger.open_account("deposits", "liability", "EUR")
+    as_before_0003(old_storage)
     ledger.transfer("t-1", "cash", "deposits", Money("12.50", "EUR"))
     assert schema_of(old_storage) != schema_of(new_storage)
 
     report = platform.upgrade(old)
 
-    assert report[old]["kernel"].applied == ("0003",)
+    assert report[old]["kernel"].applied == ("0003", "0004")
     assert schema_of(old_storage) == schema_of(new_storage)
     ledger.transfer("t-2", "cash", "deposits", Money("1.50", "EUR"))
     assert ledger.balance("deposits").posted == Money("14.00", "EUR")
     assert ledger.verify().ok
 
 
+def test_a_tenant_from_before_0004_gets_immutable_recorded_account_definitions(
+    platform: Platform, unique_id: str
+) -> None:
+    """0004 widens the accounts' guard and records the definitions of the accounts already open."""
+    new, old = f"mig-new4-{unique_id}", f"mig-old4-{unique_id}"
+    new_storage = add(platform, new)
+    old_storage = add(platform, old)
+    platform.upgrade()
+    ledger = platform.tenant(old).ledger
+    ledger.open_account("cash", "asset", "EUR", overdraft="unlimited")
+    ledger.open_account("deposits", "liability", "EUR")
+    ledger.transfer("t-1", "cash", "deposits", Money("12.50", "EUR"))
+    as_before_0004(old_storage)
+    assert schema_of(old_storage) != schema_of(new_storage)
+
+    report = platform.upgrade(old)
+
+    assert report[old]["kernel"].applied == ("0004",)
+    assert schema_of(old_storage) == schema_of(new_storage)
+    report_after = ledger.verify()
+    assert report_after.ok, report_after.problems
+    assert report_after.accounts == 2
+    with old_storage.begin() as conn:
+        recorded = conn.execute(text("SELECT count(*) FROM ledger_account_chain")).scalar_one()
+    assert recorded == 2
+    refused = pytest.raises(IntegrityError, match="accounts cannot be deleted")
+    with refused, old_storage.begin() as conn:
+        conn.execute(text("UPDATE ledger_accounts SET type = 'asset', normal = 'debit'"))
+    ledger.open_account("fees", "income", "EUR")  # chained after the recorded ones
+    ledger.transfer("t-2", "deposits", "fees", Money("2.50", "EUR"))
+    assert ledger.balance("deposits").posted == Money("10.00", "EUR")
+    assert ledger.verify().ok
+    assert platform.upgrade(old)[old]["kernel"].applied == ()
+
+
 def test_kernel_history_is_linear() -> None:
     script = _script_directory(KERNEL_MIGRATIONS)
-    assert script.get_heads() == ["0003"]
+    assert script.get_heads() == [KERNEL_HEAD]
     chain = [s.revision for s in script.walk_revisions()]  # head first
     assert chain[-1] == "0001"
     assert len(chain) == len(set(chain))
@@ -260,7 +331,7 @@ def test_plugin_migrations_run_after_the_kernel_in_plugin_order(
 
     assert list(report) == ["kernel", "sticky-notes", "note-tags"]  # "plain" owns no tables
     assert {o: (r.before, r.after) for o, r in report.items()} == {
-        "kernel": (None, "0003"),
+        "kernel": (None, KERNEL_HEAD),
         "sticky-notes": (None, "0002"),
         "note-tags": (None, "0001"),
     }
@@ -272,7 +343,7 @@ def test_plugin_migrations_run_after_the_kernel_in_plugin_order(
         "alembic_version_note_tags",
     }
     assert versions(storage) == {
-        "alembic_version_kernel": "0003",
+        "alembic_version_kernel": KERNEL_HEAD,
         "alembic_version_note_tags": "0001",
         "alembic_version_sticky_notes": "0002",
     }
@@ -368,7 +439,7 @@ def test_a_broken_revision_names_tenant_owner_and_revision(
     assert list(error.completed) == [ok, bad]
     assert list(error.completed[bad]) == ["kernel", "sticky-notes"]
     assert versions(storage) == {
-        "alembic_version_kernel": "0003",
+        "alembic_version_kernel": KERNEL_HEAD,
         "alembic_version_sticky_notes": "0002",
     }
     # The failing owner's transaction rolled back whole: revision 0001 too.
@@ -456,12 +527,12 @@ def test_cli_db_upgrade_end_to_end(database_url: str, unique_id: str, tmp_path: 
         assert only_b.exit_code == 0, only_b.output
         assert b in only_b.output
         assert a not in only_b.output
-        assert "(none) → 0003" in only_b.output
+        assert f"(none) → {KERNEL_HEAD}" in only_b.output
 
         both = runner.invoke(app, args)
         assert both.exit_code == 0, both.output
-        assert "0003 (at head)" in both.output  # b, already migrated
-        assert "(none) → 0003" in both.output  # a
+        assert f"{KERNEL_HEAD} (at head)" in both.output  # b, already migrated
+        assert f"(none) → {KERNEL_HEAD}" in both.output  # a
         assert "1 owner(s) upgraded in 2 tenant(s)" in both.output
 
         again = runner.invoke(app, args)

@@ -39,10 +39,13 @@ from finplug._ledger import Account
 from finplug._ledger import AccountNotFoundError
 from finplug._ledger import AccountType
 from finplug._ledger import Balance
+from finplug._ledger import CheckpointError
+from finplug._ledger import CheckpointKey
 from finplug._ledger import Entry
 from finplug._ledger import EntryRequest
 from finplug._ledger import IdempotencyConflictError
 from finplug._ledger import Leg
+from finplug._ledger import LedgerCheckpoint
 from finplug._ledger import LedgerError
 from finplug._ledger import LedgerSession
 from finplug._ledger import OverdraftError
@@ -115,6 +118,8 @@ __all__ = [
     "ChannelStats",
     "ChannelTimeoutError",
     "ChannelUnavailableError",
+    "CheckpointError",
+    "CheckpointKey",
     "ComponentNotEnabledError",
     "ConfigError",
     "ConfigIssue",
@@ -138,6 +143,7 @@ __all__ = [
     "IllegalTransitionError",
     "JanitorFailure",
     "JanitorReport",
+    "LedgerCheckpoint",
     "LedgerError",
     "LedgerSession",
     "Leg",

@@ -22,7 +22,16 @@ Design, in short (docs/ledger.md has the long form):
   stores both accounts' totals after it, so a balance now or as of any past
   time is one indexed lookup per side.
 * **Hash chain**: each entry's hash covers the previous hash and the entry's
-  content; :meth:`Ledger.verify` recomputes the chain and the balances.
+  content; each account's definition is hashed, chained in opening order,
+  when it is opened; :meth:`Ledger.verify` recomputes both chains and the
+  balances.
+* **Checkpoints**: :meth:`Ledger.checkpoint` signs where both chains stand
+  (sequence number and hash) with an HMAC-SHA256 key the caller holds; kept
+  outside the database, a :class:`LedgerCheckpoint` lets
+  ``verify(checkpoint=..., key=...)`` notice a chain cut short or rewritten.
+* **Arguments** are checked before anything is read: a wrong type or value
+  is a :class:`LedgerError` naming the argument and what was expected, and
+  repeating at most a few dozen characters of what was given.
 * **Writers** of one tenant are serialised by the chain-head row lock
   (PostgreSQL) or the database write lock (SQLite, ``BEGIN IMMEDIATE``);
   each account update also checks a version number. Tenants write in parallel.
@@ -35,14 +44,18 @@ Design, in short (docs/ledger.md has the long form):
 from __future__ import annotations
 
 import enum
+import hmac
 import itertools
-from collections.abc import Callable, Iterable, Iterator, Sequence
+import json
+import re
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from hashlib import sha256
 from typing import Any, Final, Literal, NamedTuple, NoReturn, TypeVar
 
+from pydantic import SecretBytes, SecretStr
 from sqlalchemy import (
     BigInteger,
     Connection,
@@ -60,20 +73,32 @@ from sqlalchemy import (
 )
 from sqlalchemy.sql.elements import BindParameter
 
-from finplug._errors import FinplugError
+from finplug._errors import FinplugError, MoneyError
 from finplug._fastsql import driver_cursor as _cursor
-from finplug._ledger_schema import GUARD_DDL, accounts, chain, ledger_metadata, transfers
+from finplug._ledger_schema import (
+    ACCOUNT_CHAIN_GUARD_DDL,
+    GUARD_DDL,
+    account_chain,
+    accounts,
+    chain,
+    ledger_metadata,
+    transfers,
+)
 from finplug._money import Currency, Money, currency
+from finplug._text import cut, shorten
 
 __all__ = [
     "Account",
     "AccountNotFoundError",
     "AccountType",
     "Balance",
+    "CheckpointError",
+    "CheckpointKey",
     "Entry",
     "EntryRequest",
     "IdempotencyConflictError",
     "Ledger",
+    "LedgerCheckpoint",
     "LedgerError",
     "LedgerSession",
     "Leg",
@@ -81,6 +106,7 @@ __all__ = [
     "PendingStateError",
     "VerifyReport",
     "install_ledger",
+    "record_account_definitions",
 ]
 
 _T = TypeVar("_T")
@@ -94,6 +120,15 @@ _FEW_ROWS: Final = 8
 _MAX_LEGS: Final = 32767
 #: Keys of the entries expire_pending writes (``expire:<hold seq>``); clients may not use it.
 _EXPIRE_PREFIX: Final = "expire:"
+_MAX_KEY: Final = 200
+_MAX_CODE: Final = 128
+_MAX_DESCRIPTION: Final = 500
+#: The shortest HMAC key a checkpoint is signed with: SHA-256's output size (RFC 2104's floor).
+_MIN_KEY_BYTES: Final = 32
+#: A checkpoint's JSON is a few hundred characters: refuse anything far bigger unread.
+_MAX_CHECKPOINT_JSON: Final = 4096
+_CHECKPOINT_FORMAT: Final = "finplug-ledger-checkpoint/1"
+_HEX_DIGEST = re.compile(r"[0-9a-f]{64}")
 
 POSTED, PENDING, RELEASE = 0, 1, 2
 
@@ -114,8 +149,9 @@ class IdempotencyConflictError(LedgerError):
 
     def __init__(self, key: str) -> None:
         self.key = key
+        """The key, in full (the message shows its start)."""
         super().__init__(
-            f"idempotency key {key!r} was already used for a different request;"
+            f"idempotency key {shorten(key)} was already used for a different request;"
             " use a new key for a new request"
         )
 
@@ -128,13 +164,23 @@ class OverdraftError(LedgerError):
         self.available = available
         self.floor = floor
         super().__init__(
-            f"the request would leave account {account!r} with {available} available"
+            f"the request would leave account {shorten(account)} with {available} available"
             f" (posted minus pending); its overdraft policy allows no less than {floor}"
         )
 
 
 class PendingStateError(LedgerError):
     """A hold cannot be posted, voided or expired in its current state."""
+
+
+class CheckpointError(LedgerError):
+    """A checkpoint cannot be used: unreadable, signed with another key, or changed since.
+
+    Also raised for an unusable key, and by :meth:`Ledger.checkpoint` for books
+    that do not verify. The message never contains the key. (Books that no
+    longer reach a good checkpoint are a finding, not an error: see
+    :attr:`VerifyReport.problems`.)
+    """
 
 
 # ---------------------------------------------------------------- values
@@ -153,6 +199,9 @@ class AccountType(enum.StrEnum):
     def normal(self) -> Literal["debit", "credit"]:
         """``debit`` for assets and expenses, ``credit`` for the others."""
         return "debit" if self in (AccountType.ASSET, AccountType.EXPENSE) else "credit"
+
+
+_TYPES: Final = frozenset(t.value for t in AccountType)
 
 
 @dataclass(frozen=True, slots=True)
@@ -247,16 +296,202 @@ class Entry:
     """For post/void/expire: the pending legs this entry released."""
 
 
+#: An HMAC key for checkpoints, as the platform's secrets hold it: at least
+#: 32 bytes (a ``str`` counts as its UTF-8 bytes).
+CheckpointKey = bytes | str | SecretStr | SecretBytes
+
+
+def _key_bytes(key: object) -> bytes:
+    """The key's bytes; :class:`CheckpointError` (never showing it) if it cannot be one."""
+    secret = key.get_secret_value() if isinstance(key, SecretStr | SecretBytes) else key
+    if isinstance(secret, str):
+        secret = secret.encode()
+    if not isinstance(secret, bytes):
+        raise CheckpointError(
+            "key must be bytes or str (an HMAC key from the platform's secrets);"
+            f" got {type(key).__name__}"
+        )
+    if len(secret) < _MIN_KEY_BYTES:
+        raise CheckpointError(
+            f"key must be at least {_MIN_KEY_BYTES} bytes (for example the 64 hex digits"
+            " of `openssl rand -hex 32`); the key given is shorter"
+        )
+    return secret
+
+
+@dataclass(frozen=True, slots=True)
+class LedgerCheckpoint:
+    """Where a ledger's chains stood, signed with an HMAC-SHA256 key: an anchor kept outside it.
+
+    Made by :meth:`Ledger.checkpoint`; checked by ``Ledger.verify(checkpoint=...,
+    key=...)``, which reports a problem when the entries no longer reach
+    :attr:`seq` with :attr:`hash`, or the recorded account definitions no
+    longer reach :attr:`accounts` with :attr:`accounts_hash`: the tail of a
+    chain was cut (and its head rewound) or the chain was rewritten. Store
+    it where whoever can write the database cannot (:meth:`to_json`,
+    :meth:`from_json`); the key stays in the platform's secrets, never with it.
+    """
+
+    seq: int
+    """The last entry covered (0: none yet)."""
+    hash: bytes
+    """That entry's chain hash (32 zero bytes when :attr:`seq` is 0)."""
+    accounts: int
+    """How many account definitions are covered, in opening order."""
+    accounts_hash: bytes
+    """The recorded hash of the last of them (32 zero bytes when there are none)."""
+    taken_at: datetime
+    """When it was taken, by the ledger's clock (UTC)."""
+    signature: bytes
+    """HMAC-SHA256 of the fields above under the key (not secret, but useless without it)."""
+
+    @staticmethod
+    def _message(
+        seq: int, digest: bytes, accounts: int, accounts_hash: bytes, taken_at: datetime
+    ) -> bytes:
+        return "\x1f".join(
+            (
+                _CHECKPOINT_FORMAT,
+                str(seq),
+                digest.hex(),
+                str(accounts),
+                accounts_hash.hex(),
+                _iso(taken_at),
+            )
+        ).encode()
+
+    @classmethod
+    def _signed(
+        cls,
+        key: bytes,
+        seq: int,
+        digest: bytes,
+        accounts: int,
+        accounts_hash: bytes,
+        taken_at: datetime,
+    ) -> LedgerCheckpoint:
+        message = cls._message(seq, digest, accounts, accounts_hash, taken_at)
+        signature = hmac.new(key, message, sha256).digest()
+        return cls(seq, digest, accounts, accounts_hash, taken_at, signature)
+
+    def _check_signature(self, key: bytes) -> None:
+        """Raise :class:`CheckpointError` unless ``key`` signed exactly these fields."""
+        try:
+            message = self._message(
+                self.seq, self.hash, self.accounts, self.accounts_hash, self.taken_at
+            )
+            good = isinstance(self.signature, bytes) and hmac.compare_digest(
+                hmac.new(key, message, sha256).digest(), self.signature
+            )
+        except (AttributeError, TypeError, ValueError):  # fields of the wrong type
+            good = False
+        if not good:
+            raise CheckpointError(
+                f"checkpoint of entry {_show(self.seq)}: its signature does not match: it was"
+                " signed with another key, or changed since it was signed"
+            )
+
+    def to_json(self) -> str:
+        """The checkpoint as one line of JSON (hashes and signature in hex)."""
+        return json.dumps(
+            {
+                "format": _CHECKPOINT_FORMAT,
+                "seq": self.seq,
+                "hash": self.hash.hex(),
+                "accounts": self.accounts,
+                "accounts_hash": self.accounts_hash.hex(),
+                "taken_at": _iso(self.taken_at),
+                "signature": self.signature.hex(),
+            }
+        )
+
+    @classmethod
+    def from_json(cls, text: str | bytes) -> LedgerCheckpoint:
+        """Read what :meth:`to_json` wrote; :class:`CheckpointError` saying what is wrong.
+
+        Only the form is checked here; the signature is checked against the
+        key by :meth:`Ledger.verify`.
+        """
+        if not isinstance(text, str | bytes):
+            raise CheckpointError(f"a checkpoint must be JSON text; got {type(text).__name__}")
+        if len(text) > _MAX_CHECKPOINT_JSON:
+            raise CheckpointError(
+                f"a checkpoint is a few hundred characters of JSON; got {len(text)}"
+            )
+        try:
+            data = json.loads(text)
+        except (ValueError, RecursionError) as exc:  # UnicodeDecodeError is a ValueError
+            raise CheckpointError(f"a checkpoint must be JSON: {_show(str(exc))}") from None
+        if not isinstance(data, dict):
+            raise CheckpointError(f"a checkpoint must be a JSON object; got {_show(data)}")
+        fields = {"format", "seq", "hash", "accounts", "accounts_hash", "taken_at", "signature"}
+        if set(data) != fields:
+            odd = sorted(set(data) ^ fields)
+            raise CheckpointError(
+                f"a checkpoint has exactly the fields {', '.join(sorted(fields))};"
+                f" these are missing or unknown: {_show(', '.join(map(str, odd)))}"
+            )
+        if data["format"] != _CHECKPOINT_FORMAT:
+            raise CheckpointError(
+                f"checkpoint format must be {_CHECKPOINT_FORMAT!r}; got {_show(data['format'])}"
+            )
+        counts = {}
+        for name in ("seq", "accounts"):
+            value = data[name]
+            if type(value) is not int or not 0 <= value <= _MAX_MINOR:
+                raise CheckpointError(
+                    f"checkpoint {name} must be a whole number from 0; got {_show(value)}"
+                )
+            counts[name] = value
+        digests = {}
+        for name in ("hash", "accounts_hash", "signature"):
+            value = data[name]
+            if not isinstance(value, str) or not _HEX_DIGEST.fullmatch(value):
+                raise CheckpointError(
+                    f"checkpoint {name} must be 64 lower-case hex digits; got {_show(value)}"
+                )
+            digests[name] = bytes.fromhex(value)
+        taken = data["taken_at"]
+        try:
+            taken_at = datetime.fromisoformat(taken) if isinstance(taken, str) else None
+        except ValueError:
+            taken_at = None
+        if taken_at is None or taken_at.utcoffset() is None:
+            raise CheckpointError(
+                f"checkpoint taken_at must be an ISO 8601 time with its offset; got {_show(taken)}"
+            )
+        return cls(
+            counts["seq"],
+            digests["hash"],
+            counts["accounts"],
+            digests["accounts_hash"],
+            taken_at.astimezone(UTC),
+            digests["signature"],
+        )
+
+    def __repr__(self) -> str:
+        return (
+            f"LedgerCheckpoint(seq={self.seq}, hash={self.hash.hex()[:12]}…,"
+            f" accounts={self.accounts}, taken_at={_iso(self.taken_at)})"
+        )
+
+
 @dataclass(frozen=True, slots=True)
 class VerifyReport:
     """What :meth:`Ledger.verify` found; ``ok`` only if nothing."""
 
     entries: int
+    """Entries walked."""
     problems: tuple[str, ...] = field(default=())
+    """Everything that does not match, one line each."""
+    accounts: int = 0
+    """Accounts whose definitions were checked."""
+    checkpoint: LedgerCheckpoint | None = None
+    """The checkpoint the chains were checked against, if one was given."""
 
     @property
     def ok(self) -> bool:
-        """True when the chain and every balance check out."""
+        """True when the chains, every account definition and every balance check out."""
         return not self.problems
 
 
@@ -270,10 +505,40 @@ def install_ledger(conn: Connection) -> None:
     Migrations call this; tests may call it directly.
     """
     ledger_metadata.create_all(conn)
-    for ddl in GUARD_DDL.get(conn.dialect.name, []):
+    dialect = conn.dialect.name
+    for ddl in (*GUARD_DDL.get(dialect, []), *ACCOUNT_CHAIN_GUARD_DDL.get(dialect, [])):
         conn.exec_driver_sql(ddl)
     if conn.execute(select(chain.c.id)).first() is None:
         conn.execute(insert(chain).values(id=1, seq=0, hash=GENESIS, posted_at=None))
+
+
+def record_account_definitions(conn: Connection) -> int:
+    """Record the hash of every account definition not recorded yet; how many were.
+
+    In account order, each chained to the previous recorded hash, as
+    :meth:`LedgerSession.open_account` records a new one. Kernel revision
+    0004 runs it once, for the accounts opened before definitions were
+    recorded: it trusts them as they are then (verify the books before
+    upgrading). Nothing else should: an account that shows up unrecorded
+    later was not opened through the ledger, and :meth:`Ledger.verify`
+    reports it.
+    """
+    recorded = {
+        account_id: bytes(digest)
+        for account_id, digest in conn.execute(
+            select(account_chain.c.account_id, account_chain.c.hash)
+        )
+    }
+    prev = GENESIS
+    added = 0
+    for row in conn.execute(select(accounts).order_by(accounts.c.id)).all():
+        digest = recorded.get(row.id)
+        if digest is None:
+            digest = _definition_hash(prev, row)
+            conn.execute(insert(account_chain).values(account_id=row.id, hash=digest))
+            added += 1
+        prev = digest
+    return added
 
 
 # ---------------------------------------------------------------- internals
@@ -288,22 +553,150 @@ def _aware(value: datetime) -> datetime:
     return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
 
 
-def _utc(value: datetime, what: str) -> datetime:
+def _utc(value: object, what: str) -> datetime:
     """A time given to the ledger, in UTC.
 
     SQLite stores a datetime's wall-clock digits without its offset, so a
     time in another zone must be converted before it is stored or compared;
     a naive time is ambiguous and refused.
     """
+    if not isinstance(value, datetime):
+        raise _bad(what, "a timezone-aware datetime", value)
     if value.tzinfo is None or value.utcoffset() is None:
         raise LedgerError(f"{what} must be a timezone-aware datetime; got {value!r}")
     return value.astimezone(UTC)
 
 
-def _check_text(value: str, what: str, max_length: int) -> None:
-    """Refuse what one backend would store and the other reject (length, NUL)."""
-    if len(value) > max_length or "\x00" in value:
-        raise LedgerError(f"{what} must be at most {max_length} characters, without NUL")
+# ---------------------------------------------------------------- arguments
+# Each public method checks its arguments before it reads anything, so that a
+# wrong one is a LedgerError naming it, never a TypeError or AttributeError
+# from deep inside (or a driver's error). Messages repeat at most a few dozen
+# characters of a value (finplug._text.shorten).
+
+_MONEY: Final = "Money (for example Money('10.00', 'EUR'))"
+
+
+def _show(value: object) -> str:
+    """The start of ``value``'s repr, for a message; never raises, never costs much.
+
+    (``repr`` of an int of more than 4,300 digits raises, and a caller's
+    object may have a ``__repr__`` that does.)
+    """
+    if isinstance(value, int) and value.bit_length() > 256:
+        return f"<an int of {value.bit_length()} bits>"
+    try:
+        return shorten(value)
+    except Exception:  # a broken __repr__ must not hide the caller's real mistake
+        return f"<a {type(value).__name__}>"
+
+
+def _got(value: object) -> str:
+    """What the caller passed, for a message: its type and the start of its repr."""
+    return f"{type(value).__name__} {_show(value)}"
+
+
+def _bad(name: str, expected: str, value: object) -> LedgerError:
+    """The error for argument ``name``: what was expected, and what came instead."""
+    return LedgerError(f"{name} must be {expected}; got {_got(value)}")
+
+
+def _check_key(key: object, name: str = "key") -> str:
+    """An idempotency key: a str of 1 to 200 characters, without NUL, not ``expire:...``."""
+    if not isinstance(key, str):
+        raise _bad(name, "an idempotency key (a str)", key)
+    if not key or len(key) > _MAX_KEY or "\x00" in key:
+        raise _bad(name, f"an idempotency key of 1 to {_MAX_KEY} characters, without NUL", key)
+    if key.startswith(_EXPIRE_PREFIX):
+        raise LedgerError(
+            f"{name}: idempotency keys starting with {_EXPIRE_PREFIX!r} are reserved for"
+            f" expire_pending; got {shorten(key)}"
+        )
+    return key
+
+
+def _check_description(value: object, name: str = "description") -> str:
+    """A description: a str of at most 500 characters, without NUL (both backends store it)."""
+    if not isinstance(value, str):
+        raise _bad(name, "a str", value)
+    if len(value) > _MAX_DESCRIPTION or "\x00" in value:
+        raise _bad(name, f"at most {_MAX_DESCRIPTION} characters, without NUL", value)
+    return value
+
+
+def _check_code(code: object, name: str) -> str:
+    """An account code to look up (a str; one no account has is not found later)."""
+    if not isinstance(code, str):
+        raise _bad(name, "an account code (a str)", code)
+    return code
+
+
+def _check_money(value: object, name: str) -> Money:
+    if not isinstance(value, Money):
+        raise _bad(name, _MONEY, value)
+    return value
+
+
+def _check_int(value: object, name: str, expected: str, lowest: int) -> int:
+    """A whole number from ``lowest`` that fits the ledger's 64-bit columns (bool is not one)."""
+    if not isinstance(value, int) or isinstance(value, bool) or not lowest <= value <= _MAX_MINOR:
+        raise _bad(name, expected, value)
+    return value
+
+
+def _check_seq(
+    value: object, name: str, what: str = "entry", missing: type[LedgerError] = LedgerError
+) -> int:
+    """A sequence number: an int; one no entry can have is ``missing("no <what> <value>")``."""
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise _bad(name, f"an {what}'s sequence number (an int)", value)
+    if not 1 <= value <= _MAX_MINOR:
+        raise missing(f"no {what} {_show(value)}")
+    return value
+
+
+def _check_legs(legs: Any, name: str) -> tuple[Leg, ...]:
+    """A sequence of well-formed :class:`Leg` values, as a tuple (amounts are checked later)."""
+    if type(legs) is tuple and len(legs) == 2:  # the hot path: a plain two-leg entry
+        a, b = legs
+        if (
+            type(a) is Leg
+            and type(b) is Leg
+            and type(a.account) is str
+            and type(b.account) is str
+            and type(a.amount) is Money
+            and type(b.amount) is Money
+            and a.side == "debit"
+            and b.side == "credit"
+        ):
+            return legs
+    if isinstance(legs, str | bytes | Mapping | Leg):
+        raise _bad(name, "a sequence of Leg", legs)
+    try:
+        found: tuple[Any, ...] = tuple(legs)
+    except TypeError:
+        raise _bad(name, "a sequence of Leg", legs) from None
+    for index, leg in enumerate(found):
+        where = f"{name}[{index}]"
+        if not isinstance(leg, Leg):
+            raise _bad(where, "a Leg (Leg.debit(code, amount) or Leg.credit(code, amount))", leg)
+        _check_code(leg.account, f"{where}.account")
+        if not isinstance(leg.side, str) or leg.side not in ("debit", "credit"):
+            raise _bad(f"{where}.side", "'debit' or 'credit'", leg.side)
+        _check_money(leg.amount, f"{where}.amount")
+    return found
+
+
+def _definition_hash(prev: bytes, row: Any) -> bytes:
+    """An account definition's hash, chained to the previous account's recorded one.
+
+    Covers every column of :data:`finplug._ledger_schema.DEFINITION_COLUMNS`,
+    as read back from the database (so that verify recomputes exactly this).
+    """
+    text = (
+        f"account\x1f{row.id}\x1f{row.code}\x1f{row.type}\x1f{row.currency}\x1f{row.normal}"
+        f"\x1f{row.overdraft}\x1f{row.overdraft_limit}\x1f{_iso(_aware(row.opened_at))}"
+    )
+    return sha256(prev + text.encode()).digest()
 
 
 class _AccountState:
@@ -351,8 +744,8 @@ class _AccountState:
             or self.credits_pending > _MAX_MINOR
         ):
             raise LedgerError(
-                f"the request would take a total of account {self.code!r} past the ledger's"
-                " 64-bit range"
+                f"the request would take a total of account {shorten(self.code)} past the"
+                " ledger's 64-bit range"
             )
         overdraft = self.overdraft
         if overdraft == "unlimited":
@@ -395,6 +788,22 @@ def _legs_text(legs: Iterable[Leg]) -> str:
     return ";".join(
         f"{leg.account}:{leg.side}:{leg.amount.amount}:{leg.amount.currency.code}" for leg in legs
     )
+
+
+def _posted(key: str, legs: tuple[Leg, ...], description: str) -> _Op:
+    """The op of a posted entry whose arguments were checked (see :func:`_check_legs`)."""
+    # _request_hash("post", _legs_text(legs), description), inlined: the hot path.
+    if len(legs) == 2:
+        a, b = legs
+        am, bm = a.amount, b.amount
+        text = (
+            f"{a.account}:{a.side}:{am.amount}:{am.currency.code};"
+            f"{b.account}:{b.side}:{bm.amount}:{bm.currency.code}"
+        )
+    else:
+        text = _legs_text(legs)
+    request_hash = sha256(f"post\x1f{text}\x1f{description}".encode()).digest()
+    return _Op("posted", key, request_hash, description, legs)
 
 
 def _hash_head(
@@ -466,7 +875,9 @@ def _pairs(legs: Sequence[Leg], flow: int) -> list[_Pair]:
             raise LedgerError("leg amounts must be Money")
         units = leg.amount.minor_units
         if units <= 0:
-            raise LedgerError(f"leg amounts must be positive; got {leg.amount} on {leg.account!r}")
+            raise LedgerError(
+                f"leg amounts must be positive; got {leg.amount} on {shorten(leg.account)}"
+            )
         if units > _MAX_MINOR:
             raise LedgerError(f"leg amount {leg.amount} exceeds the ledger's 64-bit range")
         if leg.side not in ("debit", "credit"):
@@ -553,6 +964,7 @@ _UPDATE_HEAD: Final = (
 )
 _SELECT_HEAD: Final = select(chain.c.seq, chain.c.hash, chain.c.posted_at).where(chain.c.id == 1)
 _SELECT_HEAD_FOR_UPDATE: Final = _SELECT_HEAD.with_for_update()
+_SELECT_HEAD_FOR_SHARE: Final = _SELECT_HEAD.with_for_update(read=True)
 _VALUES: Final[BindParameter[Any]] = bindparam("values", expanding=True)
 _SELECT_KNOWN: Final = select(transfers.c.key, transfers.c.request_hash, transfers.c.seq).where(
     transfers.c.key.in_(_VALUES)
@@ -909,7 +1321,7 @@ def _move_pair(d: _AccountState, c: _AccountState, cur: Currency, units: int, fl
 def _refuse_currency(debit: _AccountState, credit: _AccountState, cur: Currency) -> NoReturn:
     other = debit if debit.currency is not cur else credit
     raise LedgerError(
-        f"account {other.code!r} is in {other.currency.code}, the leg is in {cur.code}"
+        f"account {shorten(other.code)} is in {other.currency.code}, the leg is in {cur.code}"
     )
 
 
@@ -1054,9 +1466,20 @@ class Ledger:
         """Every account, by code."""
         return self._run(lambda s: s.accounts())
 
-    def verify(self) -> VerifyReport:
-        """Recompute the hash chain and every running balance."""
-        return self._run(lambda s: s.verify())
+    def verify(
+        self,
+        *,
+        checkpoint: LedgerCheckpoint | None = None,
+        key: CheckpointKey | None = None,
+    ) -> VerifyReport:
+        """Recompute both hash chains and every running balance (against a checkpoint, if given)."""
+        return self._run(lambda s: s.verify(checkpoint=checkpoint, key=key))
+
+    def checkpoint(
+        self, key: CheckpointKey, *, previous: LedgerCheckpoint | None = None
+    ) -> LedgerCheckpoint:
+        """Verify the books (against ``previous``, if given) and sign where their chains stand."""
+        return self._run(lambda s: s.checkpoint(key, previous=previous))
 
 
 class LedgerSession:
@@ -1089,23 +1512,42 @@ class LedgerSession:
         overdraft: Literal["none", "limit", "unlimited"] = "none",
         overdraft_limit: Money | None = None,
     ) -> Account:
-        """Open an account; opening an identical one again returns it, a different one raises."""
-        self._lock_head()  # concurrent identical opens: the second sees the first's row
+        """Open an account; opening an identical one again returns it, a different one raises.
+
+        A new account's definition is immutable (the database refuses to
+        change it) and its hash is recorded, chained to the previous
+        account's, for :meth:`verify` to check.
+        """
+        if not isinstance(code, str):
+            raise _bad("code", "an account code (a str of 1 to 128 characters)", code)
+        if not code or len(code) > _MAX_CODE or "\x00" in code:
+            raise _bad("code", f"1 to {_MAX_CODE} characters, without NUL", code)
         try:
             kind = AccountType(type)
         except ValueError:
             known = ", ".join(t.value for t in AccountType)
-            raise LedgerError(f"account type must be one of {known}; got {type!r}") from None
-        cur = currency(currency_code)
-        if not code or len(code) > 128 or "\x00" in code:
-            raise LedgerError("account code must be 1 to 128 characters, without NUL")
-        if overdraft not in ("none", "limit", "unlimited"):
-            raise LedgerError("overdraft must be 'none', 'limit' or 'unlimited'")
+            raise _bad("type", f"an account type, one of {known}", type) from None
+        try:
+            cur = currency(currency_code)
+        except MoneyError as exc:  # with what Money says is wrong with it, cut short
+            raise LedgerError(
+                "currency_code must be an ISO 4217 currency code such as 'EUR';"
+                f" got {_got(currency_code)} ({cut(str(exc), 80)})"
+            ) from exc
+        if not isinstance(overdraft, str) or overdraft not in ("none", "limit", "unlimited"):
+            raise _bad("overdraft", "'none', 'limit' or 'unlimited'", overdraft)
+        if overdraft_limit is not None:
+            _check_money(overdraft_limit, "overdraft_limit")
         limit = overdraft_limit if overdraft_limit is not None else Money.zero(cur)
         if limit.currency is not cur or limit.amount < 0:
-            raise LedgerError(f"overdraft_limit must be a non-negative amount in {cur.code}")
+            raise LedgerError(
+                f"overdraft_limit must be a non-negative amount in {cur.code}; got {limit}"
+            )
         if overdraft != "limit" and limit.amount:
             raise LedgerError("overdraft_limit is only meaningful with overdraft='limit'")
+        # Concurrent identical opens: the second sees the first's row. The lock
+        # also orders new accounts, whose recorded hashes form a chain.
+        self._lock_head()
         existing = self.conn.execute(select(accounts).where(accounts.c.code == code)).first()
         if existing is None:
             self.conn.execute(
@@ -1124,7 +1566,14 @@ class LedgerSession:
                     opened_at=self._now(),
                 )
             )
-            return self.account(code)
+            # The definition as stored (and as verify reads it) is what is hashed.
+            row = self._account_row(code)
+            last = self.conn.execute(
+                select(account_chain.c.hash).order_by(account_chain.c.account_id.desc()).limit(1)
+            ).scalar()
+            digest = _definition_hash(GENESIS if last is None else bytes(last), row)
+            self.conn.execute(insert(account_chain).values(account_id=row.id, hash=digest))
+            return self._account(row)
         found = self._account(existing)
         if (found.type, found.currency, found.overdraft, found.overdraft_limit) != (
             kind,
@@ -1137,10 +1586,11 @@ class LedgerSession:
 
     def _account_row(self, code: str) -> Any:
         row = None
-        if "\x00" not in code:  # no account has one; PostgreSQL would refuse the query
+        # No account has a NUL (PostgreSQL would refuse the query) or is longer.
+        if "\x00" not in code and len(code) <= _MAX_CODE:
             row = self.conn.execute(select(accounts).where(accounts.c.code == code)).first()
         if row is None:
-            raise AccountNotFoundError(f"no account {code!r}")
+            raise AccountNotFoundError(f"no account {shorten(code)}")
         return row
 
     @staticmethod
@@ -1157,7 +1607,7 @@ class LedgerSession:
 
     def account(self, code: str) -> Account:
         """An account's definition; :class:`AccountNotFoundError` if none."""
-        row = self._account_row(code)
+        row = self._account_row(_check_code(code, "code"))
         return self._account(row)
 
     def accounts(self) -> list[Account]:
@@ -1169,32 +1619,49 @@ class LedgerSession:
 
     def post(self, key: str, legs: Sequence[Leg], description: str = "") -> Entry:
         """Post one balanced entry of any number of legs."""
-        return self.post_batch([EntryRequest(key, tuple(legs), description)])[0]
+        checked = _check_legs(legs, "legs")
+        op = _posted(_check_key(key), checked, _check_description(description))
+        return self._apply([op])[0]
 
     def transfer(
         self, key: str, debit: str, credit: str, amount: Money, description: str = ""
     ) -> Entry:
         """Post a two-leg entry: debit one account, credit another."""
-        return self.post(key, [Leg.debit(debit, amount), Leg.credit(credit, amount)], description)
+        legs = (
+            Leg.debit(_check_code(debit, "debit"), _check_money(amount, "amount")),
+            Leg.credit(_check_code(credit, "credit"), amount),
+        )
+        op = _posted(_check_key(key), legs, _check_description(description))
+        return self._apply([op])[0]
 
     def post_batch(self, requests: Sequence[EntryRequest]) -> list[Entry]:
         """Post many entries in this transaction: all or none."""
+        if isinstance(requests, str | bytes | Mapping | EntryRequest):
+            raise _bad("requests", "a sequence of EntryRequest", requests)
+        try:
+            items = iter(requests)
+        except TypeError:
+            raise _bad("requests", "a sequence of EntryRequest", requests) from None
         ops = []
-        for req in requests:
-            legs = tuple(req.legs)
-            description = req.description
-            # _request_hash("post", _legs_text(legs), description), inlined: the hot path.
-            if len(legs) == 2:
-                a, b = legs
-                am, bm = a.amount, b.amount
-                text = (
-                    f"{a.account}:{a.side}:{am.amount}:{am.currency.code};"
-                    f"{b.account}:{b.side}:{bm.amount}:{bm.currency.code}"
-                )
-            else:
-                text = _legs_text(legs)
-            request_hash = sha256(f"post\x1f{text}\x1f{description}".encode()).digest()
-            ops.append(_Op("posted", req.key, request_hash, description, legs))
+        for index, req in enumerate(items):
+            if type(req) is not EntryRequest and not isinstance(req, EntryRequest):
+                raise _bad(f"requests[{index}]", "an EntryRequest", req)
+            key, description = req.key, req.description
+            # The checks' common case inline (the hot path); the functions say what is wrong.
+            if (
+                type(key) is not str
+                or not key
+                or len(key) > _MAX_KEY
+                or "\x00" in key
+                or key.startswith(_EXPIRE_PREFIX)
+            ):
+                _check_key(key, f"requests[{index}].key")
+            if type(description) is not str or (
+                description and (len(description) > _MAX_DESCRIPTION or "\x00" in description)
+            ):
+                _check_description(description, f"requests[{index}].description")
+            legs = _check_legs(req.legs, f"requests[{index}].legs")
+            ops.append(_posted(key, legs, description))
         return self._apply(ops)
 
     def hold(
@@ -1208,9 +1675,16 @@ class LedgerSession:
         description: str = "",
     ) -> Entry:
         """Reserve ``amount`` from ``debit`` to ``credit`` until posted, voided or expired."""
-        legs = (Leg.debit(debit, amount), Leg.credit(credit, amount))
+        _check_key(key)
+        legs = (
+            Leg.debit(_check_code(debit, "debit"), _check_money(amount, "amount")),
+            Leg.credit(_check_code(credit, "credit"), amount),
+        )
+        _check_description(description)
+        if timeout is not None and not isinstance(timeout, timedelta):
+            raise _bad("timeout", "a timedelta (or None: no timeout)", timeout)
         if timeout is not None and timeout <= timedelta(0):
-            raise LedgerError("a hold's timeout must be positive")
+            raise LedgerError(f"a hold's timeout must be positive; got {timeout}")
         op = _Op(
             "pending",
             key,
@@ -1223,6 +1697,10 @@ class LedgerSession:
 
     def post_pending(self, key: str, pending_seq: int, amount: Money | None = None) -> Entry:
         """Post ``amount`` (default: all) of hold ``pending_seq``; release the rest."""
+        _check_key(key)
+        _check_seq(pending_seq, "pending_seq", "hold", PendingStateError)
+        if amount is not None:
+            _check_money(amount, "amount")
         op = _Op(
             "post_pending",
             key,
@@ -1234,6 +1712,8 @@ class LedgerSession:
 
     def void_pending(self, key: str, pending_seq: int) -> Entry:
         """Release hold ``pending_seq`` without posting."""
+        _check_key(key)
+        _check_seq(pending_seq, "pending_seq", "hold", PendingStateError)
         op = _Op("void", key, _request_hash("void", pending_seq), pending_seq=pending_seq)
         return self._apply([op])[0]
 
@@ -1257,6 +1737,9 @@ class LedgerSession:
 
     def reverse(self, key: str, seq: int, description: str = "") -> Entry:
         """Reverse posted entry ``seq`` (once); overdraft rules apply to the reversal."""
+        _check_key(key)
+        _check_seq(seq, "seq")
+        _check_description(description)
         op = _Op(
             "reversal",
             key,
@@ -1379,19 +1862,8 @@ class LedgerSession:
         if not ops:
             return []
         conn = self.conn
-        keys = []
-        for op in ops:
-            key = op.key
-            if not key or len(key) > 200 or "\x00" in key:
-                raise LedgerError("an idempotency key must be 1 to 200 characters, without NUL")
-            if key.startswith(_EXPIRE_PREFIX) and op.kind != "expire":
-                raise LedgerError(
-                    f"idempotency keys starting with {_EXPIRE_PREFIX!r} are reserved for"
-                    " expire_pending"
-                )
-            if op.description:
-                _check_text(op.description, "a description", 500)
-            keys.append(key)
+        # Keys and descriptions were checked by the public methods (expire_pending makes its own).
+        keys = [op.key for op in ops]
         raw = _raw_sql(conn)
         named: list[str] | None = None  # accounts read with the keys, if any
         named_rows: list[Any] | None = None
@@ -1448,7 +1920,7 @@ class LedgerSession:
         codes = sorted(wanted)
         for code in codes:
             if "\x00" in code:  # no account has one; PostgreSQL would refuse the query
-                raise AccountNotFoundError(f"no account {code!r}")
+                raise AccountNotFoundError(f"no account {shorten(code)}")
         if named_rows is None or named is None or not wanted.issubset(named):
             named_rows = self._fetch(raw, "codes", codes)
         state: dict[str, _AccountState] = {}
@@ -1460,7 +1932,7 @@ class LedgerSession:
             state[row[1]] = _AccountState(row, cur)
         missing = [c for c in codes if c not in state]
         if missing:
-            raise AccountNotFoundError(f"no account {missing[0]!r}")
+            raise AccountNotFoundError(f"no account {shorten(missing[0])}")
         # 5. apply in order: running totals, overdraft checks, chain.
         seq, prev_hash, last_at = head
         moment = max(
@@ -1767,6 +2239,7 @@ class LedgerSession:
 
     def entry(self, seq: int) -> Entry:
         """One entry by sequence number; :class:`LedgerError` if none."""
+        _check_seq(seq, "seq")
         found = self._load_entries([seq])
         if seq not in found:
             raise LedgerError(f"no entry {seq}")
@@ -1774,6 +2247,8 @@ class LedgerSession:
 
     def entries(self, after: int = 0, limit: int = 1000) -> list[Entry]:
         """Entries in chain order after ``after``, at most ``limit``."""
+        _check_int(after, "after", "a sequence number (an int)", -_MAX_MINOR)
+        _check_int(limit, "limit", "a number of entries (an int from 0)", 0)
         seqs = (
             self.conn.execute(
                 select(transfers.c.seq)
@@ -1795,7 +2270,9 @@ class LedgerSession:
 
     def balance(self, code: str, as_of: datetime | None = None) -> Balance:
         """Balances now, or just after the last entry posted at or before ``as_of``."""
-        row = self._account_row(code)
+        row = self._account_row(_check_code(code, "code"))
+        if as_of is not None:
+            as_of = _utc(as_of, "as_of")
         cur = currency(row.currency)
         if as_of is None:
             dp, cp, dq, cq = (
@@ -1832,17 +2309,94 @@ class LedgerSession:
         net = found[2]
         return _balance(code, cur, row.normal, max(net, 0), max(-net, 0), found[3], found[4])
 
-    def verify(self) -> VerifyReport:
-        """Walk the chain and recompute every account's totals from the transfer rows."""
+    def verify(
+        self,
+        *,
+        checkpoint: LedgerCheckpoint | None = None,
+        key: CheckpointKey | None = None,
+    ) -> VerifyReport:
+        """Walk both chains and recompute every account's totals from the transfer rows.
+
+        Checks every entry's hash and rows, every running total, every
+        account's totals, and every account's definition against the hash
+        recorded when it was opened. With a ``checkpoint`` (and the ``key`` it
+        was signed with) also that the entries still reach its sequence
+        number with its hash, and the recorded definitions its count with
+        its hash: a cut or rewritten chain is a problem in the report. A
+        checkpoint whose signature does not match the key raises
+        :class:`CheckpointError`.
+
+        Holds a shared lock on the chain head (PostgreSQL; SQLite's
+        transaction holds the write lock): writers wait, so the books are
+        read as of one moment.
+        """
+        if checkpoint is not None:
+            if not isinstance(checkpoint, LedgerCheckpoint):
+                raise _bad("checkpoint", "a LedgerCheckpoint (or None)", checkpoint)
+            if key is None:
+                raise CheckpointError("verify(checkpoint=...) needs the key it was signed with")
+            checkpoint._check_signature(_key_bytes(key))
+        elif key is not None:
+            raise CheckpointError("verify(key=...) is only for checking a checkpoint")
+        if self.conn.dialect.name == "postgresql":
+            self.conn.execute(_SELECT_HEAD_FOR_SHARE)
         problems: list[str] = []
-        known = {
-            r.id: (r.code, r.currency)
-            for r in self.conn.execute(select(accounts.c.id, accounts.c.code, accounts.c.currency))
+        # -- account definitions, and their chain of recorded hashes
+        definitions = {r.id: r for r in self.conn.execute(select(accounts).order_by(accounts.c.id))}
+        recorded = {
+            account_id: bytes(digest)
+            for account_id, digest in self.conn.execute(
+                select(account_chain.c.account_id, account_chain.c.hash)
+            )
         }
+        prev = GENESIS
+        position = 0
+        for account_id in sorted(definitions.keys() | recorded.keys()):
+            row = definitions.get(account_id)
+            stored = recorded.get(account_id)
+            if stored is None:
+                if row is not None:  # always: the id came from the accounts
+                    problems.append(
+                        f"account {cut(row.code)}: its definition was never recorded"
+                        " (opened outside the ledger?)"
+                    )
+                continue
+            position += 1
+            if row is None:
+                problems.append(
+                    f"account chain: a definition is recorded for account id {account_id},"
+                    " which does not exist (deleted?)"
+                )
+            elif _definition_hash(prev, row) != stored:
+                problems.append(
+                    f"account {cut(row.code)}: its definition differs from the one recorded"
+                    " when it was opened"
+                )
+            elif row.type not in _TYPES or row.normal != AccountType(row.type).normal:
+                problems.append(f"account {cut(row.code)}: its type and normal side disagree")
+            prev = stored
+            if (
+                checkpoint is not None
+                and position == checkpoint.accounts
+                and stored != checkpoint.accounts_hash
+            ):
+                problems.append(
+                    f"checkpoint: the recorded definition of account {position} (in opening"
+                    " order) has another hash than the checkpoint's (the account chain was"
+                    " rewritten)"
+                )
+        if checkpoint is not None and position < checkpoint.accounts:
+            problems.append(
+                f"checkpoint: {position} account definitions are recorded, fewer than the"
+                f" checkpoint's {checkpoint.accounts} (accounts were removed)"
+            )
+        # -- entries
+        known = {r.id: (r.code, r.currency) for r in definitions.values()}
         prev = GENESIS
         count = 0
         totals: dict[int, list[int]] = {}
         last_seq = 0
+        reached = checkpoint is None or checkpoint.seq == 0
         rows = self.conn.execute(select(transfers).order_by(transfers.c.seq, transfers.c.pair))
         for seq, group in itertools.groupby(rows, key=lambda r: r.seq):
             found = list(group)
@@ -1905,10 +2459,25 @@ class LedgerSession:
             if not balanced:
                 problems.append(f"entry {seq}: legs do not balance")
             prev = bytes(head.hash)
+            if checkpoint is not None and seq == checkpoint.seq:
+                reached = True
+                if prev != checkpoint.hash:
+                    problems.append(
+                        f"checkpoint: entry {seq} has another hash than the checkpoint's"
+                        " (the chain was rewritten)"
+                    )
+        if not reached and checkpoint is not None:
+            if last_seq < checkpoint.seq:
+                problems.append(
+                    f"checkpoint: the chain ends at entry {last_seq}, before the checkpoint's"
+                    f" entry {checkpoint.seq} (entries were removed)"
+                )
+            else:
+                problems.append(f"checkpoint: the checkpoint's entry {checkpoint.seq} is missing")
         head_row = self.conn.execute(select(chain.c.seq, chain.c.hash)).first()
         if head_row is not None and (head_row.seq != last_seq or bytes(head_row.hash) != prev):
             problems.append("chain head does not match the last entry")
-        for acct in self.conn.execute(select(accounts)):
+        for acct in definitions.values():
             t = totals.get(acct.id, [0, 0, 0, 0])
             if t != [
                 acct.debits_posted,
@@ -1916,8 +2485,46 @@ class LedgerSession:
                 acct.debits_pending,
                 acct.credits_pending,
             ]:
-                problems.append(f"account {acct.code}: totals differ from its legs")
-        return VerifyReport(entries=count, problems=tuple(problems))
+                problems.append(f"account {cut(acct.code)}: totals differ from its legs")
+        return VerifyReport(
+            entries=count,
+            problems=tuple(problems),
+            accounts=len(definitions),
+            checkpoint=checkpoint,
+        )
+
+    def checkpoint(
+        self, key: CheckpointKey, *, previous: LedgerCheckpoint | None = None
+    ) -> LedgerCheckpoint:
+        """Sign where both chains stand now, once the books verify (against ``previous``, if given).
+
+        Locks the chain head first (writers wait while the books are
+        verified), so the checkpoint is of the books just verified. Raises
+        :class:`CheckpointError` if they do not verify: a checkpoint must not
+        vouch for books already wrong. Keep the result outside the database
+        (see :meth:`LedgerCheckpoint.to_json`).
+        """
+        secret = _key_bytes(key)
+        seq, digest, _ = self._lock_head()
+        report = self.verify(checkpoint=previous, key=key if previous is not None else None)
+        if not report.ok:
+            more = len(report.problems) - 1
+            raise CheckpointError(
+                f"the books do not verify ({report.problems[0]}"
+                + (f", and {more} more problem(s)" if more else "")
+                + "); no checkpoint is signed for them"
+            )
+        last = self.conn.execute(
+            select(account_chain.c.hash).order_by(account_chain.c.account_id.desc()).limit(1)
+        ).scalar()
+        return LedgerCheckpoint._signed(
+            secret,
+            seq,
+            digest,
+            report.accounts,
+            GENESIS if last is None else bytes(last),
+            self._now(),
+        )
 
 
 #: The entry columns of a row after an entry's head.

@@ -27,6 +27,14 @@ the caller's ``search_path`` does not matter):
   of two foreign keys' per-row cost, and accounts can be neither deleted
   (nor truncated) nor change their id or currency, so what was checked stays
   true, as the foreign keys kept it (on SQLite too, since revision 0003);
+* an account's definition, every column that gives its numbers a meaning
+  (id, code, type, normal side, currency, overdraft policy and limit,
+  opening time), never changes (since revision 0004; only the running
+  totals and the version, which the write path updates, may), and the hash
+  of each definition, chained in account order, is recorded once in
+  ``ledger_account_chain``, whose rows can be neither updated nor deleted
+  (nor truncated): :meth:`finplug.Ledger.verify` recomputes them, so even
+  a change made with the guards switched off shows;
 * rows cannot be added to an existing entry: a row after the head must follow
   its entry's previous row and agree on the entry's row count (a trigger that
   fires only for such rows, so a two-leg transfer pays nothing for it);
@@ -58,7 +66,16 @@ from sqlalchemy import (
     text,
 )
 
-__all__ = ["GUARD_DDL", "accounts", "chain", "ledger_metadata", "transfers"]
+__all__ = [
+    "ACCOUNT_CHAIN_GUARD_DDL",
+    "DEFINITION_COLUMNS",
+    "GUARD_DDL",
+    "account_chain",
+    "accounts",
+    "chain",
+    "ledger_metadata",
+    "transfers",
+]
 
 NAMING_CONVENTION: Final = {
     "ix": "ix_%(column_0_label)s",
@@ -235,6 +252,32 @@ chain = Table(
     CheckConstraint("id = 1", name="single_row"),
 )
 
+#: The columns of ``ledger_accounts`` that define an account (the others are
+#: its running totals and their version): immutable once the account exists,
+#: and covered by its hash in ``ledger_account_chain``.
+DEFINITION_COLUMNS: Final = (
+    "id",
+    "code",
+    "type",
+    "currency",
+    "normal",
+    "overdraft",
+    "overdraft_limit",
+    "opened_at",
+)
+
+account_chain = Table(
+    "ledger_account_chain",
+    ledger_metadata,
+    # The account (ledger_accounts.id) whose definition this hash covers. No
+    # foreign key: on PostgreSQL it would turn TRUNCATE ledger_accounts into
+    # a different error than the accounts' own guard, and rows are never
+    # deleted anyway; verify() reports a hash whose account is missing.
+    Column("account_id", Integer, primary_key=True, autoincrement=False),
+    # sha256(previous account's hash + this account's definition), in id order.
+    Column("hash", LargeBinary(32), nullable=False),
+)
+
 _CLOSED_MESSAGE: Final = (
     "ledger: rows cannot be added to an existing entry"
     " (the rows of an entry are written together, in order)"
@@ -244,8 +287,11 @@ _ACCOUNTS_MESSAGE: Final = (
     "ledger: the debit and credit accounts of a transfer row must exist and be in its currency"
 )
 _ACCOUNT_FIXED_MESSAGE: Final = (
-    "ledger: accounts cannot be deleted, and the id and currency of an account are immutable"
+    "ledger: accounts cannot be deleted, and the definition of an account (id, code, type,"
+    " normal side, currency, overdraft policy and limit, opening time) and its recorded hash"
+    " are immutable"
 )
+_DEFINITION_LIST: Final = ", ".join(DEFINITION_COLUMNS)
 
 _SQLITE_GUARDS = [
     f"""
@@ -269,11 +315,14 @@ _SQLITE_GUARDS = [
     BEFORE DELETE ON ledger_transfers
     BEGIN SELECT RAISE(ABORT, 'ledger: transfers are immutable; post a reversal'); END
     """,
-    # As on PostgreSQL: accounts stay, with their id and currency (the foreign
-    # keys alone would let an account no row refers to go or change currency).
+    # As on PostgreSQL: accounts stay, with their definition (the foreign keys
+    # alone would let an account no row refers to go or change currency, and
+    # nothing would keep its type, normal side or overdraft policy). Dropped
+    # and created, not "IF NOT EXISTS": revision 0004 widened its columns.
+    "DROP TRIGGER IF EXISTS ledger_accounts_fixed_u",
     f"""
-    CREATE TRIGGER IF NOT EXISTS ledger_accounts_fixed_u
-    BEFORE UPDATE OF id, currency ON ledger_accounts
+    CREATE TRIGGER ledger_accounts_fixed_u
+    BEFORE UPDATE OF {_DEFINITION_LIST} ON ledger_accounts
     BEGIN SELECT RAISE(ABORT, '{_ACCOUNT_FIXED_MESSAGE}'); END
     """,
     f"""
@@ -370,9 +419,10 @@ _POSTGRES_GUARDS = [
     FOR EACH STATEMENT EXECUTE FUNCTION ledger_transfers_accounts()
     """,
     # What the foreign keys also did: keep a referenced account from vanishing
-    # or changing currency. Accounts are never deleted and never change id or
-    # currency (a column trigger: the write path's UPDATE of the totals does
-    # not fire it), so a row's accounts checked once stay right forever.
+    # or changing currency; and more: an account's definition never changes
+    # (a column trigger: the write path's UPDATE of the totals does not fire
+    # it), so a row's accounts checked once stay right forever, and a balance
+    # keeps its sign and its overdraft policy.
     f"""
     CREATE OR REPLACE FUNCTION ledger_accounts_fixed() RETURNS trigger
     LANGUAGE plpgsql AS $$
@@ -381,8 +431,8 @@ _POSTGRES_GUARDS = [
     END $$
     """,
     "DROP TRIGGER IF EXISTS ledger_accounts_fixed ON ledger_accounts",
-    """
-    CREATE TRIGGER ledger_accounts_fixed BEFORE UPDATE OF id, currency OR DELETE
+    f"""
+    CREATE TRIGGER ledger_accounts_fixed BEFORE UPDATE OF {_DEFINITION_LIST} OR DELETE
     ON ledger_accounts FOR EACH ROW EXECUTE FUNCTION ledger_accounts_fixed()
     """,
     "DROP TRIGGER IF EXISTS ledger_accounts_no_truncate ON ledger_accounts",
@@ -396,4 +446,40 @@ _POSTGRES_GUARDS = [
 GUARD_DDL: Final[dict[str, list[str]]] = {
     "sqlite": _SQLITE_GUARDS,
     "postgresql": _POSTGRES_GUARDS,
+}
+
+# The recorded hashes of account definitions are written once, never changed.
+_SQLITE_ACCOUNT_CHAIN_GUARDS = [
+    f"""
+    CREATE TRIGGER IF NOT EXISTS ledger_account_chain_immutable_u
+    BEFORE UPDATE ON ledger_account_chain
+    BEGIN SELECT RAISE(ABORT, '{_ACCOUNT_FIXED_MESSAGE}'); END
+    """,
+    f"""
+    CREATE TRIGGER IF NOT EXISTS ledger_account_chain_immutable_d
+    BEFORE DELETE ON ledger_account_chain
+    BEGIN SELECT RAISE(ABORT, '{_ACCOUNT_FIXED_MESSAGE}'); END
+    """,
+]
+
+_POSTGRES_ACCOUNT_CHAIN_GUARDS = [
+    # ledger_accounts_fixed() is created by _POSTGRES_GUARDS, applied first.
+    "DROP TRIGGER IF EXISTS ledger_account_chain_immutable ON ledger_account_chain",
+    """
+    CREATE TRIGGER ledger_account_chain_immutable BEFORE UPDATE OR DELETE
+    ON ledger_account_chain FOR EACH ROW EXECUTE FUNCTION ledger_accounts_fixed()
+    """,
+    "DROP TRIGGER IF EXISTS ledger_account_chain_no_truncate ON ledger_account_chain",
+    """
+    CREATE TRIGGER ledger_account_chain_no_truncate BEFORE TRUNCATE ON ledger_account_chain
+    FOR EACH STATEMENT EXECUTE FUNCTION ledger_accounts_fixed()
+    """,
+]
+
+#: The guards of ``ledger_account_chain`` per dialect name (kernel revision
+#: 0004), applied after :data:`GUARD_DDL`. Kept apart from it because revision
+#: 0003 applies :data:`GUARD_DDL` to tenants that do not have this table yet.
+ACCOUNT_CHAIN_GUARD_DDL: Final[dict[str, list[str]]] = {
+    "sqlite": _SQLITE_ACCOUNT_CHAIN_GUARDS,
+    "postgresql": _POSTGRES_ACCOUNT_CHAIN_GUARDS,
 }

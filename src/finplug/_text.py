@@ -19,6 +19,9 @@ def shorten(value: object, limit: int = SHOWN_CHARS) -> str:
     >>> shorten("x" * 100, limit=10)
     "'xxxxxxxx… (100 characters)"
     """
+    if isinstance(value, int) and value.bit_length() > 10_000:
+        # repr() of an int above sys.get_int_max_str_digits raises; never print it.
+        return f"<an int of about {int(value.bit_length() * 0.30103)} digits>"
     text = repr(value)
     if len(text) <= limit:
         return text

@@ -1,8 +1,9 @@
-"""The ``finplug`` command line: ``plugins``, ``check``, ``demo``, ``db upgrade``, ``payments``."""
+"""The ``finplug`` command: ``plugins``, ``check``, ``demo``, ``db``, ``payments``, ``ledger``."""
 
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Annotated
 
@@ -11,6 +12,7 @@ from rich.console import Console
 from rich.table import Table
 
 from finplug._errors import ConfigError, TenantNotFoundError
+from finplug._ledger import CheckpointError, LedgerCheckpoint, LedgerError
 from finplug._migrations import MigrationError, OwnerUpgrade
 from finplug._platform import Platform
 from finplug._storage import DEFAULT_DATABASE_URL
@@ -205,7 +207,8 @@ def payments_janitor_command(
     """Ask the channels about calls that timed out or were cut off, and settle them.
 
     Exit 0 when nothing is left unknown, 2 when some channel still did not
-    answer (run it again later), 1 on a configuration error.
+    answer or some payment could not be settled (each is listed with its
+    reason; the others were settled), 1 on a configuration error.
     """
     platform, loaded = _platform_with_tenants(database_url, tenants)
     with platform:
@@ -213,7 +216,7 @@ def payments_janitor_command(
             typer.echo(f"no tenant {tenant!r} in {tenants}", err=True)
             raise typer.Exit(code=1)
         table = Table(title="finplug payments janitor")
-        for column in ("tenant", "settled", "still unknown"):
+        for column in ("tenant", "settled", "still unknown", "could not settle"):
             table.add_column(column)
         stuck = 0
         for tenant_id in [tenant] if tenant is not None else loaded:
@@ -224,13 +227,150 @@ def payments_janitor_command(
                     raise typer.Exit(code=1)
                 continue
             report = runtime.payments.resolve_unknown(limit)
-            stuck += len(report.still_unknown)
+            stuck += len(report.still_unknown) + len(report.failed)
             table.add_row(
-                tenant_id, str(len(report.resolved)), ", ".join(report.still_unknown) or "-"
+                tenant_id,
+                str(len(report.resolved)),
+                ", ".join(report.still_unknown) or "-",
+                "\n".join(f"{f.payment_id}: {f.reason}" for f in report.failed) or "-",
             )
         _console().print(table)
     if stuck:
         raise typer.Exit(code=2)
+
+
+ledger_app = typer.Typer(
+    name="ledger",
+    help="Ledgers: verify their books, sign checkpoints to keep outside the database.",
+    no_args_is_help=True,
+)
+app.add_typer(ledger_app)
+
+KeyEnvOption = Annotated[
+    str,
+    typer.Option(
+        "--key-env",
+        help="Name of the environment variable that holds the checkpoint HMAC key"
+        " (the variable's name, never the key).",
+    ),
+]
+
+
+def _checkpoint_key(key_env: str) -> str:
+    """The key in environment variable ``key_env``; exit 1 naming the variable if it is unset."""
+    key = os.environ.get(key_env, "")
+    if not key:
+        typer.echo(f"environment variable {key_env!r} is not set (it must hold the key)", err=True)
+        raise typer.Exit(code=1)
+    return key
+
+
+def _read_checkpoint(path: Path) -> LedgerCheckpoint:
+    """The checkpoint in ``path``; exit 1 saying why if it cannot be read."""
+    try:
+        return LedgerCheckpoint.from_json(path.read_bytes())
+    except OSError as exc:
+        typer.echo(f"{path}: cannot read the checkpoint: {exc.strerror}", err=True)
+    except CheckpointError as exc:
+        typer.echo(f"{path}: {exc}", err=True)
+    raise typer.Exit(code=1)
+
+
+@ledger_app.command("checkpoint")
+def ledger_checkpoint_command(
+    tenant: Annotated[str, typer.Option("--tenant", help="The tenant whose books to sign.")],
+    key_env: KeyEnvOption,
+    previous: Annotated[
+        Path | None,
+        typer.Option("--previous", help="The tenant's last checkpoint: the books must reach it."),
+    ] = None,
+    output: Annotated[
+        Path | None,
+        typer.Option("--output", help="Write the checkpoint here (default: standard output)."),
+    ] = None,
+    tenants: TenantsOption = Path("examples/tenants"),
+    database_url: DatabaseUrlOption = DEFAULT_DATABASE_URL,
+) -> None:
+    """Verify a tenant's books, then print a checkpoint of them signed with the key.
+
+    Exit 1, signing nothing, when the books do not verify (against
+    ``--previous`` too), or on a missing key, tenant or checkpoint file.
+    """
+    key = _checkpoint_key(key_env)
+    before = _read_checkpoint(previous) if previous is not None else None
+    platform, loaded = _platform_with_tenants(database_url, tenants)
+    with platform:
+        if tenant not in loaded:
+            typer.echo(f"no tenant {tenant!r} in {tenants}", err=True)
+            raise typer.Exit(code=1)
+        try:
+            checkpoint = platform.tenant(tenant).ledger.checkpoint(key, previous=before)
+        except LedgerError as exc:
+            typer.echo(f"{tenant}: {exc}", err=True)
+            raise typer.Exit(code=1) from None
+    if output is None:
+        typer.echo(checkpoint.to_json())
+    else:
+        output.write_text(checkpoint.to_json() + "\n", encoding="utf-8")
+        typer.echo(f"{tenant}: checkpoint of entry {checkpoint.seq} written to {output}")
+
+
+@ledger_app.command("verify")
+def ledger_verify_command(
+    tenant: Annotated[
+        str | None,
+        typer.Option("--tenant", help="Only this tenant (default: every tenant)."),
+    ] = None,
+    checkpoint: Annotated[
+        Path | None,
+        typer.Option("--checkpoint", help="Check the books against this checkpoint (one tenant)."),
+    ] = None,
+    key_env: Annotated[
+        str | None,
+        typer.Option(
+            "--key-env",
+            help="With --checkpoint: the environment variable that holds its HMAC key.",
+        ),
+    ] = None,
+    tenants: TenantsOption = Path("examples/tenants"),
+    database_url: DatabaseUrlOption = DEFAULT_DATABASE_URL,
+) -> None:
+    """Recompute each ledger's hash chains and balances; print every problem found.
+
+    Exit 0 when every ledger verifies, 1 when one does not, or on a bad
+    checkpoint (unreadable, or not signed with the key), key or tenant.
+    """
+    if checkpoint is not None and (tenant is None or key_env is None):
+        typer.echo("--checkpoint needs --tenant and --key-env", err=True)
+        raise typer.Exit(code=1)
+    if checkpoint is None and key_env is not None:
+        typer.echo("--key-env is only for checking a --checkpoint", err=True)
+        raise typer.Exit(code=1)
+    key = _checkpoint_key(key_env) if key_env is not None else None
+    anchor = _read_checkpoint(checkpoint) if checkpoint is not None else None
+    platform, loaded = _platform_with_tenants(database_url, tenants)
+    failed = 0
+    with platform:
+        if tenant is not None and tenant not in loaded:
+            typer.echo(f"no tenant {tenant!r} in {tenants}", err=True)
+            raise typer.Exit(code=1)
+        for tenant_id in [tenant] if tenant is not None else loaded:
+            try:
+                report = platform.tenant(tenant_id).ledger.verify(checkpoint=anchor, key=key)
+            except LedgerError as exc:
+                typer.echo(f"{tenant_id}: {exc}", err=True)
+                raise typer.Exit(code=1) from None
+            against = f", checked against the checkpoint of entry {anchor.seq}" if anchor else ""
+            summary = f"{report.entries} entries, {report.accounts} accounts{against}"
+            if report.ok:
+                typer.echo(f"{tenant_id}: ok ({summary})")
+                continue
+            failed += 1
+            typer.echo(f"{tenant_id}: {len(report.problems)} problem(s) ({summary})")
+            for problem in report.problems:
+                typer.echo(f"  {problem}")
+    if failed:
+        raise typer.Exit(code=1)
 
 
 def main() -> None:

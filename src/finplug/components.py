@@ -32,8 +32,10 @@ from finplug._ledger import (
     Account,
     AccountType,
     Balance,
+    CheckpointKey,
     Entry,
     EntryRequest,
+    LedgerCheckpoint,
     LedgerSession,
     Leg,
     VerifyReport,
@@ -257,8 +259,29 @@ class LedgerAPI(Protocol):
         """Unresolved holds."""
         ...
 
-    def verify(self) -> VerifyReport:
-        """Recompute the hash chain and every running balance."""
+    def verify(
+        self,
+        *,
+        checkpoint: LedgerCheckpoint | None = None,
+        key: CheckpointKey | None = None,
+    ) -> VerifyReport:
+        """Recompute both hash chains (entries, account definitions) and every running balance.
+
+        With a ``checkpoint`` and the ``key`` it was signed with, also check
+        that the chains still reach it (a cut or rewritten chain is a
+        problem in the report); a signature that does not match raises
+        :class:`~finplug.CheckpointError`.
+        """
+        ...
+
+    def checkpoint(
+        self, key: CheckpointKey, *, previous: LedgerCheckpoint | None = None
+    ) -> LedgerCheckpoint:
+        """Verify the books (against ``previous``, if given), then sign where their chains stand.
+
+        Raises :class:`~finplug.CheckpointError` for books that do not verify
+        or a key that cannot be one. Keep the result outside the database.
+        """
         ...
 
 

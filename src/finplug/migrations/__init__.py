@@ -7,6 +7,9 @@ tenant, before any plugin's migrations. The history is linear:
 * ``0002`` (``r0002_events.py``): the event outbox.
 * ``0003`` (``r0003_ledger_account_guard.py``): on PostgreSQL, a statement
   trigger instead of the transfer rows' ``(account, currency)`` foreign keys.
+* ``0004`` (``r0004_ledger_account_definitions.py``): every column of an
+  account's definition immutable, and its hash recorded in a chain
+  (``ledger_account_chain``) that ``verify()`` checks.
 
 To add a revision: copy the last script to ``r<NNNN>_<what>.py``, set
 ``revision = "<NNNN>"`` and ``down_revision`` to the previous revision, and

@@ -15,8 +15,8 @@ row per debit/credit pair; the revision id was kept.
 This revision therefore creates the ledger *as those modules declare it when
 it runs*: a tenant created after a later change already has it. So a later
 revision that changes the ledger's tables must bring both kinds of tenant,
-created before and after it, to the same schema (0003 does: it is idempotent
-over both, and ``tests/test_migrations.py`` compares them); or this revision
+created before and after it, to the same schema (0003 and 0004 do: each is
+idempotent over both, and ``tests/test_migrations.py`` compares them); or this revision
 must first be frozen (the call replaced with the equivalent
 ``op.create_table`` and DDL for the schema as it was).
 """
