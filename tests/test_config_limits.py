@@ -479,3 +479,13 @@ def test_toml_key_part_limit_is_exact(document: tuple[str, int]) -> None:
         limits = ConfigLimits(max_key_parts=longest - 1)
         with pytest.raises(ConfigError, match="a dotted key has more than"):
             parse_document(text, source=None, fmt="toml", limits=limits)
+
+
+def test_platform_applies_its_config_limits_to_every_file_it_reads(tmp_path: Path) -> None:
+    (tmp_path / "acme.yaml").write_text("tenant: acme\nname: " + "A" * 2000 + "\n")
+    small = Platform([], environ={}, config_limits=sources.ConfigLimits(max_file_bytes=1024))
+    [issue] = small.check(tmp_path)
+    assert "max_file_bytes" in issue.message
+    with pytest.raises(ConfigError, match="max_file_bytes"):
+        small.load_tenants(tmp_path)
+    assert Platform([], environ={}).load_tenants(tmp_path) == ["acme"]

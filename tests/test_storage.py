@@ -114,7 +114,7 @@ def test_a_failed_write_leaves_nothing(platform: Platform, unique_id: str) -> No
 
 
 def test_tenants_cannot_share_a_location(tmp_path: Path) -> None:
-    shared = f"sqlite:///{tmp_path}/shared.db"
+    shared = f"sqlite:///{tmp_path}/own/shared.db"
     platform = Platform(
         [NotesPlugin], environ={}, database_url=f"sqlite:///{tmp_path}/{{tenant}}.db"
     )

@@ -94,6 +94,7 @@ from finplug._registry import check_plugin
 from finplug._runtime import Tenant
 from finplug._sources import ConfigLimits
 from finplug._storage import DatabaseSettings
+from finplug._storage import StorageError
 from finplug._storage import TenantStorage
 
 if TYPE_CHECKING:
@@ -172,6 +173,7 @@ __all__ = [
     "RiskVerdict",
     "RouteRequest",
     "RoutingStrategy",
+    "StorageError",
     "Tenant",
     "TenantConfig",
     "TenantNotFoundError",
