@@ -472,10 +472,14 @@ def _toml_documents(draw: st.DrawFn) -> tuple[str, int]:
 @settings(max_examples=200, deadline=None)
 @given(_toml_documents())
 def test_toml_key_part_limit_is_exact(document: tuple[str, int]) -> None:
-    """A document is accepted at exactly its longest key's parts, and refused one below."""
+    """A document is accepted at exactly its longest key's parts, and refused one below.
+
+    The limit is at least 2: a value such as ``1.5`` scans as a run of two parts.
+    """
     text, longest = document
-    parse_document(text, source=None, fmt="toml", limits=ConfigLimits(max_key_parts=longest))
-    if longest > 1:
+    limit = max(longest, 2)
+    parse_document(text, source=None, fmt="toml", limits=ConfigLimits(max_key_parts=limit))
+    if longest > 2:
         limits = ConfigLimits(max_key_parts=longest - 1)
         with pytest.raises(ConfigError, match="a dotted key has more than"):
             parse_document(text, source=None, fmt="toml", limits=limits)
@@ -489,3 +493,8 @@ def test_platform_applies_its_config_limits_to_every_file_it_reads(tmp_path: Pat
     with pytest.raises(ConfigError, match="max_file_bytes"):
         small.load_tenants(tmp_path)
     assert Platform([], environ={}).load_tenants(tmp_path) == ["acme"]
+
+
+def test_key_part_limit_below_two_is_refused() -> None:
+    with pytest.raises(ValueError, match="at least 2"):
+        ConfigLimits(max_key_parts=1)

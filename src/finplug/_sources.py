@@ -82,6 +82,9 @@ class ConfigLimits:
 
     Equal to ``max_depth`` by default: a longer key would nest deeper than
     allowed anyway, so this limit refuses nothing the depth limit accepts.
+    At least 2: the scan that enforces it counts every ``word.word`` run
+    outside strings and comments, and a value such as ``1.5`` is one of two
+    parts.
     """
 
     def __post_init__(self) -> None:
@@ -89,6 +92,11 @@ class ConfigLimits:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"ConfigLimits.{name} must be a positive integer")
+        if self.max_key_parts < 2:
+            raise ValueError(
+                "ConfigLimits.max_key_parts must be at least 2 (values such as 1.5 count as"
+                " two parts)"
+            )
 
 
 DEFAULT_LIMITS = ConfigLimits()
