@@ -87,10 +87,13 @@ from finplug._plugin import NoSettings
 from finplug._plugin import Plugin
 from finplug._plugin import PluginContext
 from finplug._plugin import PluginMeta
+from finplug._plugin import failure_policy
 from finplug._plugin import hookimpl
+from finplug._plugin import hookspec
 from finplug._registry import ENTRY_POINT_GROUP
 from finplug._registry import PluginRecord
 from finplug._registry import check_plugin
+from finplug._runtime import HookView
 from finplug._runtime import Tenant
 from finplug._sources import ConfigLimits
 from finplug._storage import DatabaseSettings
@@ -140,6 +143,7 @@ __all__ = [
     "FinplugError",
     "HookCallError",
     "HookFailurePolicy",
+    "HookView",
     "IdempotencyConflictError",
     "IllegalTransitionError",
     "JanitorFailure",
@@ -186,7 +190,9 @@ __all__ = [
     "currency",
     "exact_product",
     "export_beancount",
+    "failure_policy",
     "hookimpl",
+    "hookspec",
 ]
 
 

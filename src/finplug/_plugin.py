@@ -131,6 +131,13 @@ class PluginMeta(BaseModel):
         description="Dotted name of the package holding this plugin's Alembic revision scripts"
         " (e.g. `finplug_example.migrations`); run by `finplug db upgrade`. None: no tables.",
     )
+    hookspecs: tuple[str, ...] = Field(
+        default=(),
+        description="Dotted names of modules holding hook specifications beyond the kernel's"
+        " that this plugin declares (its own extension points) or implements or calls (another"
+        " plugin's, named without importing it). Added to a tenant's manager when the plugin is"
+        " enabled there.",
+    )
 
     @field_validator("name")
     @classmethod
@@ -164,6 +171,14 @@ class PluginMeta(BaseModel):
         if value is not None and not _DOTTED.match(value):
             raise ValueError("must be a dotted package name such as 'my_plugin.migrations'")
         return value
+
+    @field_validator("hookspecs")
+    @classmethod
+    def _check_hookspecs(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        bad = [v for v in value if not _DOTTED.match(v)]
+        if bad:
+            raise ValueError(f"must be dotted module names such as 'my_plugin.hookspecs': {bad}")
+        return tuple(dict.fromkeys(value))
 
     @field_validator("settings")
     @classmethod

@@ -18,15 +18,20 @@ from typing import Any, Literal
 
 import pluggy
 
-from finplug import hookspecs
-from finplug._plugin import API_VERSION, PROJECT, Plugin, PluginMeta
+from finplug._plugin import API_VERSION, FAILURE_POLICY_ATTR, PROJECT, Plugin, PluginMeta
+from finplug._text import did_you_mean
 
 __all__ = [
     "ENTRY_POINT_GROUP",
+    "KERNEL_HOOKSPECS",
+    "HookSpec",
+    "HookSpecError",
     "PluginRecord",
     "check_plugin",
     "discover_plugins",
+    "module_specs",
     "spec_names",
+    "spec_table",
 ]
 
 log = logging.getLogger("finplug.plugins")
@@ -35,21 +40,84 @@ log = logging.getLogger("finplug.plugins")
 ENTRY_POINT_GROUP = "finplug.plugins"
 
 
+#: The module of the kernel's own hook specifications, known to every tenant.
+KERNEL_HOOKSPECS = "finplug.hookspecs"
+
+
+class HookSpecError(Exception):
+    """A hook specification module cannot be used (internal: becomes a failed plugin or issue)."""
+
+
+@dataclass(frozen=True, slots=True)
+class HookSpec:
+    """One hook specification: its function, pluggy options and declaring module."""
+
+    name: str
+    function: Any
+    options: Mapping[str, Any]
+    module: str
+
+    @property
+    def firstresult(self) -> bool:
+        """Whether the hook stops at the first non-``None`` answer."""
+        return bool(self.options.get("firstresult"))
+
+
 @functools.cache
-def _spec_table() -> dict[str, tuple[Any, dict[str, Any]]]:
-    """Hook name -> (spec function, spec options), read once from the hookspecs module."""
-    table: dict[str, tuple[Any, dict[str, Any]]] = {}
-    for name in hookspecs.__all__:
-        fn = getattr(hookspecs, name)
+def module_specs(module_name: str) -> Mapping[str, HookSpec]:
+    """The hook specifications a module declares (cached per process), checked.
+
+    Every spec must be named ``finplug_…`` and declare a failure policy
+    (:func:`~finplug._plugin.failure_policy`). Raises :class:`HookSpecError`
+    naming the module and the problem.
+    """
+    try:
+        module = importlib.import_module(module_name)
+    except Exception as exc:
+        raise HookSpecError(
+            f"hook spec module {module_name!r} cannot be imported: {type(exc).__name__}: {exc}"
+        ) from None
+    names = getattr(module, "__all__", None) or sorted(vars(module))
+    table: dict[str, HookSpec] = {}
+    for name in names:
+        fn = getattr(module, name, None)
         opts = getattr(fn, f"{PROJECT}_spec", None)
-        if opts is not None:
-            table[name] = (fn, dict(opts))
+        if opts is None:
+            continue
+        if not name.startswith("finplug_"):
+            raise HookSpecError(f"hook spec {module_name}.{name} must be named finplug_…")
+        if getattr(fn, FAILURE_POLICY_ATTR, None) is None:
+            raise HookSpecError(
+                f"hook spec {module_name}.{name} declares no failure policy; put"
+                " @failure_policy(HookFailurePolicy.…) under @hookspec"
+            )
+        table[name] = HookSpec(name, fn, dict(opts), module_name)
+    if not table and module_name != KERNEL_HOOKSPECS:
+        raise HookSpecError(f"module {module_name!r} declares no hook specifications")
     return table
 
 
-def spec_names() -> frozenset[str]:
-    """Names of every hook specification."""
-    return frozenset(_spec_table())
+@functools.cache
+def spec_table(modules: frozenset[str] = frozenset()) -> Mapping[str, HookSpec]:
+    """Hook name -> spec for the kernel's specs plus those of ``modules`` (cached per set).
+
+    Raises :class:`HookSpecError` when two modules declare the same hook name.
+    """
+    table: dict[str, HookSpec] = {}
+    for module_name in (KERNEL_HOOKSPECS, *sorted(modules - {KERNEL_HOOKSPECS})):
+        for name, spec in module_specs(module_name).items():
+            other = table.get(name)
+            if other is not None and other.module != spec.module:
+                raise HookSpecError(
+                    f"hook {name!r} is declared by both {other.module!r} and {spec.module!r}"
+                )
+            table[name] = spec
+    return table
+
+
+def spec_names(modules: frozenset[str] = frozenset()) -> frozenset[str]:
+    """Names of the kernel's hook specifications (plus those of ``modules``)."""
+    return frozenset(spec_table(modules))
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,7 +203,10 @@ def _validate(obj: object, expected_name: str | None) -> dict[str, dict[str, Any
         raise _InvalidPluginError(
             f"supports finplug API {meta.api!r}, but this finplug provides API {API_VERSION}"
         )
-    specs = _spec_table()
+    try:
+        specs = spec_table(frozenset(meta.hookspecs))
+    except HookSpecError as exc:
+        raise _InvalidPluginError(str(exc)) from None
     impls: dict[str, dict[str, Any]] = {}
     for attr in dir(obj):
         fn = getattr(obj, attr, None)
@@ -147,10 +218,15 @@ def _validate(obj: object, expected_name: str | None) -> dict[str, dict[str, Any
                 )
             continue
         if attr not in specs:
-            raise _InvalidPluginError(f"implements unknown hook {attr!r} (no such specification)")
+            hint = did_you_mean(attr, specs)
+            raise _InvalidPluginError(
+                f"implements unknown hook {attr!r} (no such specification{hint}; a hook"
+                " another plugin declares needs that module in meta.hookspecs)"
+            )
         impls[attr] = dict(opts)
     pm = _ValidationManager(PROJECT)
-    pm.add_hookspecs(hookspecs)
+    for module_name in sorted({spec.module for spec in specs.values()}):
+        pm.add_hookspecs(importlib.import_module(module_name))
     try:
         pm.register(obj, name=meta.name)
         pm.check_pending()

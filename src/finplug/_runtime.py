@@ -21,7 +21,7 @@ import threading
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast
 
 import pluggy
 from pydantic import BaseModel, ValidationError
@@ -35,7 +35,7 @@ from finplug._errors import (
     HookCallError,
 )
 from finplug._plugin import PROJECT, Plugin, PluginContext, _RuntimeView
-from finplug._registry import PluginRecord, _spec_table
+from finplug._registry import HookSpec, HookSpecError, PluginRecord, module_specs, spec_table
 from finplug._sources import from_mapping, parse_loc
 from finplug._storage import TenantStorage
 from finplug.components import COMPONENTS
@@ -51,7 +51,7 @@ if TYPE_CHECKING:
     )
     from finplug.hookspecs import Hooks
 
-__all__ = ["Tenant", "TenantPlan", "build_tenant", "plan_tenant"]
+__all__ = ["HookView", "Tenant", "TenantPlan", "build_tenant", "plan_tenant"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,6 +65,13 @@ class TenantPlan:
     """Validated settings per plugin name."""
     components: Mapping[str, str]
     """Component name -> name of the plugin providing it."""
+    hookspec_modules: frozenset[str] = frozenset()
+    """Hook spec modules beyond the kernel's that the enabled plugins declare."""
+
+    @property
+    def specs(self) -> Mapping[str, HookSpec]:
+        """Every hook specification this tenant knows: the kernel's and its plugins'."""
+        return spec_table(self.hookspec_modules)
 
     @property
     def tenant_id(self) -> str:
@@ -145,6 +152,15 @@ def plan_tenant(
                         " enabled by this tenant provides",
                     )
                 )
+    modules = frozenset(
+        m
+        for record in enabled.values()
+        for m in record.plugin_class.meta.hookspecs  # type: ignore[union-attr]
+    )
+    try:
+        spec_table(modules)
+    except HookSpecError as exc:
+        issues.append(config.issue(("plugins",), f"the enabled plugins' hook specs clash: {exc}"))
     if issues:
         raise ConfigError(issues)
     order = _order(enabled, config)
@@ -153,6 +169,7 @@ def plan_tenant(
         order=tuple(enabled[n] for n in order),
         settings=settings,
         components=components,
+        hookspec_modules=modules,
     )
 
 
@@ -234,33 +251,39 @@ class _TenantPluginManager(pluggy.PluginManager):
     so that registering a plugin instance does no attribute scanning of its own.
     """
 
-    def __init__(self, impl_tables: Mapping[type, Mapping[str, Mapping[str, Any]]]) -> None:
+    def __init__(
+        self,
+        impl_tables: Mapping[type, Mapping[str, Mapping[str, Any]]],
+        specs: Mapping[str, HookSpec],
+    ) -> None:
         super().__init__(PROJECT)
         self._impl_tables = impl_tables
+        self._specs = specs
 
     def parse_hookimpl_opts(self, plugin: object, name: str) -> Any:
         table = self._impl_tables.get(type(plugin))
         return None if table is None else table.get(name)
 
     def parse_hookspec_opts(self, module_or_class: object, name: str) -> Any:
-        entry = _spec_table().get(name)
-        return None if entry is None else entry[1]
+        spec = self._specs.get(name)
+        return None if spec is None else spec.options
 
 
-_SPEC_NAMESPACES: dict[frozenset[str], type] = {}
+_SPEC_NAMESPACES: dict[tuple[frozenset[str], frozenset[str]], type] = {}
 _SPEC_LOCK = threading.Lock()
 
 
-def _spec_namespace(names: frozenset[str]) -> type:
-    """A class holding just the specs in ``names`` (cached per set)."""
-    namespace = _SPEC_NAMESPACES.get(names)
+def _spec_namespace(modules: frozenset[str], names: frozenset[str]) -> type:
+    """A class holding just the specs in ``names`` (cached per set of modules and names)."""
+    key = (modules, names)
+    namespace = _SPEC_NAMESPACES.get(key)
     if namespace is None:
         with _SPEC_LOCK:
-            table = _spec_table()
+            table = spec_table(modules)
             namespace = type(
-                "FinplugSpecs", (), {n: staticmethod(table[n][0]) for n in sorted(names)}
+                "FinplugSpecs", (), {n: staticmethod(table[n].function) for n in sorted(names)}
             )
-            _SPEC_NAMESPACES[names] = namespace
+            _SPEC_NAMESPACES[key] = namespace
     return namespace
 
 
@@ -285,15 +308,16 @@ class _EmptyCaller:
         return []
 
 
-_EMPTY_CALLERS: dict[str, _EmptyCaller] = {}
+_EMPTY_CALLERS: dict[tuple[str, str], _EmptyCaller] = {}
 
 
-def _empty_caller(name: str) -> _EmptyCaller:
-    caller = _EMPTY_CALLERS.get(name)
+def _empty_caller(spec: HookSpec) -> _EmptyCaller:
+    """The shared caller answering ``spec`` when no enabled plugin implements it."""
+    key = (spec.module, spec.name)
+    caller = _EMPTY_CALLERS.get(key)
     if caller is None:
-        fn, opts = _spec_table()[name]
-        argnames = tuple(inspect.signature(fn).parameters)
-        caller = _EMPTY_CALLERS[name] = _EmptyCaller(name, argnames, bool(opts.get("firstresult")))
+        argnames = tuple(inspect.signature(spec.function).parameters)
+        caller = _EMPTY_CALLERS[key] = _EmptyCaller(spec.name, argnames, spec.firstresult)
     return caller
 
 
@@ -355,14 +379,63 @@ class _HookRelay:
     stay on CPython's fast path.
     """
 
-    def __init__(self, pm: pluggy.PluginManager, implemented: frozenset[str], tenant: str) -> None:
-        for name in _spec_table():
+    def __init__(
+        self,
+        pm: pluggy.PluginManager,
+        implemented: frozenset[str],
+        tenant: str,
+        specs: Mapping[str, HookSpec],
+    ) -> None:
+        for name, spec in specs.items():
             caller = (
                 _GuardedCaller(getattr(pm.hook, name), tenant)
                 if name in implemented
-                else _empty_caller(name)
+                else _empty_caller(spec)
             )
             setattr(self, name, caller)
+
+
+H = TypeVar("H")
+
+
+class HookView(Generic[H]):
+    """A typed view of a tenant's hook relay for the hooks of one spec module.
+
+    ``tenant.hooks`` is typed with the kernel's hooks only. A module that
+    declares hook specifications (a socket, or a plugin's own extension
+    points) also declares a :class:`typing.Protocol` of their callers and a
+    view over it, so that callers are checked by mypy like the kernel's::
+
+        # my_plugin/hookspecs.py
+        class MyHooks(Protocol):
+            finplug_my_parsers: _ParsersCaller
+
+        my_hooks: HookView[MyHooks] = HookView("my_plugin.hookspecs")
+
+        # in the plugin
+        parsers = my_hooks.of(self.context.hooks).finplug_my_parsers()
+
+    :meth:`of` answers every spec of the module, implemented or not: a hook
+    no enabled plugin implements gets the shared empty caller (``[]``), so
+    "nobody plugged in" needs no special case.
+    """
+
+    __slots__ = ("module",)
+
+    def __init__(self, module: str) -> None:
+        self.module = module
+
+    def of(self, hooks: object) -> H:
+        """``hooks`` (a tenant's or a plugin context's relay) typed as this module's hooks."""
+        if not isinstance(hooks, _HookRelay):
+            raise TypeError(f"expected a tenant's hook relay (tenant.hooks), got {hooks!r}")
+        for name, spec in module_specs(self.module).items():
+            if name not in vars(hooks):
+                setattr(hooks, name, _empty_caller(spec))
+        return cast("H", hooks)
+
+    def __repr__(self) -> str:
+        return f"HookView({self.module!r})"
 
 
 class Tenant(_RuntimeView):
@@ -388,12 +461,13 @@ class Tenant(_RuntimeView):
         self._lock = threading.Lock()
         self._components: dict[str, object] | None = None
         self._instances: dict[str, Plugin[Any]] = {}
-        self._pm = _TenantPluginManager(impl_tables)
+        specs = plan.specs
+        self._pm = _TenantPluginManager(impl_tables, specs)
         implemented: set[str] = set()
         for record in plan.order:
             implemented.update(record.impls)
         if implemented:
-            self._pm.add_hookspecs(_spec_namespace(frozenset(implemented)))
+            self._pm.add_hookspecs(_spec_namespace(plan.hookspec_modules, frozenset(implemented)))
         for record in plan.order:
             cls = record.plugin_class
             assert cls is not None
@@ -407,7 +481,9 @@ class Tenant(_RuntimeView):
         # pluggy calls the most recently registered implementation first.
         for record in reversed(plan.order):
             self._pm.register(self._instances[record.name], name=record.name)
-        self.hooks: Hooks = cast("Hooks", _HookRelay(self._pm, frozenset(implemented), self.id))
+        self.hooks: Hooks = cast(
+            "Hooks", _HookRelay(self._pm, frozenset(implemented), self.id, specs)
+        )
 
     # -- introspection ----------------------------------------------------
 

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-__all__ = ["SHOWN_CHARS", "cut", "shorten"]
+import difflib
+from collections.abc import Iterable
+
+__all__ = ["SHOWN_CHARS", "cut", "did_you_mean", "shorten"]
 
 #: How many characters of a caller's value an error message repeats at most.
 SHOWN_CHARS = 40
@@ -38,3 +41,13 @@ def cut(text: str, limit: int = SHOWN_CHARS) -> str:
     if len(text) <= limit:
         return text
     return f"{text[: limit - 1]}… ({len(text)} characters)"
+
+
+def did_you_mean(name: str, known: Iterable[str]) -> str:
+    """``"; did you mean 'x'?"`` for the closest of ``known`` to ``name``, or ``""``.
+
+    >>> did_you_mean("finplug_asess_risk", ["finplug_assess_risk", "finplug_on_event"])
+    "; did you mean 'finplug_assess_risk'?"
+    """
+    close = difflib.get_close_matches(name, list(known), n=1, cutoff=0.75)
+    return f"; did you mean {close[0]!r}?" if close else ""
