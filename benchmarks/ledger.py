@@ -83,8 +83,7 @@ from _bench import (
     timed,
 )
 from finplug import EntryRequest, Leg, Money, Platform, Tenant
-from finplug._ledger import install_ledger
-from finplug._ledger_schema import accounts, chain, ledger_metadata, transfers
+from finplug.ledger.schema import accounts, chain, install_ledger, ledger_metadata, transfers
 
 CURRENCY = "EUR"
 FUNDING_UNITS = 10**12  # minor units per wallet: no transfer is ever refused

@@ -26,14 +26,14 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from finplug import AccountType, Entry, LedgerError, Leg, Money, Platform
-from finplug._beancount import (
+from finplug.components import LedgerAPI
+from finplug.ledger.export import (
     account_component,
     beancount_account,
     code_from_component,
     export_beancount,
 )
-from finplug._ledger import install_ledger
-from finplug.components import LedgerAPI
+from finplug.ledger.schema import install_ledger
 
 START = datetime(2024, 3, 30, 21, 0, tzinfo=UTC)
 

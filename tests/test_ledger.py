@@ -25,7 +25,7 @@ from pydantic import SecretBytes, SecretStr
 from sqlalchemy import Connection, create_engine, func, select, text, update
 from sqlalchemy.exc import IntegrityError, OperationalError
 
-import finplug._ledger as ledger_module
+import finplug.ledger.store as ledger_store
 from conftest import _postgres_url
 from finplug import (
     AccountNotFoundError,
@@ -42,9 +42,22 @@ from finplug import (
     Tenant,
 )
 from finplug._fastsql import driver_cursor
-from finplug._ledger import CheckpointError, LedgerCheckpoint, install_ledger
-from finplug._ledger_schema import DEFINITION_COLUMNS, account_chain, accounts, chain, transfers
+from finplug._time import as_utc
 from finplug.components import LedgerAPI
+from finplug.ledger import statements
+from finplug.ledger.chain import definition_hash, hash_head, hash_row, sign_checkpoint
+from finplug.ledger.errors import CheckpointError
+from finplug.ledger.rows import TRANSFER_COLS
+from finplug.ledger.rules import AccountState
+from finplug.ledger.schema import (
+    DEFINITION_COLUMNS,
+    account_chain,
+    accounts,
+    chain,
+    install_ledger,
+    transfers,
+)
+from finplug.ledger.values import LedgerCheckpoint
 
 START = datetime(2024, 3, 1, 9, 0, tzinfo=UTC)
 
@@ -1391,7 +1404,7 @@ def test_a_refused_request_leaves_the_callers_transaction_as_it_was(
         with pytest.raises(OverdraftError):
             s.transfer("t2", "wallet:ana", "fees", eur(21))
         # A refusal found while writing (a stale account version) is undone too.
-        original = ledger_module._AccountState.check
+        original = AccountState.check
 
         def bump_then_check(acct: Any) -> None:
             s.conn.execute(
@@ -1399,10 +1412,10 @@ def test_a_refused_request_leaves_the_callers_transaction_as_it_was(
             )
             original(acct)
 
-        monkeypatch.setattr(ledger_module._AccountState, "check", bump_then_check)
+        monkeypatch.setattr(AccountState, "check", bump_then_check)
         with pytest.raises(LedgerError, match="changed concurrently"):
             s.transfer("t3", "wallet:ana", "fees", eur(1))
-        monkeypatch.setattr(ledger_module._AccountState, "check", original)
+        monkeypatch.setattr(AccountState, "check", original)
         later = s.transfer("t4", "wallet:ana", "fees", eur(2))
     assert [e.key for e in ledger.entries()] == ["t0", "t1", "t4"]
     assert [kept.seq, later.seq] == [2, 3]
@@ -1442,10 +1455,10 @@ def test_verify_walks_the_whole_chain(ledger: LedgerAPI, clock: Clock) -> None:
 def test_the_core_path_keeps_the_same_books(
     ledger: LedgerAPI, clock: Clock, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Drivers without driver SQL (``_raw_sql`` is None) write and read through Core."""
+    """Drivers without driver SQL (``driver_sql`` is None) write and read through Core."""
     _busy_ledger(ledger, clock)
     raw_entries = ledger.entries()
-    monkeypatch.setattr(ledger_module, "_raw_sql", lambda conn: None)
+    monkeypatch.setattr(ledger_store, "driver_sql", lambda conn: None)
     assert ledger.entries() == raw_entries
     assert [ledger.entry(e.seq) for e in raw_entries] == raw_entries
     replay = ledger.transfer("t1", "bank", "wallet:ana", eur(100), "top-up")
@@ -1471,6 +1484,25 @@ def test_the_core_path_keeps_the_same_books(
     monkeypatch.undo()  # the driver path reads what Core wrote
     assert ledger.entries() == ledger.entries(limit=100)
     assert ledger.verify().ok
+
+
+def test_the_driver_sql_is_shared_by_every_tenant(books: Books) -> None:
+    """Cached once per kind of database: another tenant adds nothing, and writes its own tables."""
+    open_standard(books.ledger)
+    books.ledger.transfer("t1", "bank", "wallet:ana", eur(10))
+    cached = dict(statements._DRIVER_SQL)
+    other = make_books(books.platform, f"{books.tenant.storage.tenant_id}-b", books.clock)
+    try:
+        open_standard(other.ledger)
+        other.ledger.transfer("t1", "bank", "wallet:ana", eur(3))
+        assert statements._DRIVER_SQL.keys() == cached.keys()
+        assert all(statements._DRIVER_SQL[k] is v for k, v in cached.items())
+        assert books.ledger.balance("wallet:ana").posted == eur(10)
+        assert other.ledger.balance("wallet:ana").posted == eur(3)
+        assert books.ledger.verify().ok
+        assert other.ledger.verify().ok
+    finally:
+        drop_books(other)
 
 
 def test_verify_finds_a_changed_description(books: Books, ledger: LedgerAPI, clock: Clock) -> None:
@@ -1678,9 +1710,9 @@ def write_rows(conn: Connection, how: str, rows: list[tuple[str, str, str]]) -> 
         values = [
             tuple(v.isoformat(" ") if isinstance(v, datetime) else v for v in r) for r in values
         ]
-    columns = ", ".join(ledger_module._TRANSFER_COLS)
+    columns = ", ".join(TRANSFER_COLS)
     mark = "?" if conn.dialect.name == "sqlite" else "%s"
-    one_row = "(" + ", ".join([mark] * len(ledger_module._TRANSFER_COLS)) + ")"
+    one_row = "(" + ", ".join([mark] * len(TRANSFER_COLS)) + ")"
     with driver_cursor(conn) as cursor:
         if how == "executemany":
             cursor.executemany(f"INSERT INTO ledger_transfers ({columns}) VALUES {one_row}", values)
@@ -1740,8 +1772,8 @@ def test_the_account_guard_reads_the_tenants_accounts_whatever_the_search_path(
             values = transfer_rows(conn, rows)
             conn.exec_driver_sql("SET LOCAL search_path TO public")
             with driver_cursor(conn) as cursor:
-                columns = ", ".join(ledger_module._TRANSFER_COLS)
-                marks = ", ".join(["%s"] * len(ledger_module._TRANSFER_COLS))
+                columns = ", ".join(TRANSFER_COLS)
+                marks = ", ".join(["%s"] * len(TRANSFER_COLS))
                 cursor.executemany(
                     f'INSERT INTO "{schema}".ledger_transfers ({columns}) VALUES ({marks})', values
                 )
@@ -2167,18 +2199,18 @@ def entry_hash(conn: Connection, seq: int) -> bytes:
         select(transfers).where(transfers.c.seq == seq).order_by(transfers.c.pair)
     ).all()
     head = rows[0]
-    text_form = ledger_module._hash_head(
+    text_form = hash_head(
         seq,
         head.key,
         head.kind,
         head.pending_seq,
         head.reverses_seq,
         head.description,
-        ledger_module._iso(ledger_module._aware(head.posted_at)),
-        ledger_module._aware(head.timeout_at) if head.timeout_at else None,
+        as_utc(head.posted_at).isoformat(),
+        as_utc(head.timeout_at) if head.timeout_at else None,
     )
     for r in rows:
-        text_form += ledger_module._hash_row(
+        text_form += hash_row(
             codes[r.debit_id],
             codes[r.credit_id],
             r.currency,
@@ -2225,7 +2257,7 @@ def test_checkpoint_detects_rewritten_account_definitions(
         )
         prev = bytes(32)
         for row in conn.execute(select(accounts).order_by(accounts.c.id)).all():
-            prev = ledger_module._definition_hash(prev, row)
+            prev = definition_hash(prev, row)
             conn.execute(
                 update(account_chain).where(account_chain.c.account_id == row.id).values(hash=prev)
             )
@@ -2377,7 +2409,7 @@ def test_a_checkpoint_taken_against_the_previous_one(ledger: LedgerAPI, clock: C
     second = ledger.checkpoint(KEY, previous=first)
     assert second.seq == first.seq + 1
     # A "previous" checkpoint these books never reached is a reason to sign nothing.
-    other = LedgerCheckpoint._signed(
+    other = sign_checkpoint(
         KEY.encode(), first.seq, bytes(32), first.accounts, first.accounts_hash, first.taken_at
     )
     with pytest.raises(CheckpointError, match=r"do not verify .*another hash than the checkpoint"):
@@ -2755,7 +2787,7 @@ def test_regression_balance_version_race(
             start_another_write(books)
     start_another_write(books)  # free again once the ledger's transaction is over
 
-    original = ledger_module._AccountState.check
+    original = AccountState.check
     storage = books.tenant.storage
     bump = (
         "UPDATE ledger_accounts SET version = version + 1,"
@@ -2779,13 +2811,13 @@ def test_regression_balance_version_race(
             # SQLite has one writer at a time (see above): only the ledger's own
             # connection can write now, so the "other writer" uses it.
             session_conn[0].execute(text(bump), {"c": victim})
-        monkeypatch.setattr(ledger_module._AccountState, "check", original)
+        monkeypatch.setattr(AccountState, "check", original)
         original(acct)
 
     before = books.snapshot()
     with ledger.session() as s:
         session_conn.append(s.conn)
-        monkeypatch.setattr(ledger_module._AccountState, "check", concurrent_writer)
+        monkeypatch.setattr(AccountState, "check", concurrent_writer)
         with pytest.raises(LedgerError, match="changed concurrently"):
             s.transfer("pay-2", "card", "merchant", eur(5))
     after = books.snapshot()

@@ -44,8 +44,8 @@ from concurrency_worker import (
     money,
 )
 from finplug import Entry, Platform, Tenant
-from finplug._ledger import install_ledger
 from finplug.components import LedgerAPI
+from finplug.ledger.schema import install_ledger
 
 pytestmark = pytest.mark.slow
 

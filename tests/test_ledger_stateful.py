@@ -50,8 +50,8 @@ from finplug import (
     Platform,
     Tenant,
 )
-from finplug._ledger import LedgerCheckpoint, install_ledger
-from finplug._ledger_schema import account_chain, accounts, chain, transfers
+from finplug.ledger.schema import account_chain, accounts, chain, install_ledger, transfers
+from finplug.ledger.values import LedgerCheckpoint
 
 START = datetime(2024, 3, 1, 9, 0, tzinfo=UTC)
 CURRENCIES = ("EUR", "JPY")

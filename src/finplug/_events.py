@@ -185,7 +185,7 @@ def install_events(conn: Connection) -> None:
     """Create the outbox tables and their single-row state (idempotent).
 
     Run inside the tenant's storage transaction, like
-    :func:`finplug._ledger.install_ledger`; migrations call this, tests may
+    :func:`finplug.ledger.schema.install_ledger`; migrations call this, tests may
     call it directly.
     """
     events_metadata.create_all(conn)

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict
 
-from finplug._ledger import Ledger
 from finplug._plugin import API_VERSION, Plugin, PluginMeta, hookimpl
 from finplug.hookspecs import ComponentRegistrar
+from finplug.ledger.facade import Ledger
 
 __all__ = ["LedgerPlugin", "LedgerSettings"]
 

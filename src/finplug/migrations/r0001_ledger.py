@@ -1,7 +1,7 @@
 """Kernel revision 0001: create the ledger.
 
-Calls :func:`finplug._ledger.install_ledger`, which creates the tables
-declared in :mod:`finplug._ledger_schema` (``ledger_accounts``,
+Calls :func:`finplug.ledger.schema.install_ledger`, which creates the tables
+declared in :mod:`finplug.ledger.schema` (``ledger_accounts``,
 ``ledger_transfers``, ``ledger_chain``), the database guards of that module
 (rows balanced by construction with ``(account, currency)`` foreign keys,
 closed entries, immutable transfer rows: constraints and triggers on both
@@ -25,7 +25,7 @@ from __future__ import annotations
 
 from alembic import op
 
-from finplug._ledger import install_ledger
+from finplug.ledger.schema import install_ledger
 
 revision = "0001"
 down_revision: str | None = None

@@ -11,7 +11,7 @@ foreign keys also ensured). SQLite keeps its foreign keys (it has no
 statement triggers, and its foreign keys are the cheapest check there) and
 gets the same two account triggers, so that accounts stay on both backends.
 
-Revision 0001 creates the ledger *as* :mod:`finplug._ledger_schema` *declares
+Revision 0001 creates the ledger *as* :mod:`finplug.ledger.schema` *declares
 it when it runs*, so a tenant created after this change already has the new
 guards, and one created before has the foreign keys. This revision brings
 both to the same schema: it drops the foreign keys if they exist and applies
@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from alembic import op
 
-from finplug._ledger_schema import GUARD_DDL
+from finplug.ledger.schema import GUARD_DDL
 
 revision = "0003"
 down_revision: str | None = "0002"

@@ -8,7 +8,7 @@ balance, and ``SET overdraft = 'unlimited'`` let it go overdrawn, and
 
 * widens the accounts' guards (``ledger_accounts_fixed_u`` on SQLite,
   ``ledger_accounts_fixed`` on PostgreSQL) to every column of
-  :data:`finplug._ledger_schema.DEFINITION_COLUMNS`: id, code, type,
+  :data:`finplug.ledger.schema.DEFINITION_COLUMNS`: id, code, type,
   currency, normal side, overdraft policy and limit, opening time. The write
   path's update of the running totals does not fire them;
 * creates ``ledger_account_chain``: one row per account, the hash of its
@@ -17,7 +17,7 @@ balance, and ``SET overdraft = 'unlimited'`` let it go overdrawn, and
 * records the hashes of the accounts opened before it (in id order), *as they
   are when it runs*: run ``verify()`` before upgrading if in doubt.
 
-Revision 0001 creates the ledger as :mod:`finplug._ledger_schema` declares it
+Revision 0001 creates the ledger as :mod:`finplug.ledger.schema` declares it
 when it runs, so a tenant created after this change already has all of this;
 every step here is idempotent (``CREATE TABLE`` if missing, guards dropped
 and created, only unrecorded accounts recorded), and
@@ -29,8 +29,8 @@ from __future__ import annotations
 
 from alembic import op
 
-from finplug._ledger import record_account_definitions
-from finplug._ledger_schema import ACCOUNT_CHAIN_GUARD_DDL, GUARD_DDL, account_chain
+from finplug.ledger.schema import ACCOUNT_CHAIN_GUARD_DDL, GUARD_DDL, account_chain
+from finplug.ledger.store import record_account_definitions
 
 revision = "0004"
 down_revision: str | None = "0003"

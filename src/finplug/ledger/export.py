@@ -49,13 +49,14 @@ import shutil
 import tempfile
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import IO, Final, TextIO
 
-from finplug._ledger import Account, AccountType, Entry, Leg
 from finplug._money import Money, currency
+from finplug._time import as_utc
 from finplug.components import LedgerAPI
+from finplug.ledger.values import Account, AccountType, Entry, Leg
 
 __all__ = [
     "ROOTS",
@@ -179,7 +180,7 @@ def _amount(money: Money) -> str:
 
 
 def _day(moment: datetime) -> date:
-    return moment.astimezone(UTC).date()
+    return as_utc(moment).date()
 
 
 def _meta(lines: list[str], key: str, value: str) -> None:
@@ -197,8 +198,8 @@ def _entry_meta(entry: Entry) -> list[str]:
     if entry.reverses_seq is not None:
         _meta(lines, "reverses-seq", str(entry.reverses_seq))
     if entry.timeout_at is not None:
-        _meta(lines, "timeout-at", _quote(entry.timeout_at.astimezone(UTC).isoformat()))
-    _meta(lines, "posted-at", _quote(entry.posted_at.astimezone(UTC).isoformat()))
+        _meta(lines, "timeout-at", _quote(as_utc(entry.timeout_at).isoformat()))
+    _meta(lines, "posted-at", _quote(as_utc(entry.posted_at).isoformat()))
     if entry.hash:
         _meta(lines, "hash", _quote(entry.hash.hex()))
     return lines

@@ -1,4 +1,4 @@
-"""The ledger's tables and the database rules that guard them.
+"""The ledger's tables, the database rules that guard them, and their installation.
 
 Amounts are integer minor units (``BigInteger``): exact, compact and fast.
 Every table is declared without a schema; a tenant's storage maps it into
@@ -52,6 +52,7 @@ from sqlalchemy import (
     BigInteger,
     CheckConstraint,
     Column,
+    Connection,
     DateTime,
     ForeignKeyConstraint,
     Index,
@@ -63,8 +64,12 @@ from sqlalchemy import (
     String,
     Table,
     UniqueConstraint,
+    insert,
+    select,
     text,
 )
+
+from finplug.ledger.chain import GENESIS
 
 __all__ = [
     "ACCOUNT_CHAIN_GUARD_DDL",
@@ -73,6 +78,7 @@ __all__ = [
     "account_chain",
     "accounts",
     "chain",
+    "install_ledger",
     "ledger_metadata",
     "transfers",
 ]
@@ -483,3 +489,17 @@ ACCOUNT_CHAIN_GUARD_DDL: Final[dict[str, list[str]]] = {
     "sqlite": _SQLITE_ACCOUNT_CHAIN_GUARDS,
     "postgresql": _POSTGRES_ACCOUNT_CHAIN_GUARDS,
 }
+
+
+def install_ledger(conn: Connection) -> None:
+    """Create the ledger's tables, guards and chain head (idempotent).
+
+    Run inside the tenant's storage transaction (its schema is the current one).
+    Migrations call this; tests may call it directly.
+    """
+    ledger_metadata.create_all(conn)
+    dialect = conn.dialect.name
+    for ddl in (*GUARD_DDL.get(dialect, []), *ACCOUNT_CHAIN_GUARD_DDL.get(dialect, [])):
+        conn.exec_driver_sql(ddl)
+    if conn.execute(select(chain.c.id)).first() is None:
+        conn.execute(insert(chain).values(id=1, seq=0, hash=GENESIS, posted_at=None))
