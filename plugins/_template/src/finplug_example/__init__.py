@@ -1,17 +1,18 @@
-"""finplug-example: a template plugin that asks for review above a threshold."""
+"""finplug-example: asks for review of amounts above a threshold."""
 
 from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict
 
-from finplug import Plugin, PluginMeta, RiskContext, RiskDecision, RiskReason, hookimpl
+from finplug import Plugin, PluginMeta, hookimpl
+from finplug.sockets.risk import RiskContext, RiskDecision, RiskReason
 from finplug.types import Amount
 
 __all__ = ["ExamplePlugin", "ExampleSettings"]
 
 
 class ExampleSettings(BaseModel):
-    """This plugin's tenant settings: validated per tenant, unknown keys rejected."""
+    """The plugin's tenant settings: validated per tenant, unknown keys rejected."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -25,8 +26,9 @@ class ExamplePlugin(Plugin[ExampleSettings]):
     meta = PluginMeta(
         name="example",
         version="0.1.0",
-        summary="Template plugin: review above a threshold",
+        summary="Asks for review of amounts above a threshold",
         api=">=1.0,<2",
+        sockets={"risk": ">=1.0,<2"},  # implements the risk socket's finplug_assess_risk
         settings=ExampleSettings,
         # This plugin's own tables: Alembic revision scripts, run by `finplug db upgrade`.
         migrations="finplug_example.migrations",
