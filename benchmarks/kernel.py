@@ -10,7 +10,7 @@ What is measured, and how:
 
 1. **Hook call overhead** (``hook_ratio_1``, ``hook_ratio_5``, ``hook_ratio_20``).
    For N = 1, 5 and 20 implementations of ``finplug_assess_risk``, the same
-   call is timed through finplug (``tenant.hooks.finplug_assess_risk(context=ctx)``
+   call is timed through finplug (``risk_hooks.of(tenant.hooks).finplug_assess_risk(context=ctx)``
    on a tenant of a :class:`finplug.Platform` built from N generated
    :class:`finplug.Plugin` subclasses) and through raw pluggy
    (``pm.hook.finplug_assess_risk(context=ctx)`` on a plain
@@ -27,7 +27,7 @@ What is measured, and how:
    the stored plan, plus a dict lookup and a lock): each round adds a batch
    of tenants to a fresh platform untimed, then times their first use; the
    figure is the median over rounds of the mean per tenant. Also
-   ``first_component_us`` (the same plus the first ``tenant.risk``, which
+   ``first_component_us`` (the same plus the first ``tenant.component(RISK)``, which
    registers components lazily), ``validate_us`` (``Platform.validate`` of
    the config dict) and ``reload_us`` (``Platform.reload`` with the dict:
    validation, assembly and swap). GC is off while timing.
@@ -80,10 +80,9 @@ from finplug import (
     Platform,
     Plugin,
     PluginMeta,
-    RiskContext,
-    RiskDecision,
     hookimpl,
 )
+from finplug.sockets.risk import RISK, RiskContext, RiskDecision, risk_hooks
 from finplug_fee_schedule import FeeSchedulePlugin
 from finplug_risk_rules import RiskRulesPlugin
 
@@ -122,7 +121,6 @@ QUICK = Settings(
     tenants=1_000,
 )
 
-
 # ---------------------------------------------------------------- helpers
 
 
@@ -157,7 +155,12 @@ def median_per_op_ns(run: Callable[[int], int], rounds: int, target_ms: float) -
 
 def _finplug_plugin_class(index: int) -> type[Plugin[Any]]:
     class BenchPlugin(Plugin[NoSettings]):
-        meta = PluginMeta(name=f"bench-{index}", version="1", summary="benchmark plugin")
+        meta = PluginMeta(
+            sockets={"risk": ">=1.0,<2"},
+            name=f"bench-{index}",
+            version="1",
+            summary="benchmark plugin",
+        )
 
         @hookimpl
         def finplug_assess_risk(self, context: RiskContext) -> RiskDecision | None:
@@ -205,13 +208,13 @@ def bench_hooks(settings: Settings, results: dict[str, Any]) -> None:
         for obj in raw_plugin_objects(count):
             pm.register(obj)
 
-        assert tenant.hooks.finplug_assess_risk(context=ctx) == []
+        assert risk_hooks.of(tenant.hooks).finplug_assess_risk(context=ctx) == []
         assert pm.hook.finplug_assess_risk(context=ctx) == []
 
         def run_finplug(n: int, tenant: finplug.Tenant = tenant) -> int:
             start = time.perf_counter_ns()
             for _ in range(n):
-                tenant.hooks.finplug_assess_risk(context=ctx)
+                risk_hooks.of(tenant.hooks).finplug_assess_risk(context=ctx)
             return time.perf_counter_ns() - start
 
         def run_raw(n: int, pm: pluggy.PluginManager = pm) -> int:
@@ -319,7 +322,7 @@ def first_use_ns(config: dict[str, Any], count: int, *, component: bool) -> floa
 
     The tenants (copies of ``config`` under ids ``a00000`` …) are added to a
     fresh platform before the clock starts, so only assembly from the stored,
-    validated plans is timed. With ``component`` the first ``tenant.risk``
+    validated plans is timed. With ``component`` the first ``tenant.component(RISK)``
     lookup (lazy component registration) is timed too.
     """
     platform = bundled_platform()
@@ -332,7 +335,7 @@ def first_use_ns(config: dict[str, Any], count: int, *, component: bool) -> floa
         start = time.perf_counter_ns()
         if component:
             for tenant_id in ids:
-                platform.tenant(tenant_id).risk  # noqa: B018
+                platform.tenant(tenant_id).component(RISK)
         else:
             for tenant_id in ids:
                 platform.tenant(tenant_id)
@@ -389,7 +392,7 @@ def bench_assembly(settings: Settings, results: dict[str, Any]) -> None:
     }
     labels = {
         "assembly_us": f"platform.tenant(id), first use: assembly from plan ({per_round}/round)",
-        "first_component_us": "platform.tenant(id).risk, first use: assembly + components",
+        "first_component_us": "tenant.component(RISK), first use: assembly + components",
         "validate_us": "platform.validate(config dict)",
         "reload_us": "platform.reload(id, config dict): validate + assemble + swap",
     }

@@ -89,15 +89,14 @@ from _bench import (
     report_aims,
     sqlite_trace,
 )
-from finplug import (
+from finplug import Money, Platform, Tenant
+from finplug.sockets.payments import (
+    PAYMENTS,
     ChannelInfo,
     ChannelStats,
-    Money,
     PaymentMethod,
     PaymentStatus,
-    Platform,
     RouteRequest,
-    Tenant,
 )
 from finplug_channels_sim import ChannelsSimPlugin
 from finplug_payments import PaymentsPlugin
@@ -451,10 +450,10 @@ def flow_tenants(url: str) -> Iterator[tuple[Tenant, Tenant]]:
 
 
 class PaymentsSide:
-    """Authorize-then-capture flows through ``tenant.payments``."""
+    """Authorize-then-capture flows through ``tenant.component(PAYMENTS)``."""
 
     def __init__(self, tenant: Tenant) -> None:
-        self.payments = tenant.payments
+        self.payments = tenant.component(PAYMENTS)
         self.next_key = 0
 
     def flows(self, count: int) -> Callable[[], int]:

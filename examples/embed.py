@@ -7,14 +7,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from finplug import (
-    ComponentNotEnabledError,
-    FeeContext,
-    Money,
-    Platform,
-    RiskContext,
-    assess_risk,
-)
+from finplug import ComponentNotEnabledError, Money, Platform
+from finplug.sockets.fees import FeeContext, fee_hooks
+from finplug.sockets.risk import RISK, RiskContext, assess_risk
 
 TENANTS = Path(__file__).parent / "tenants"
 
@@ -28,13 +23,15 @@ def main() -> list[str]:
         amount = Money("4800.00", "EUR")
         risk_context = RiskContext("payment.authorize", amount, country="FR")
         try:
-            decision = tenant.risk.assess(risk_context)
+            decision = tenant.component(RISK).assess(risk_context)
         except ComponentNotEnabledError:
             # No risk component: the socket's rule is that no decision means approve.
             decision = assess_risk(tenant.hooks, risk_context)
         fee_context = FeeContext("capture", amount, payment_method="card")
         fees = [
-            f for batch in tenant.hooks.finplug_calculate_fees(context=fee_context) for f in batch
+            f
+            for batch in fee_hooks.of(tenant.hooks).finplug_calculate_fees(context=fee_context)
+            for f in batch
         ]
         total = sum((fee.amount for fee in fees), Money.zero(amount.currency))
         lines.append(f"{tenant_id}: risk={decision.verdict.name.lower()} fees={total}")

@@ -18,6 +18,8 @@ from pathlib import Path
 from typing import Any
 
 from finplug import Money, Platform
+from finplug.sockets.payments import PAYMENTS
+from finplug.sockets.payments.hookspecs import payments_hooks
 from finplug_channels_sim import ChannelsSimPlugin, SimConnector
 from finplug_payments import PaymentsPlugin
 
@@ -32,7 +34,7 @@ def main(spec_path: str) -> None:
     )
     platform.add_tenant(spec["config"])
     tenant = platform.tenant(spec["config"]["tenant"])
-    payments = tenant.payments
+    payments = tenant.component(PAYMENTS)
     payments.channels()  # wire channels and routing before the start line
     result = Path(spec["result"])
     if spec.get("announce"):
@@ -48,7 +50,7 @@ def main(spec_path: str) -> None:
         paid = payments.authorize(key, amount=Money(amount, "EUR"), merchant_id="m1", method="card")
         lines.append({"key": key, "id": paid.id, "status": paid.status.value})
     calls = 0
-    for batch in tenant.hooks.finplug_register_channels():
+    for batch in payments_hooks.of(tenant.hooks).finplug_register_channels():
         for connector in batch:
             assert isinstance(connector, SimConnector)
             calls += len(connector.calls)

@@ -8,18 +8,16 @@ from typing import NoReturn
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
-from finplug import (
-    Fee,
-    FeeContext,
-    Plugin,
-    PluginMeta,
+from finplug import Plugin, PluginMeta, hookimpl
+from finplug.hookspecs import ComponentRegistrar
+from finplug.sockets.fees import Fee, FeeContext
+from finplug.sockets.risk import (
     RiskContext,
     RiskDecision,
     RiskReason,
     combine_risk_decisions,
-    hookimpl,
+    risk_hooks,
 )
-from finplug.hookspecs import ComponentRegistrar
 from finplug.types import Amount, CurrencyCode, Rate
 
 
@@ -114,7 +112,7 @@ class RiskService:
         self.plugin = plugin
 
     def assess(self, context: RiskContext) -> RiskDecision:
-        answers = self.plugin.context.hooks.finplug_assess_risk(context=context)
+        answers = risk_hooks.of(self.plugin.context.hooks).finplug_assess_risk(context=context)
         return combine_risk_decisions(answers)
 
     def rules(self) -> list[str]:
@@ -125,6 +123,7 @@ class SampleRiskPlugin(Plugin[TaggedSettings]):
     """Provides ``risk``; declines when the operation equals its tag."""
 
     meta = PluginMeta(
+        sockets={"risk": ">=1.0,<2"},
         name="sample-risk",
         version="0.1",
         components=frozenset({"risk"}),
@@ -145,7 +144,9 @@ class SampleRiskPlugin(Plugin[TaggedSettings]):
 class FeeEcho(Plugin[TaggedSettings]):
     """Answers every fee request with one zero fee whose code is its tag."""
 
-    meta = PluginMeta(name="fee-echo", version="0.1", settings=TaggedSettings)
+    meta = PluginMeta(
+        sockets={"fees": ">=1.0,<2"}, name="fee-echo", version="0.1", settings=TaggedSettings
+    )
 
     @hookimpl
     def finplug_calculate_fees(self, context: FeeContext) -> list[Fee] | None:
@@ -155,7 +156,9 @@ class FeeEcho(Plugin[TaggedSettings]):
 class FeeWrapper(Plugin[TaggedSettings]):
     """Wraps fee calculation and appends a marker fee to the combined result."""
 
-    meta = PluginMeta(name="fee-wrapper", version="0.1", settings=TaggedSettings)
+    meta = PluginMeta(
+        sockets={"fees": ">=1.0,<2"}, name="fee-wrapper", version="0.1", settings=TaggedSettings
+    )
 
     @hookimpl(wrapper=True)
     def finplug_calculate_fees(
@@ -176,6 +179,7 @@ def tagged_plugin(
 
     class Tagged(Plugin[TaggedSettings]):
         meta = PluginMeta(
+            sockets={"fees": ">=1.0,<2"},
             name=name,
             version="0",
             before=before,

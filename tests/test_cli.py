@@ -14,9 +14,10 @@ import pytest
 from sqlalchemy import text
 from typer.testing import CliRunner
 
-from finplug import Money, PaymentStatus, Platform
-from finplug._ledger import LedgerCheckpoint
+from finplug import Money, Platform
 from finplug.cli import app
+from finplug.ledger.values import LedgerCheckpoint
+from finplug.sockets.payments import PAYMENTS, PaymentStatus
 
 ROOT = Path(__file__).parents[1]
 EXAMPLES = ROOT / "examples" / "tenants"
@@ -145,7 +146,7 @@ def test_payments_janitor_settles_unknown_payments(
     platform.load_tenants(tenants)
     platform.upgrade("shop")
     shop = platform.tenant("shop")
-    stuck = shop.payments.authorize(
+    stuck = shop.component(PAYMENTS).authorize(
         "k", amount=Money("14.00", "EUR"), merchant_id="m", method="card"
     )
     assert stuck.status is PaymentStatus.UNKNOWN
@@ -153,7 +154,7 @@ def test_payments_janitor_settles_unknown_payments(
         app, ["payments", "janitor", "--tenants", str(tenants), "--database-url", url]
     )
     assert result.exit_code == code, result.output
-    assert shop.payments.get(stuck.id).status is status
+    assert shop.component(PAYMENTS).get(stuck.id).status is status
     platform.close()
 
 
@@ -253,3 +254,12 @@ def test_cli_ledger_checkpoint_and_verify(
     finally:
         platform.tenant(tenant_id).storage.drop()
         platform.close()
+
+
+def test_new_plugin_makes_a_distribution_and_refuses_bad_names(tmp_path: Path) -> None:
+    made = CliRunner().invoke(app, ["new-plugin", "fx-rates", "--dir", str(tmp_path)])
+    assert made.exit_code == 0, made.output
+    assert (tmp_path / "finplug-fx-rates" / "pyproject.toml").is_file()
+    bad = CliRunner().invoke(app, ["new-plugin", "Fx", "--dir", str(tmp_path)])
+    assert bad.exit_code == 1
+    assert "lower-case letters" in bad.output

@@ -18,10 +18,11 @@ from finplug._registry import discover_plugins
 _GROUPS = itertools.count()
 
 GOOD = """
-from finplug import Plugin, PluginMeta, FeeContext, Fee, hookimpl
+from finplug import Plugin, PluginMeta, hookimpl
+from finplug.sockets.fees import FeeContext, Fee
 
 class GoodPlugin(Plugin):
-    meta = PluginMeta(name="good", version="1.0")
+    meta = PluginMeta(sockets={"fees": ">=1.0,<2"}, name="good", version="1.0")
 
     @hookimpl
     def finplug_calculate_fees(self, context):
@@ -53,7 +54,7 @@ class NoSpec(Plugin):
 from finplug import Plugin, PluginMeta, hookimpl
 
 class BadSig(Plugin):
-    meta = PluginMeta(name="bad-sig", version="1")
+    meta = PluginMeta(sockets={"risk": ">=1.0,<2"}, name="bad-sig", version="1")
 
     @hookimpl
     def finplug_assess_risk(self, context, extra):
@@ -69,7 +70,7 @@ class OldApi(Plugin):
 from finplug import Plugin, PluginMeta
 
 class Unmarked(Plugin):
-    meta = PluginMeta(name="unmarked", version="1")
+    meta = PluginMeta(sockets={"risk": ">=1.0,<2"}, name="unmarked", version="1")
 
     def finplug_assess_risk(self, context):
         return None

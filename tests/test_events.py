@@ -40,8 +40,8 @@ from finplug import (
     hookimpl,
 )
 from finplug._events import install_events
-from finplug._ledger import install_ledger
 from finplug.components import EventsAPI
+from finplug.ledger.schema import install_ledger
 from finplug.testing import MakeTenant
 from sample_plugins import FeeEcho
 

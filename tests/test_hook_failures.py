@@ -17,17 +17,20 @@ from finplug import (
     Platform,
     Plugin,
     PluginMeta,
-    RiskContext,
-    RiskDecision,
-    RiskReason,
-    RiskVerdict,
-    assess_risk,
     hookimpl,
     hookspecs,
 )
 from finplug._plugin import FAILURE_POLICY_ATTR
 from finplug._registry import spec_names
 from finplug.hookspecs import ComponentRegistrar
+from finplug.sockets.risk import (
+    RiskContext,
+    RiskDecision,
+    RiskReason,
+    RiskVerdict,
+    assess_risk,
+    risk_hooks,
+)
 
 ROOT = Path(__file__).parents[1]
 CTX = RiskContext("payment.authorize", Money("10.00", "EUR"))
@@ -36,7 +39,9 @@ CTX = RiskContext("payment.authorize", Money("10.00", "EUR"))
 class Broken(Plugin[Any]):
     """Raises in every hook it implements."""
 
-    meta = PluginMeta(name="broken", version="1", components=frozenset({"risk"}))
+    meta = PluginMeta(
+        sockets={"risk": ">=1.0,<2"}, name="broken", version="1", components=frozenset({"risk"})
+    )
 
     @hookimpl
     def finplug_assess_risk(self, context: RiskContext) -> RiskDecision | None:
@@ -54,7 +59,7 @@ class Broken(Plugin[Any]):
 class Strict(Plugin[Any]):
     """A healthy plugin beside the broken one: declines big amounts, reports one issue."""
 
-    meta = PluginMeta(name="strict", version="1")
+    meta = PluginMeta(sockets={"risk": ">=1.0,<2"}, name="strict", version="1")
 
     @hookimpl
     def finplug_assess_risk(self, context: RiskContext) -> RiskDecision | None:
@@ -68,7 +73,7 @@ class Strict(Plugin[Any]):
 class BrokenRisk(Plugin[Any]):
     """Raises in its one hook."""
 
-    meta = PluginMeta(name="broken-risk", version="1")
+    meta = PluginMeta(sockets={"risk": ">=1.0,<2"}, name="broken-risk", version="1")
 
     @hookimpl
     def finplug_assess_risk(self, context: RiskContext) -> RiskDecision | None:
@@ -82,7 +87,7 @@ class Nested(Plugin[Any]):
 
     @hookimpl
     def finplug_check_tenant(self) -> list[ConfigIssue] | None:
-        self.context.hooks.finplug_assess_risk(context=CTX)
+        risk_hooks.of(self.context.hooks).finplug_assess_risk(context=CTX)
         return None
 
 
@@ -112,7 +117,7 @@ def test_hooks_doc_states_each_failure_policy() -> None:
 def test_hook_error_names_tenant_plugin_and_hook() -> None:
     tenant = platform(Broken, Strict).tenant("acme")
     with pytest.raises(HookCallError) as caught:
-        tenant.hooks.finplug_assess_risk(context=CTX)
+        risk_hooks.of(tenant.hooks).finplug_assess_risk(context=CTX)
     error = caught.value
     assert (error.tenant, error.plugin, error.hook) == ("acme", "broken", "finplug_assess_risk")
     assert isinstance(error.__cause__, RuntimeError)
@@ -124,14 +129,14 @@ def test_hook_error_names_tenant_plugin_and_hook() -> None:
 
 def test_hook_error_message_cuts_a_long_plugin_message() -> None:
     class Chatty(Plugin[Any]):
-        meta = PluginMeta(name="chatty", version="1")
+        meta = PluginMeta(sockets={"risk": ">=1.0,<2"}, name="chatty", version="1")
 
         @hookimpl
         def finplug_assess_risk(self, context: RiskContext) -> RiskDecision | None:
             raise RuntimeError("x" * 100_000)
 
     with pytest.raises(HookCallError) as caught:
-        platform(Chatty).tenant("acme").hooks.finplug_assess_risk(context=CTX)
+        risk_hooks.of(platform(Chatty).tenant("acme").hooks).finplug_assess_risk(context=CTX)
     assert len(str(caught.value)) < 400
     assert "100000 characters" in str(caught.value)
 

@@ -14,27 +14,34 @@ import pytest
 
 from finplug import (
     AssemblyError,
+    Money,
+    Plugin,
+    PluginMeta,
+    hookimpl,
+)
+from finplug._registry import module_specs
+from finplug.hookspecs import ComponentRegistrar, Hooks
+from finplug.sockets.fees import Fee, FeeContext, FeeHooks, fee_hooks
+from finplug.sockets.payments import (
+    PAYMENTS,
     ChannelConnector,
     ChannelInfo,
     ChannelStats,
-    Fee,
-    FeeContext,
-    Money,
     PaymentMethod,
-    Plugin,
-    PluginMeta,
-    RiskContext,
-    RiskDecision,
-    RiskReason,
-    RiskVerdict,
     RouteRequest,
     RoutingStrategy,
-    combine_risk_decisions,
-    hookimpl,
-    hookspecs,
 )
-from finplug._registry import spec_names
-from finplug.hookspecs import ComponentRegistrar, Hooks
+from finplug.sockets.payments.hookspecs import PaymentsHooks, payments_hooks
+from finplug.sockets.risk import (
+    RISK,
+    RiskContext,
+    RiskDecision,
+    RiskHooks,
+    RiskReason,
+    RiskVerdict,
+    combine_risk_decisions,
+    risk_hooks,
+)
 from finplug.testing import MakePlatform, MakeTenant
 from finplug_channels_sim import ChannelsSimPlugin
 from finplug_payments import PaymentsPlugin
@@ -45,11 +52,24 @@ ROOT = Path(__file__).parents[1]
 EUR = Money("100.00", "EUR")
 
 
-def test_every_spec_is_in_the_typed_relay_with_the_same_signature() -> None:
-    relay = typing.get_type_hints(Hooks)
-    assert set(relay) == spec_names()
-    for name in spec_names():
-        spec = getattr(hookspecs, name)
+#: Every spec module the kernel ships, with the Protocol its callers are typed by.
+SPEC_MODULES: list[tuple[str, type]] = [
+    ("finplug.hookspecs", Hooks),
+    ("finplug.sockets.risk", RiskHooks),
+    ("finplug.sockets.fees", FeeHooks),
+    ("finplug.sockets.payments.hookspecs", PaymentsHooks),
+]
+
+
+@pytest.mark.parametrize(("module_name", "hooks_type"), SPEC_MODULES)
+def test_every_spec_is_in_its_typed_relay_with_the_same_signature(
+    module_name: str, hooks_type: type
+) -> None:
+    specs = module_specs(module_name)
+    relay = typing.get_type_hints(hooks_type)
+    assert set(relay) == set(specs)
+    for name, entry in specs.items():
+        spec = entry.function
         spec_sig = inspect.signature(spec)
         spec_hints = typing.get_type_hints(spec)
         caller_hints = typing.get_type_hints(relay[name].__call__)
@@ -60,7 +80,7 @@ def test_every_spec_is_in_the_typed_relay_with_the_same_signature() -> None:
         for param in spec_sig.parameters:
             assert caller_hints[param] == spec_hints[param], (name, param)
         result = spec_hints["return"]
-        if hookspecs.__dict__[name].finplug_spec.get("firstresult"):
+        if entry.firstresult:
             expected = result
         else:  # collect all: pluggy drops None answers
             args = [a for a in typing.get_args(result) if a is not type(None)]
@@ -68,9 +88,10 @@ def test_every_spec_is_in_the_typed_relay_with_the_same_signature() -> None:
         assert caller_hints["return"] == expected, name
 
 
-def test_every_spec_says_how_results_combine_and_what_nobody_means() -> None:
-    for name in spec_names():
-        doc = inspect.getdoc(getattr(hookspecs, name)) or ""
+@pytest.mark.parametrize("module_name", [m for m, _ in SPEC_MODULES])
+def test_every_spec_says_how_results_combine_and_what_nobody_means(module_name: str) -> None:
+    for name, entry in module_specs(module_name).items():
+        doc = inspect.getdoc(entry.function) or ""
         assert "Combination:" in doc, name
         assert "Nobody implements it:" in doc, name
         assert "Example::" in doc, name
@@ -81,13 +102,16 @@ def test_typed_relay_makes_mypy_reject_wrong_calls(tmp_path: Path) -> None:
     snippet.write_text(
         dedent(
             """
-            from finplug import FeeContext, Money, RiskContext, Tenant
+            from finplug import Money, Tenant
+            from finplug.sockets.fees import FeeContext, fee_hooks
+            from finplug.sockets.risk import RiskContext, risk_hooks
 
             def use(tenant: Tenant) -> None:
-                tenant.hooks.finplug_assess_risk(ctx=RiskContext("x"))
-                tenant.hooks.finplug_assess_risk(context=FeeContext("x", Money(1, "EUR")))
-                tenant.hooks.finplug_calculate_fees(FeeContext("x", Money(1, "EUR")))
-                decisions: list[str] = tenant.hooks.finplug_assess_risk(context=RiskContext("x"))
+                risk = risk_hooks.of(tenant.hooks)
+                risk.finplug_assess_risk(ctx=RiskContext("x"))
+                risk.finplug_assess_risk(context=FeeContext("x", Money(1, "EUR")))
+                fee_hooks.of(tenant.hooks).finplug_calculate_fees(FeeContext("x", Money(1, "EUR")))
+                decisions: list[str] = risk.finplug_assess_risk(context=RiskContext("x"))
                 tenant.hooks.finplug_no_such_hook()
             """
         )
@@ -105,7 +129,7 @@ def test_typed_relay_makes_mypy_reject_wrong_calls(tmp_path: Path) -> None:
     assert 'Incompatible types in assignment (expression has type "list[RiskDecision]"' in (
         out.stdout
     )
-    assert '"Hooks" has no attribute "finplug_no_such_hook"' in out.stdout
+    assert '"Hooks" has no attribute "finplug_no_such_hook"' in out.stdout  # the kernel's relay
     assert out.stdout.count("error:") == 5, out.stdout
 
 
@@ -114,7 +138,7 @@ def test_typed_relay_makes_mypy_reject_wrong_calls(tmp_path: Path) -> None:
 
 def test_hook_finplug_register_components(make_tenant: MakeTenant) -> None:
     tenant = make_tenant([SampleRiskPlugin])
-    risk = tenant.risk
+    risk = tenant.component(RISK)
     assert risk.rules() == ["sample-risk:tag"]
     assert tenant.component("risk") is risk  # registered once, then cached
     # Nobody implements it: no components at all.
@@ -132,12 +156,14 @@ def test_hook_finplug_register_components(make_tenant: MakeTenant) -> None:
             register("billing", object())
 
     with pytest.raises(AssemblyError, match="registered component 'billing'"):
-        _ = make_tenant([Liar]).risk
+        _ = make_tenant([Liar]).component(RISK)
 
 
 def test_hook_finplug_assess_risk(make_tenant: MakeTenant) -> None:
     class Reviewer(Plugin[TaggedSettings]):
-        meta = PluginMeta(name="reviewer", version="0", settings=TaggedSettings)
+        meta = PluginMeta(
+            sockets={"risk": ">=1.0,<2"}, name="reviewer", version="0", settings=TaggedSettings
+        )
 
         @hookimpl
         def finplug_assess_risk(self, context: RiskContext) -> RiskDecision | None:
@@ -147,28 +173,31 @@ def test_hook_finplug_assess_risk(make_tenant: MakeTenant) -> None:
 
     tenant = make_tenant([SampleRiskPlugin, Reviewer], settings={"sample-risk": {"tag": "no"}})
     big = RiskContext("no", Money("500.00", "EUR"))
-    answers = tenant.hooks.finplug_assess_risk(context=big)
+    answers = risk_hooks.of(tenant.hooks).finplug_assess_risk(context=big)
     assert sorted(a.verdict for a in answers) == [RiskVerdict.REVIEW, RiskVerdict.DECLINE]
     combined = combine_risk_decisions(answers)
     assert combined.verdict is RiskVerdict.DECLINE
     assert {r.code for r in combined.reasons} == {"big", "tagged"}
-    assert tenant.risk.assess(big) == combined
+    assert tenant.component(RISK).assess(big) == combined
     # Abstentions are dropped by pluggy; nobody objecting means approve.
     small = RiskContext("yes", Money("1.00", "EUR"))
-    assert tenant.hooks.finplug_assess_risk(context=small) == []
+    assert risk_hooks.of(tenant.hooks).finplug_assess_risk(context=small) == []
     assert combine_risk_decisions([]).approved
     # Nobody implements it: an empty list, i.e. approve.
-    assert make_tenant([FeeEcho]).hooks.finplug_assess_risk(context=big) == []
+    assert risk_hooks.of(make_tenant([FeeEcho]).hooks).finplug_assess_risk(context=big) == []
 
 
 def test_hook_finplug_calculate_fees(make_tenant: MakeTenant) -> None:
     ctx = FeeContext("capture", EUR, payment_method="card")
     tenant = make_tenant([FeeEcho, FeeWrapper], settings={"fee-echo": {"tag": "echo"}})
-    result = tenant.hooks.finplug_calculate_fees(context=ctx)
+    result = fee_hooks.of(tenant.hooks).finplug_calculate_fees(context=ctx)
     assert [[fee.code for fee in batch] for batch in result] == [["echo"], ["wrapped"]]
     assert all(isinstance(fee, Fee) for batch in result for fee in batch)
     # Nobody implements it: no fees.
-    assert make_tenant([SampleRiskPlugin]).hooks.finplug_calculate_fees(context=ctx) == []
+    assert (
+        fee_hooks.of(make_tenant([SampleRiskPlugin]).hooks).finplug_calculate_fees(context=ctx)
+        == []
+    )
 
 
 def _sim_settings(*names: str) -> dict[str, object]:
@@ -179,14 +208,14 @@ def test_hook_finplug_register_channels(make_tenant: MakeTenant) -> None:
     tenant = make_tenant(
         [PaymentsPlugin, ChannelsSimPlugin], settings={"channels-sim": _sim_settings("b", "a")}
     )
-    answers = tenant.hooks.finplug_register_channels()
+    answers = payments_hooks.of(tenant.hooks).finplug_register_channels()
     assert [[c.info.name for c in batch] for batch in answers] == [["b", "a"]]
     assert all(isinstance(c, ChannelConnector) for batch in answers for c in batch)
-    assert [c.name for c in tenant.payments.channels()] == ["a", "b"]
+    assert [c.name for c in tenant.component(PAYMENTS).channels()] == ["a", "b"]
     # Nobody implements it: no channels, and payments has nothing to route to.
     bare = make_tenant([PaymentsPlugin])
-    assert bare.hooks.finplug_register_channels() == []
-    assert bare.payments.channels() == []
+    assert payments_hooks.of(bare.hooks).finplug_register_channels() == []
+    assert bare.component(PAYMENTS).channels() == []
 
     class Twin(ChannelsSimPlugin):
         meta = ChannelsSimPlugin.meta.model_copy(update={"name": "twin"})
@@ -196,7 +225,7 @@ def test_hook_finplug_register_channels(make_tenant: MakeTenant) -> None:
         settings={"channels-sim": _sim_settings("a"), "twin": _sim_settings("a")},
     )
     with pytest.raises(AssemblyError, match="channel named 'a'"):
-        twins.payments.channels()
+        twins.component(PAYMENTS).channels()
 
 
 def _reverse(
@@ -206,7 +235,9 @@ def _reverse(
 
 
 class ReverseStrategy(Plugin[TaggedSettings]):
-    meta = PluginMeta(name="reverse", version="0", settings=TaggedSettings)
+    meta = PluginMeta(
+        sockets={"payments": ">=1.0,<2"}, name="reverse", version="0", settings=TaggedSettings
+    )
 
     @hookimpl
     def finplug_routing_strategies(self) -> dict[str, RoutingStrategy] | None:
@@ -219,18 +250,18 @@ def test_hook_finplug_routing_strategies(make_tenant: MakeTenant) -> None:
         "payments": {"routing": {"strategy": "reverse"}},
     }
     tenant = make_tenant([PaymentsPlugin, ChannelsSimPlugin, ReverseStrategy], settings=settings)
-    offered = tenant.hooks.finplug_routing_strategies()
+    offered = payments_hooks.of(tenant.hooks).finplug_routing_strategies()
     assert [sorted(batch) for batch in offered] == [["reverse"]]
     request = RouteRequest("pay_1", EUR, PaymentMethod.CARD, "m1")
     # The strategy orders; routing drops what is not an eligible channel ("ghost").
-    assert tenant.payments.route(request) == ["c", "b", "a"]
+    assert tenant.component(PAYMENTS).route(request) == ["c", "b", "a"]
     # Nobody implements it: only built-ins; naming another strategy is a config error.
-    assert make_tenant([PaymentsPlugin]).hooks.finplug_routing_strategies() == []
+    assert payments_hooks.of(make_tenant([PaymentsPlugin]).hooks).finplug_routing_strategies() == []
     orphan = make_tenant([PaymentsPlugin, ChannelsSimPlugin], settings=settings)
     with pytest.raises(
         RoutingConfigError, match=r"plugins\.payments\.routing\.strategy: .*reverse"
     ):
-        orphan.payments.route(request)
+        orphan.component(PAYMENTS).route(request)
 
     class Shadow(ReverseStrategy):
         meta = ReverseStrategy.meta.model_copy(update={"name": "shadow"})
@@ -244,7 +275,7 @@ def test_hook_finplug_routing_strategies(make_tenant: MakeTenant) -> None:
         settings={"channels-sim": settings["channels-sim"]},
     )
     with pytest.raises(AssemblyError, match="priority"):
-        clash.payments.route(request)
+        clash.component(PAYMENTS).route(request)
 
 
 def test_hook_finplug_check_tenant(make_platform: MakePlatform, tmp_path: Path) -> None:

@@ -6,14 +6,20 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from finplug import ConfigError, FeeContext, Money, Platform, hookimpl
+from finplug import (
+    ConfigError,
+    Money,
+    Platform,
+    hookimpl,
+)
+from finplug.sockets.fees import FeeContext, fee_hooks
 from sample_plugins import tagged_plugin
 
 CTX = FeeContext("capture", Money("1.00", "EUR"))
 
 
 def call_order(platform: Platform, tenant_id: str) -> list[str]:
-    batches = platform.tenant(tenant_id).hooks.finplug_calculate_fees(context=CTX)
+    batches = fee_hooks.of(platform.tenant(tenant_id).hooks).finplug_calculate_fees(context=CTX)
     return [batch[0].code for batch in batches]
 
 

@@ -16,26 +16,28 @@ from sqlalchemy import func, select
 
 from finplug import (
     AssemblyError,
-    IllegalTransitionError,
     Money,
     MoneyError,
-    Payment,
-    PaymentKind,
-    PaymentNotFoundError,
-    PaymentStatus,
     Platform,
     Tenant,
 )
-from finplug.components import PaymentsAPI
-from finplug_channels_sim import ChannelsSimPlugin, SimConnector
-from finplug_fee_schedule import FeeSchedulePlugin
-from finplug_payments import (
+from finplug.sockets.payments import (
+    PAYMENTS,
+    IllegalTransitionError,
     OperationFailedError,
+    Payment,
     PaymentBusyError,
     PaymentIdempotencyConflictError,
-    PaymentsPlugin,
+    PaymentKind,
+    PaymentNotFoundError,
+    PaymentsAPI,
+    PaymentStatus,
     PaymentValidationError,
 )
+from finplug.sockets.payments.hookspecs import payments_hooks
+from finplug_channels_sim import ChannelsSimPlugin, SimConnector
+from finplug_fee_schedule import FeeSchedulePlugin
+from finplug_payments import PaymentsPlugin
 from finplug_payments._schema import attempts, idempotency, payments, transitions
 from finplug_risk_rules import RiskRulesPlugin
 
@@ -106,14 +108,14 @@ class Shop:
 
     @property
     def payments(self) -> PaymentsAPI:
-        return self.tenant.payments
+        return self.tenant.component(PAYMENTS)
 
     def key(self) -> str:
         self.keys += 1
         return f"k{self.keys}"
 
     def channel(self, name: str) -> SimConnector:
-        for batch in self.tenant.hooks.finplug_register_channels():
+        for batch in payments_hooks.of(self.tenant.hooks).finplug_register_channels():
             for connector in batch:
                 if connector.info.name == name:
                     assert isinstance(connector, SimConnector)
@@ -273,7 +275,7 @@ def test_no_eligible_channel_fails_without_calls(shop: Shop) -> None:
 
 
 def test_route_is_a_dry_run(shop: Shop) -> None:
-    from finplug import PaymentMethod, RouteRequest
+    from finplug.sockets.payments import PaymentMethod, RouteRequest
 
     request = RouteRequest("pay_x", eur("10.00"), PaymentMethod.CARD, "m1")
     assert shop.payments.route(request) == ["card-a", "card-b"]

@@ -25,31 +25,33 @@ import pytest
 from sqlalchemy import func, select, update
 
 from finplug import (
+    Entry,
+    Event,
+    HookCallError,
+    Money,
+    Platform,
+    Plugin,
+    PluginMeta,
+    Tenant,
+    hookimpl,
+)
+from finplug.sockets.fees import Fee, FeeContext
+from finplug.sockets.payments import (
+    PAYMENTS,
     ChannelError,
     ChannelOperation,
     ChannelRequest,
     ChannelResult,
-    Entry,
-    Event,
-    Fee,
-    FeeContext,
-    HookCallError,
-    Money,
     Payment,
+    PaymentsAPI,
     PaymentStatus,
-    Platform,
-    Plugin,
-    PluginMeta,
-    RiskContext,
-    RiskDecision,
+    PaymentValidationError,
     RoutingStrategy,
-    Tenant,
-    hookimpl,
 )
-from finplug.components import PaymentsAPI
+from finplug.sockets.risk import RiskContext, RiskDecision
 from finplug_channels_sim import SimChannel, SimConnector
 from finplug_fee_schedule import FeeSchedulePlugin
-from finplug_payments import PaymentsPlugin, PaymentValidationError
+from finplug_payments import PaymentsPlugin
 from finplug_payments._schema import attempts, idempotency, payments, transitions
 from finplug_risk_rules import RiskRulesPlugin
 
@@ -131,7 +133,11 @@ class FaultyConnector:
 class Faults(Plugin[Any]):
     """Implements every hook the payment flow calls; raises where the world says."""
 
-    meta = PluginMeta(name="faults", version="1")
+    meta = PluginMeta(
+        sockets={"fees": ">=1.0,<2", "payments": ">=1.0,<2", "risk": ">=1.0,<2"},
+        name="faults",
+        version="1",
+    )
 
     @property
     def world(self) -> World:
@@ -215,7 +221,7 @@ class Harness:
 
     @property
     def payments(self) -> PaymentsAPI:
-        return self.tenant.payments
+        return self.tenant.component(PAYMENTS)
 
     def counts(self) -> tuple[int, ...]:
         """Rows in every payments table, the ledger's entries and the outbox."""

@@ -15,7 +15,8 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from finplug import Money, PaymentStatus, Platform
+from finplug import Money, Platform
+from finplug.sockets.payments import PAYMENTS, PaymentStatus
 from finplug_channels_sim import ChannelsSimPlugin
 from finplug_payments import PaymentsPlugin
 from finplug_payments._schema import attempts, payments
@@ -164,21 +165,21 @@ def test_a_client_killed_mid_call_is_settled_by_the_janitor(
         time.sleep(0.02)
     workers.procs[0].send_signal(signal.SIGKILL)
     workers.procs[0].wait()
-    stuck = tenant.payments.get(row.id)
+    stuck = tenant.component(PAYMENTS).get(row.id)
     assert stuck.status is PaymentStatus.CREATED
     assert [a.status for a in stuck.attempts] == ["in_flight"]
     assert tenant.ledger.entries() == []  # nothing booked for a call that did not finish
 
-    report = tenant.payments.resolve_unknown()
+    report = tenant.component(PAYMENTS).resolve_unknown()
     assert report.resolved == (row.id,)
-    settled = tenant.payments.get(row.id)
+    settled = tenant.component(PAYMENTS).get(row.id)
     assert settled.status is PaymentStatus.AUTHORIZED  # the channel did it (seeded outcome)
     assert len(tenant.ledger.open_holds()) == 1
     # The key the dead client used now answers with the settled payment.
-    again = tenant.payments.authorize(
+    again = tenant.component(PAYMENTS).authorize(
         "k-1", amount=Money("42.00", "EUR"), merchant_id="m1", method="card"
     )
     assert again.id == row.id
     assert again.status is PaymentStatus.AUTHORIZED
-    assert tenant.payments.resolve_unknown().resolved == ()
+    assert tenant.component(PAYMENTS).resolve_unknown().resolved == ()
     assert tenant.ledger.verify().ok

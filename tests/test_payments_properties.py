@@ -30,7 +30,9 @@ from hypothesis.stateful import (
     rule,
 )
 
-from finplug import Money, PaymentError, PaymentStatus, Platform
+from finplug import Money, Platform
+from finplug.sockets.payments import PAYMENTS, PaymentError, PaymentStatus
+from finplug.sockets.payments.hookspecs import payments_hooks
 from finplug_channels_sim import ChannelsSimPlugin, SimConnector
 from finplug_fee_schedule import FeeSchedulePlugin
 from finplug_payments import PaymentsPlugin
@@ -79,7 +81,7 @@ class PaymentsMachine(RuleBasedStateMachine):
         self.platform.add_tenant(tenant_config())
         self.platform.upgrade("prop")
         self.tenant = self.platform.tenant("prop")
-        self.api = self.tenant.payments
+        self.api = self.tenant.component(PAYMENTS)
         self.n = 0
         self.calls: list[tuple[str, str, tuple[object, ...]]] = []
 
@@ -93,7 +95,7 @@ class PaymentsMachine(RuleBasedStateMachine):
 
     @property
     def card(self) -> SimConnector:
-        connector = self.tenant.hooks.finplug_register_channels()[0][0]
+        connector = payments_hooks.of(self.tenant.hooks).finplug_register_channels()[0][0]
         assert isinstance(connector, SimConnector)
         return connector
 

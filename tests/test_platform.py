@@ -10,18 +10,19 @@ from pydantic import BaseModel
 from finplug import (
     AssemblyError,
     ComponentNotEnabledError,
-    FeeContext,
     Money,
     Platform,
     Plugin,
     PluginMeta,
-    RiskContext,
-    RiskVerdict,
     TenantNotFoundError,
     hookimpl,
 )
-from finplug.components import RiskAPI
 from finplug.hookspecs import ComponentRegistrar
+from finplug.sockets.billing import SOCKET as BILLING
+from finplug.sockets.fees import FeeContext, fee_hooks
+from finplug.sockets.payments import PAYMENTS
+from finplug.sockets.reconciliation import SOCKET as RECONCILIATION
+from finplug.sockets.risk import RISK, RiskAPI, RiskContext, RiskVerdict, risk_hooks
 from sample_plugins import (
     FakePayments,
     FeeEcho,
@@ -53,21 +54,21 @@ def test_tenants_are_lazy_and_cached(platform: Platform) -> None:
 def test_each_tenant_sees_only_its_plugins(platform: Platform) -> None:
     acme, globex = platform.tenant("acme"), platform.tenant("globex")
     ctx = FeeContext("capture", EUR10)
-    assert acme.hooks.finplug_calculate_fees(context=ctx) == []
-    [[fee]] = globex.hooks.finplug_calculate_fees(context=ctx)
+    assert fee_hooks.of(acme.hooks).finplug_calculate_fees(context=ctx) == []
+    [[fee]] = fee_hooks.of(globex.hooks).finplug_calculate_fees(context=ctx)
     assert fee.code == "globex-fee"
     with pytest.raises(KeyError, match="does not enable plugin 'fee-echo'"):
         acme.plugin("fee-echo")
-    assert globex.hooks.finplug_assess_risk(context=RiskContext("acme-op")) == []
+    assert risk_hooks.of(globex.hooks).finplug_assess_risk(context=RiskContext("acme-op")) == []
 
 
 def test_components_resolve_to_the_one_provider(platform: Platform) -> None:
     acme = platform.tenant("acme")
-    assert isinstance(acme.risk, RiskAPI)
-    assert acme.risk is acme.component("risk")
-    assert acme.risk.assess(RiskContext("acme-op")).verdict is RiskVerdict.DECLINE
-    assert acme.risk.assess(RiskContext("other")).verdict is RiskVerdict.APPROVE
-    payments = acme.payments
+    assert isinstance(acme.component(RISK), RiskAPI)
+    assert acme.component(RISK) is acme.component("risk")
+    assert acme.component(RISK).assess(RiskContext("acme-op")).verdict is RiskVerdict.DECLINE
+    assert acme.component(RISK).assess(RiskContext("other")).verdict is RiskVerdict.APPROVE
+    payments = acme.component(PAYMENTS)
     assert isinstance(payments, FakePayments)
     assert payments.plugin is acme.plugin("payments")
     assert acme.component_names == ("events", "ledger", "payments", "risk")
@@ -76,13 +77,24 @@ def test_components_resolve_to_the_one_provider(platform: Platform) -> None:
 def test_missing_component_names_tenant_and_component(platform: Platform) -> None:
     globex = platform.tenant("globex")
     with pytest.raises(ComponentNotEnabledError) as info:
-        _ = globex.risk
-    assert (info.value.tenant, info.value.component) == ("globex", "risk")
-    assert "tenant 'globex' has no 'risk' component" in str(info.value)
-    for name in ("payments", "billing", "reconciliation"):
-        with pytest.raises(ComponentNotEnabledError, match=f"'{name}'"):
-            getattr(globex, name)
+        _ = globex.component(PAYMENTS)
+    assert (info.value.tenant, info.value.component) == ("globex", "payments")
+    assert "tenant 'globex' has no 'payments' component" in str(info.value)
+    for key in (BILLING, RECONCILIATION, "risk", "no-such-component"):
+        with pytest.raises(ComponentNotEnabledError):
+            globex.component(key)
     assert not globex.has_component("risk")
+
+
+def test_a_socket_default_answers_when_nobody_provides_the_component(
+    platform: Platform,
+) -> None:
+    """Risk: no plugin provides it, so the socket's default approves unless a rule objects."""
+    globex = platform.tenant("globex")
+    risk = globex.component(RISK)
+    assert risk.assess(RiskContext("payment.authorize", EUR10)).approved
+    assert risk.rules() == []
+    assert globex.component(RISK) is risk  # built once per tenant
 
 
 def test_unknown_tenant(platform: Platform) -> None:
@@ -96,7 +108,7 @@ def test_same_plugin_differently_configured_per_tenant() -> None:
         platform.add_tenant({"tenant": tenant, "plugins": {"fee-echo": {"tag": tag}}})
     ctx = FeeContext("capture", EUR10)
     codes = {
-        t: platform.tenant(t).hooks.finplug_calculate_fees(context=ctx)[0][0].code
+        t: fee_hooks.of(platform.tenant(t).hooks).finplug_calculate_fees(context=ctx)[0][0].code
         for t in ("a", "b")
     }
     assert codes == {"a": "fee-a", "b": "fee-b"}
@@ -105,9 +117,9 @@ def test_same_plugin_differently_configured_per_tenant() -> None:
 
 def test_unimplemented_hook_answers_empty_and_checks_arguments(platform: Platform) -> None:
     globex = platform.tenant("globex")
-    assert globex.hooks.finplug_assess_risk(context=RiskContext("x")) == []
+    assert risk_hooks.of(globex.hooks).finplug_assess_risk(context=RiskContext("x")) == []
     with pytest.raises(TypeError, match="unexpected arguments"):
-        globex.hooks.finplug_assess_risk(ctx=RiskContext("x"))  # type: ignore[call-arg]
+        risk_hooks.of(globex.hooks).finplug_assess_risk(ctx=RiskContext("x"))  # type: ignore[call-arg]
     with pytest.raises(AttributeError, match="finplug_nope"):
         _ = globex.hooks.finplug_nope  # type: ignore[attr-defined]
 
@@ -190,7 +202,7 @@ def test_describe_and_remove(platform: Platform) -> None:
     held = platform.tenant("globex")
     platform.remove_tenant("globex")
     assert platform.tenant_ids == ("acme",)
-    assert held.hooks.finplug_calculate_fees(context=FeeContext("capture", EUR10))
+    assert fee_hooks.of(held.hooks).finplug_calculate_fees(context=FeeContext("capture", EUR10))
     with pytest.raises(TenantNotFoundError):
         platform.remove_tenant("globex")
 
@@ -210,7 +222,7 @@ def test_hooks_used_during_setup_get_a_clear_error() -> None:
         meta = PluginMeta(name="eager", version="0", settings=TaggedSettings)
 
         def _setup(self) -> None:
-            self.context.hooks.finplug_assess_risk(context=RiskContext("x"))
+            risk_hooks.of(self.context.hooks).finplug_assess_risk(context=RiskContext("x"))
 
     platform = Platform([Eager], environ={})
     platform.add_tenant({"tenant": "t", "plugins": {"eager": {}}})

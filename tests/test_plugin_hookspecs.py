@@ -96,12 +96,12 @@ def test_misspelled_hook_gets_a_did_you_mean() -> None:
         meta = PluginMeta(name="typo", version="1")
 
         @hookimpl
-        def finplug_asess_risk(self, context: object) -> None:
+        def finplug_on_evnt(self, event: object) -> None:
             return None
 
     record = check_plugin(Typo)
     assert record.status == "failed"
-    assert "did you mean 'finplug_assess_risk'?" in (record.error or "")
+    assert "did you mean 'finplug_on_event'?" in (record.error or "")
 
 
 def test_a_spec_module_without_failure_policies_is_refused() -> None:

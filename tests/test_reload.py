@@ -10,8 +10,6 @@ from pydantic import BaseModel, ConfigDict
 
 from finplug import (
     ConfigError,
-    Fee,
-    FeeContext,
     Money,
     Platform,
     Plugin,
@@ -19,6 +17,7 @@ from finplug import (
     TenantNotFoundError,
     hookimpl,
 )
+from finplug.sockets.fees import Fee, FeeContext, fee_hooks
 
 CTX = FeeContext("capture", Money("1.00", "EUR"))
 
@@ -30,7 +29,9 @@ class VersionSettings(BaseModel):
 
 
 class First(Plugin[VersionSettings]):
-    meta = PluginMeta(name="first", version="0", settings=VersionSettings)
+    meta = PluginMeta(
+        sockets={"fees": ">=1.0,<2"}, name="first", version="0", settings=VersionSettings
+    )
 
     @hookimpl
     def finplug_calculate_fees(self, context: FeeContext) -> list[Fee] | None:
@@ -38,7 +39,9 @@ class First(Plugin[VersionSettings]):
 
 
 class Second(Plugin[VersionSettings]):
-    meta = PluginMeta(name="second", version="0", settings=VersionSettings)
+    meta = PluginMeta(
+        sockets={"fees": ">=1.0,<2"}, name="second", version="0", settings=VersionSettings
+    )
 
     @hookimpl
     def finplug_calculate_fees(self, context: FeeContext) -> list[Fee] | None:
@@ -53,7 +56,10 @@ def config(version: int) -> dict[str, object]:
 
 
 def codes(platform: Platform) -> list[str]:
-    return [b[0].code for b in platform.tenant("acme").hooks.finplug_calculate_fees(context=CTX)]
+    return [
+        b[0].code
+        for b in fee_hooks.of(platform.tenant("acme").hooks).finplug_calculate_fees(context=CTX)
+    ]
 
 
 def test_reload_under_concurrent_calls_never_mixes_runtimes() -> None:
@@ -96,7 +102,9 @@ def test_call_in_flight_finishes_on_the_old_runtime() -> None:
     entered, release = threading.Event(), threading.Event()
 
     class Slow(Plugin[VersionSettings]):
-        meta = PluginMeta(name="slow", version="0", settings=VersionSettings)
+        meta = PluginMeta(
+            sockets={"fees": ">=1.0,<2"}, name="slow", version="0", settings=VersionSettings
+        )
 
         @hookimpl
         def finplug_calculate_fees(self, context: FeeContext) -> list[Fee] | None:
@@ -110,13 +118,18 @@ def test_call_in_flight_finishes_on_the_old_runtime() -> None:
     result: list[str] = []
     old = platform.tenant("t")
     worker = threading.Thread(
-        target=lambda: result.append(old.hooks.finplug_calculate_fees(context=CTX)[0][0].code)
+        target=lambda: result.append(
+            fee_hooks.of(old.hooks).finplug_calculate_fees(context=CTX)[0][0].code
+        )
     )
     worker.start()
     assert entered.wait(5)
     new = platform.reload("t", {"tenant": "t", "plugins": {"slow": {"version": 2}}})
     assert new is not old
-    assert platform.tenant("t").hooks.finplug_calculate_fees(context=CTX)[0][0].code == "slow-2"
+    assert (
+        fee_hooks.of(platform.tenant("t").hooks).finplug_calculate_fees(context=CTX)[0][0].code
+        == "slow-2"
+    )
     release.set()
     worker.join(5)
     assert result == ["slow-1"]

@@ -10,16 +10,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from finplug._beancount import export_beancount
 from finplug._config import TenantConfig
-from finplug._domain import Fee
-from finplug._domain import FeeContext
-from finplug._domain import RiskContext
-from finplug._domain import RiskDecision
-from finplug._domain import RiskReason
-from finplug._domain import RiskVerdict
-from finplug._domain import assess_risk
-from finplug._domain import combine_risk_decisions
 from finplug._errors import AssemblyError
 from finplug._errors import ComponentNotEnabledError
 from finplug._errors import ConfigError
@@ -35,51 +26,11 @@ from finplug._events import EventError
 from finplug._events import EventsSession
 from finplug._fastsql import FastSQL
 from finplug._fastsql import Record
-from finplug._ledger import Account
-from finplug._ledger import AccountNotFoundError
-from finplug._ledger import AccountType
-from finplug._ledger import Balance
-from finplug._ledger import CheckpointError
-from finplug._ledger import CheckpointKey
-from finplug._ledger import Entry
-from finplug._ledger import EntryRequest
-from finplug._ledger import IdempotencyConflictError
-from finplug._ledger import Leg
-from finplug._ledger import LedgerCheckpoint
-from finplug._ledger import LedgerError
-from finplug._ledger import LedgerSession
-from finplug._ledger import OverdraftError
-from finplug._ledger import PendingStateError
-from finplug._ledger import VerifyReport
 from finplug._money import Currency
 from finplug._money import Money
 from finplug._money import allocate
 from finplug._money import currency
 from finplug._money import exact_product
-from finplug._payments import PAYMENT_TRANSITIONS
-from finplug._payments import ChannelConnector
-from finplug._payments import ChannelDeclinedError
-from finplug._payments import ChannelError
-from finplug._payments import ChannelInfo
-from finplug._payments import ChannelOperation
-from finplug._payments import ChannelRequest
-from finplug._payments import ChannelResult
-from finplug._payments import ChannelStats
-from finplug._payments import ChannelTimeoutError
-from finplug._payments import ChannelUnavailableError
-from finplug._payments import IllegalTransitionError
-from finplug._payments import JanitorFailure
-from finplug._payments import JanitorReport
-from finplug._payments import Payment
-from finplug._payments import PaymentAttempt
-from finplug._payments import PaymentError
-from finplug._payments import PaymentKind
-from finplug._payments import PaymentMethod
-from finplug._payments import PaymentNotFoundError
-from finplug._payments import PaymentStatus
-from finplug._payments import PaymentTransition
-from finplug._payments import RouteRequest
-from finplug._payments import RoutingStrategy
 from finplug._platform import Platform
 from finplug._plugin import API_VERSION
 from finplug._plugin import HookFailurePolicy
@@ -94,11 +45,29 @@ from finplug._registry import ENTRY_POINT_GROUP
 from finplug._registry import PluginRecord
 from finplug._registry import check_plugin
 from finplug._runtime import HookView
+from finplug._socket import Socket
 from finplug._runtime import Tenant
 from finplug._sources import ConfigLimits
 from finplug._storage import DatabaseSettings
 from finplug._storage import StorageError
 from finplug._storage import TenantStorage
+from finplug.ledger.errors import AccountNotFoundError
+from finplug.ledger.errors import CheckpointError
+from finplug.ledger.errors import IdempotencyConflictError
+from finplug.ledger.errors import LedgerError
+from finplug.ledger.errors import OverdraftError
+from finplug.ledger.errors import PendingStateError
+from finplug.ledger.export import export_beancount
+from finplug.ledger.session import LedgerSession
+from finplug.ledger.values import Account
+from finplug.ledger.values import AccountType
+from finplug.ledger.values import Balance
+from finplug.ledger.values import CheckpointKey
+from finplug.ledger.values import Entry
+from finplug.ledger.values import EntryRequest
+from finplug.ledger.values import LedgerCheckpoint
+from finplug.ledger.values import Leg
+from finplug.ledger.values import VerifyReport
 
 if TYPE_CHECKING:
     __version__: str
@@ -106,22 +75,11 @@ if TYPE_CHECKING:
 __all__ = [
     "API_VERSION",
     "ENTRY_POINT_GROUP",
-    "PAYMENT_TRANSITIONS",
     "Account",
     "AccountNotFoundError",
     "AccountType",
     "AssemblyError",
     "Balance",
-    "ChannelConnector",
-    "ChannelDeclinedError",
-    "ChannelError",
-    "ChannelInfo",
-    "ChannelOperation",
-    "ChannelRequest",
-    "ChannelResult",
-    "ChannelStats",
-    "ChannelTimeoutError",
-    "ChannelUnavailableError",
     "CheckpointError",
     "CheckpointKey",
     "ComponentNotEnabledError",
@@ -138,16 +96,11 @@ __all__ = [
     "EventError",
     "EventsSession",
     "FastSQL",
-    "Fee",
-    "FeeContext",
     "FinplugError",
     "HookCallError",
     "HookFailurePolicy",
     "HookView",
     "IdempotencyConflictError",
-    "IllegalTransitionError",
-    "JanitorFailure",
-    "JanitorReport",
     "LedgerCheckpoint",
     "LedgerError",
     "LedgerSession",
@@ -156,14 +109,6 @@ __all__ = [
     "MoneyError",
     "NoSettings",
     "OverdraftError",
-    "Payment",
-    "PaymentAttempt",
-    "PaymentError",
-    "PaymentKind",
-    "PaymentMethod",
-    "PaymentNotFoundError",
-    "PaymentStatus",
-    "PaymentTransition",
     "PendingStateError",
     "Platform",
     "Plugin",
@@ -171,12 +116,7 @@ __all__ = [
     "PluginMeta",
     "PluginRecord",
     "Record",
-    "RiskContext",
-    "RiskDecision",
-    "RiskReason",
-    "RiskVerdict",
-    "RouteRequest",
-    "RoutingStrategy",
+    "Socket",
     "StorageError",
     "Tenant",
     "TenantConfig",
@@ -184,9 +124,7 @@ __all__ = [
     "TenantStorage",
     "VerifyReport",
     "allocate",
-    "assess_risk",
     "check_plugin",
-    "combine_risk_decisions",
     "currency",
     "exact_product",
     "export_beancount",

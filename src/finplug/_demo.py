@@ -14,11 +14,12 @@ from rich.console import Console
 from rich.panel import Panel
 from rich.table import Table
 
-from finplug._domain import FeeContext, RiskContext, RiskDecision, assess_risk
 from finplug._money import Money
-from finplug._payments import Payment, PaymentError
 from finplug._platform import Platform
 from finplug._runtime import Tenant
+from finplug.sockets.fees import FeeContext, fee_hooks
+from finplug.sockets.payments import PAYMENTS, Payment, PaymentError
+from finplug.sockets.risk import RISK, RiskContext, RiskDecision
 
 __all__ = ["PAYMENT_STORY", "SAMPLES", "Sample", "StoryStep", "run_demo"]
 
@@ -87,10 +88,9 @@ def _assess(tenant: Tenant, sample: Sample) -> tuple[RiskDecision, str]:
         country=sample.country,
         payment_method=sample.payment_method,
     )
-    if tenant.has_component("risk"):
-        return tenant.risk.assess(context), "risk component"
-    # No risk component: the socket's rule is that no decision means approve.
-    return assess_risk(tenant.hooks, context), "no risk plugin"
+    source = "risk component" if tenant.has_component("risk") else "no risk plugin"
+    # No risk plugin: the socket's default asks the rules there are (none: approve).
+    return tenant.component(RISK).assess(context), source
 
 
 def _fees(tenant: Tenant, sample: Sample) -> str:
@@ -100,7 +100,8 @@ def _fees(tenant: Tenant, sample: Sample) -> str:
         payment_method=sample.payment_method,
         merchant_id=sample.merchant_id,
     )
-    lines = [fee for batch in tenant.hooks.finplug_calculate_fees(context=context) for fee in batch]
+    batches = fee_hooks.of(tenant.hooks).finplug_calculate_fees(context=context)
+    lines = [fee for batch in batches for fee in batch]
     if not lines:
         return "none"
     return ", ".join(f"{fee.code} {fee.amount}" for fee in lines)
@@ -183,7 +184,7 @@ PAYMENT_STORY: tuple[StoryStep, ...] = (
 
 
 def _play(tenant: Tenant, step: StoryStep, made: dict[str, Payment]) -> Payment:
-    payments = tenant.payments
+    payments = tenant.component(PAYMENTS)
     key = f"demo:{step.label}"
     if step.action in ("pay", "pay+capture"):
         assert step.amount is not None

@@ -127,7 +127,7 @@ class Platform:
 
     >>> platform = Platform.discover()                         # doctest: +SKIP
     >>> platform.load_tenants("examples/tenants")              # doctest: +SKIP
-    >>> platform.tenant("acme").risk.assess(ctx)               # doctest: +SKIP
+    >>> platform.tenant("acme").component(RISK).assess(ctx)    # doctest: +SKIP
     """
 
     def __init__(

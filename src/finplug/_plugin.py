@@ -7,13 +7,14 @@ import logging
 import re
 from collections.abc import Callable
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar, overload
 
 import pluggy
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from finplug._errors import AssemblyError
+from finplug._socket import Socket
 
 if TYPE_CHECKING:
     from finplug._storage import TenantStorage
@@ -50,6 +51,7 @@ hookspec = pluggy.HookspecMarker(PROJECT)
 FAILURE_POLICY_ATTR = f"{PROJECT}_failure_policy"
 
 _F = TypeVar("_F", bound=Callable[..., Any])
+C = TypeVar("C")
 
 
 class HookFailurePolicy(enum.StrEnum):
@@ -131,6 +133,12 @@ class PluginMeta(BaseModel):
         description="Dotted name of the package holding this plugin's Alembic revision scripts"
         " (e.g. `finplug_example.migrations`); run by `finplug db upgrade`. None: no tables.",
     )
+    sockets: dict[str, str] = Field(
+        default_factory=dict,
+        description="Sockets this plugin plugs into (provides, implements hooks of, or calls),"
+        " each with the PEP 440 range of socket versions it supports:"
+        ' `{"payments": ">=1.0,<2"}`. Their hook specs join the plugin\'s.',
+    )
     hookspecs: tuple[str, ...] = Field(
         default=(),
         description="Dotted names of modules holding hook specifications beyond the kernel's"
@@ -170,6 +178,18 @@ class PluginMeta(BaseModel):
     def _check_migrations(cls, value: str | None) -> str | None:
         if value is not None and not _DOTTED.match(value):
             raise ValueError("must be a dotted package name such as 'my_plugin.migrations'")
+        return value
+
+    @field_validator("sockets")
+    @classmethod
+    def _check_sockets(cls, value: dict[str, str]) -> dict[str, str]:
+        for name, spec in value.items():
+            if not _COMPONENT.match(name):
+                raise ValueError(f"socket names are lower-case identifiers, got {name!r}")
+            try:
+                SpecifierSet(spec)
+            except InvalidSpecifier as exc:
+                raise ValueError(f"socket {name!r}: not a PEP 440 version range: {exc}") from None
         return value
 
     @field_validator("hookspecs")
@@ -238,18 +258,28 @@ class PluginContext:
             )
         return hooks
 
-    def component(self, name: str) -> object:
-        """Another component of the same tenant, or :class:`ComponentNotEnabledError`.
+    @overload
+    def component(self, key: Socket[C]) -> C: ...
 
+    @overload
+    def component(self, key: str) -> object: ...
+
+    def component(self, key: Socket[Any] | str) -> Any:
+        """Another component of the same tenant, typed when asked by socket.
+
+        ``self.context.component(RISK)`` is the tenant's ``RiskAPI`` (its
+        provider's, or the socket's default); a name gives an untyped object.
+        Raises :class:`ComponentNotEnabledError` when nothing provides it.
         Like :attr:`hooks`, available once the tenant is assembled.
         """
         if getattr(self._runtime, "hooks", None) is None:
+            name = key.name if isinstance(key, Socket) else key
             raise AssemblyError(
                 self.tenant_id,
                 f"plugin {self.plugin_name!r} asked for component {name!r} during set-up;"
                 " components are available once the tenant is assembled",
             )
-        return self._runtime.component(name)
+        return self._runtime.component(key)
 
     def has_component(self, name: str) -> bool:
         """Whether some enabled plugin of this tenant provides ``name``."""
@@ -275,7 +305,7 @@ class _RuntimeView:
     hooks: Hooks
     storage: TenantStorage
     clock: Callable[[], datetime]
-    component: Callable[[str], object]
+    component: Callable[[Any], Any]
     has_component: Callable[[str], bool]
 
 

@@ -19,6 +19,7 @@ from typing import Any, Literal
 import pluggy
 
 from finplug._plugin import API_VERSION, FAILURE_POLICY_ATTR, PROJECT, Plugin, PluginMeta
+from finplug._socket import Socket, SocketError, load_socket
 from finplug._text import did_you_mean
 
 __all__ = [
@@ -131,6 +132,10 @@ class PluginRecord:
     distribution: str | None = None
     impls: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     """Hook name -> pluggy implementation options, for per-tenant registration."""
+    sockets: Mapping[str, Socket[Any]] = field(default_factory=dict)
+    """The sockets the plugin declares, loaded and version-checked."""
+    spec_modules: frozenset[str] = frozenset()
+    """Hook spec modules beyond the kernel's: its sockets' and its own ``meta.hookspecs``."""
 
     @property
     def meta(self) -> PluginMeta | None:
@@ -178,18 +183,27 @@ def check_plugin(obj: object, *, expected_name: str | None = None) -> PluginReco
     """
     name = expected_name or getattr(getattr(obj, "meta", None), "name", None) or repr(obj)
     try:
-        impls = _validate(obj, expected_name)
+        impls, sockets, modules = _validate(obj, expected_name)
     except _InvalidPluginError as exc:
         return PluginRecord(name=name, status="failed", error=str(exc))
     assert isinstance(obj, type)
-    return PluginRecord(name=name, status="loaded", plugin_class=obj, impls=impls)
+    return PluginRecord(
+        name=name,
+        status="loaded",
+        plugin_class=obj,
+        impls=impls,
+        sockets=sockets,
+        spec_modules=modules,
+    )
 
 
 class _InvalidPluginError(Exception):
     pass
 
 
-def _validate(obj: object, expected_name: str | None) -> dict[str, dict[str, Any]]:
+def _validate(
+    obj: object, expected_name: str | None
+) -> tuple[dict[str, dict[str, Any]], dict[str, Socket[Any]], frozenset[str]]:
     if not (isinstance(obj, type) and issubclass(obj, Plugin)):
         raise _InvalidPluginError(f"entry point must name a finplug.Plugin subclass, got {obj!r}")
     meta = obj.__dict__.get("meta")
@@ -203,8 +217,23 @@ def _validate(obj: object, expected_name: str | None) -> dict[str, dict[str, Any
         raise _InvalidPluginError(
             f"supports finplug API {meta.api!r}, but this finplug provides API {API_VERSION}"
         )
+    sockets: dict[str, Socket[Any]] = {}
+    for socket_name, supported in sorted(meta.sockets.items()):
+        try:
+            sockets[socket_name] = load_socket(socket_name, supported)
+        except SocketError as exc:
+            raise _InvalidPluginError(str(exc)) from None
+    for component in sorted(meta.components - set(sockets)):
+        # A component named like a socket is that socket's, so its interface is checked.
+        try:
+            sockets[component] = load_socket(component)
+        except SocketError:
+            continue
+    modules = frozenset(
+        [*meta.hookspecs, *(s.hookspecs for s in sockets.values() if s.hookspecs is not None)]
+    )
     try:
-        specs = spec_table(frozenset(meta.hookspecs))
+        specs = spec_table(modules)
     except HookSpecError as exc:
         raise _InvalidPluginError(str(exc)) from None
     impls: dict[str, dict[str, Any]] = {}
@@ -237,7 +266,7 @@ def _validate(obj: object, expected_name: str | None) -> dict[str, dict[str, Any
             f"declares components {sorted(meta.components)} but does not implement"
             " finplug_register_components"
         )
-    return impls
+    return impls, sockets, modules
 
 
 def _distribution_of(entry_point: Any) -> str | None:
@@ -329,4 +358,6 @@ def _with_distribution(record: PluginRecord, dist: str | None) -> PluginRecord:
         error=record.error,
         distribution=dist,
         impls=record.impls,
+        sockets=record.sockets,
+        spec_modules=record.spec_modules,
     )

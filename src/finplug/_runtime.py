@@ -19,9 +19,9 @@ import heapq
 import inspect
 import threading
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast
+from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast, overload
 
 import pluggy
 from pydantic import BaseModel, ValidationError
@@ -36,19 +36,13 @@ from finplug._errors import (
 )
 from finplug._plugin import PROJECT, Plugin, PluginContext, _RuntimeView
 from finplug._registry import HookSpec, HookSpecError, PluginRecord, module_specs, spec_table
+from finplug._socket import Socket
 from finplug._sources import from_mapping, parse_loc
 from finplug._storage import TenantStorage
 from finplug.components import COMPONENTS
 
 if TYPE_CHECKING:
-    from finplug.components import (
-        BillingAPI,
-        EventsAPI,
-        LedgerAPI,
-        PaymentsAPI,
-        ReconciliationAPI,
-        RiskAPI,
-    )
+    from finplug.components import EventsAPI, LedgerAPI
     from finplug.hookspecs import Hooks
 
 __all__ = ["HookView", "Tenant", "TenantPlan", "build_tenant", "plan_tenant"]
@@ -67,6 +61,8 @@ class TenantPlan:
     """Component name -> name of the plugin providing it."""
     hookspec_modules: frozenset[str] = frozenset()
     """Hook spec modules beyond the kernel's that the enabled plugins declare."""
+    sockets: Mapping[str, Socket[Any]] = field(default_factory=dict)
+    """The sockets the enabled plugins plug into, by name."""
 
     @property
     def specs(self) -> Mapping[str, HookSpec]:
@@ -152,11 +148,8 @@ def plan_tenant(
                         " enabled by this tenant provides",
                     )
                 )
-    modules = frozenset(
-        m
-        for record in enabled.values()
-        for m in record.plugin_class.meta.hookspecs  # type: ignore[union-attr]
-    )
+    modules = frozenset(m for record in enabled.values() for m in record.spec_modules)
+    sockets = {name: sk for record in enabled.values() for name, sk in record.sockets.items()}
     try:
         spec_table(modules)
     except HookSpecError as exc:
@@ -170,6 +163,7 @@ def plan_tenant(
         settings=settings,
         components=components,
         hookspec_modules=modules,
+        sockets=sockets,
     )
 
 
@@ -396,6 +390,7 @@ class _HookRelay:
 
 
 H = TypeVar("H")
+C = TypeVar("C")
 
 
 class HookView(Generic[H]):
@@ -460,6 +455,7 @@ class Tenant(_RuntimeView):
         self.id: str = plan.tenant_id
         self._lock = threading.Lock()
         self._components: dict[str, object] | None = None
+        self._defaults: dict[str, object] = {}
         self._instances: dict[str, Plugin[Any]] = {}
         specs = plan.specs
         self._pm = _TenantPluginManager(impl_tables, specs)
@@ -547,9 +543,27 @@ class Tenant(_RuntimeView):
 
     # -- components -------------------------------------------------------
 
-    def component(self, name: str) -> object:
-        """The tenant's ``name`` component, or :class:`ComponentNotEnabledError`."""
+    @overload
+    def component(self, key: Socket[C]) -> C: ...
+
+    @overload
+    def component(self, key: str) -> object: ...
+
+    def component(self, key: Socket[Any] | str) -> Any:
+        """The tenant's component for a socket (typed) or a name.
+
+        ``tenant.component(PAYMENTS)`` returns the ``PaymentsAPI`` of the
+        enabled plugin that provides it; mypy knows the type. When no enabled
+        plugin provides it, the socket's default (if it has one, e.g. risk:
+        approve unless a rule objects) is built for this tenant once;
+        otherwise :class:`ComponentNotEnabledError` names the tenant, the
+        component and the enabled plugins.
+        """
+        name = key.name if isinstance(key, Socket) else key
         if name not in self.plan.components:
+            socket = key if isinstance(key, Socket) else self.plan.sockets.get(name)
+            if socket is not None and socket.default is not None:
+                return self._default_component(socket)
             raise ComponentNotEnabledError(
                 self.id,
                 name,
@@ -560,6 +574,18 @@ class Tenant(_RuntimeView):
         if components is None:
             components = self._register_components()
         return components[name]
+
+    def _default_component(self, socket: Socket[C]) -> C:
+        """The socket's default component for this tenant, built once."""
+        found = self._defaults.get(socket.name)
+        if found is None:
+            assert socket.default is not None
+            with self._lock:
+                found = self._defaults.get(socket.name)
+                if found is None:
+                    context = PluginContext(self.id, f"{socket.name}-default", self)
+                    found = self._defaults[socket.name] = socket.default(context)
+        return cast("C", found)
 
     def _register_components(self) -> dict[str, object]:
         with self._lock:
@@ -578,7 +604,8 @@ class Tenant(_RuntimeView):
                     + ", ".join(f"{c!r} ({self.plan.components[c]})" for c in missing),
                 )
             for name, obj in found.items():
-                interface = COMPONENTS.get(name)
+                socket = self.plan.sockets.get(name)
+                interface = COMPONENTS.get(name) or (socket.interface if socket else None)
                 if interface is not None and not isinstance(obj, interface):
                     raise AssemblyError(
                         self.id,
@@ -657,11 +684,6 @@ class Tenant(_RuntimeView):
                 yield batch
 
     @property
-    def payments(self) -> PaymentsAPI:
-        """The payments component."""
-        return cast("PaymentsAPI", self.component("payments"))
-
-    @property
     def ledger(self) -> LedgerAPI:
         """The ledger component (every tenant has one: a kernel default plugin)."""
         return cast("LedgerAPI", self.component("ledger"))
@@ -670,21 +692,6 @@ class Tenant(_RuntimeView):
     def events(self) -> EventsAPI:
         """The event outbox (every tenant has one: a kernel default plugin)."""
         return cast("EventsAPI", self.component("events"))
-
-    @property
-    def billing(self) -> BillingAPI:
-        """The billing component."""
-        return self.component("billing")  # a reserved socket: no methods yet
-
-    @property
-    def reconciliation(self) -> ReconciliationAPI:
-        """The reconciliation component."""
-        return self.component("reconciliation")  # a reserved socket: no methods yet
-
-    @property
-    def risk(self) -> RiskAPI:
-        """The risk component."""
-        return cast("RiskAPI", self.component("risk"))
 
     def __repr__(self) -> str:
         return f"<Tenant {self.id!r} plugins={list(self.plugin_names)}>"

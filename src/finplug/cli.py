@@ -12,10 +12,12 @@ from rich.console import Console
 from rich.table import Table
 
 from finplug._errors import ConfigError, TenantNotFoundError
-from finplug._ledger import CheckpointError, LedgerCheckpoint, LedgerError
 from finplug._migrations import MigrationError, OwnerUpgrade
 from finplug._platform import Platform
 from finplug._storage import DEFAULT_DATABASE_URL
+from finplug.ledger.errors import CheckpointError, LedgerError
+from finplug.ledger.values import LedgerCheckpoint
+from finplug.sockets.payments import PAYMENTS
 
 __all__ = ["app", "main"]
 
@@ -107,6 +109,31 @@ def demo_command(
         for issue in exc.issues:
             typer.echo(str(issue), err=True)
         raise typer.Exit(code=1) from None
+
+
+@app.command("new-plugin")
+def new_plugin_command(
+    name: Annotated[
+        str,
+        typer.Argument(
+            help="The plugin's name, such as fx-rates (makes finplug-fx-rates/).",
+            show_default=False,
+        ),
+    ],
+    directory: Annotated[
+        Path, typer.Option("--dir", help="The folder to make it in (default: this one).")
+    ] = Path(),
+) -> None:
+    """Make a plugin distribution from finplug's template: finplug-NAME/, tests included."""
+    from finplug._scaffold import ScaffoldError, new_plugin
+
+    try:
+        made = new_plugin(name, directory)
+    except ScaffoldError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(code=1) from None
+    typer.echo(f"made {made}")
+    typer.echo(f'next: cd {made} && python -m pip install -e ".[test]" && python -m pytest')
 
 
 db_app = typer.Typer(
@@ -226,7 +253,7 @@ def payments_janitor_command(
                     typer.echo(f"tenant {tenant_id!r} has no payments component", err=True)
                     raise typer.Exit(code=1)
                 continue
-            report = runtime.payments.resolve_unknown(limit)
+            report = runtime.component(PAYMENTS).resolve_unknown(limit)
             stuck += len(report.still_unknown) + len(report.failed)
             table.add_row(
                 tenant_id,

@@ -1,34 +1,28 @@
-"""Component interfaces: what the host calls on a tenant.
+"""The kernel's component interfaces: the ledger and the event outbox.
 
-Each component has exactly one provider per tenant: the enabled plugin whose
-``meta.components`` names it, registered through
-:func:`finplug.hookspecs.finplug_register_components`. The host reaches it as
-``tenant.<name>`` (``tenant.risk``) or ``tenant.component("<name>")``; a
-component no enabled plugin provides raises
-:class:`~finplug.ComponentNotEnabledError` naming the tenant and component.
+Every tenant has both (kernel default plugins): ``tenant.ledger`` and
+``tenant.events``. Business components (payments, risk, billing …) are
+declared by their sockets under :mod:`finplug.sockets`, each with its own
+interface and version, and reached typed as ``tenant.component(SOCKET)``.
 
 Interfaces are :class:`typing.Protocol` classes, so a provider need not
-inherit from them; ``tests`` check providers structurally.
-
-Status: :class:`RiskAPI`, :class:`LedgerAPI`, :class:`EventsAPI` and
-:class:`PaymentsAPI` are complete. The billing and reconciliation sockets
-are named and reserved here so that tenants, configs and plugins can refer
-to them; their methods are specified by the issues that build them.
+inherit from them; the kernel checks providers structurally when a tenant's
+components are registered.
 """
 
 from __future__ import annotations
 
-import builtins
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from contextlib import AbstractContextManager
 from datetime import datetime, timedelta
 from typing import Final, Literal, Protocol, runtime_checkable
 
 from sqlalchemy import Connection
 
-from finplug._domain import RiskContext, RiskDecision
 from finplug._events import DispatchReport, Event, EventsSession
-from finplug._ledger import (
+from finplug._money import Money
+from finplug.ledger.session import LedgerSession
+from finplug.ledger.values import (
     Account,
     AccountType,
     Balance,
@@ -36,126 +30,15 @@ from finplug._ledger import (
     Entry,
     EntryRequest,
     LedgerCheckpoint,
-    LedgerSession,
     Leg,
     VerifyReport,
-)
-from finplug._money import Money
-from finplug._payments import (
-    ChannelInfo,
-    JanitorReport,
-    Payment,
-    PaymentMethod,
-    PaymentStatus,
-    RouteRequest,
 )
 
 __all__ = [
     "COMPONENTS",
-    "BillingAPI",
     "EventsAPI",
     "LedgerAPI",
-    "PaymentsAPI",
-    "ReconciliationAPI",
-    "RiskAPI",
 ]
-
-
-@runtime_checkable
-class RiskAPI(Protocol):
-    """``tenant.risk``: assess operations against every risk rule of the tenant."""
-
-    def assess(self, context: RiskContext) -> RiskDecision:
-        """Run every ``finplug_assess_risk`` implementation and combine the answers."""
-        ...
-
-    def rules(self) -> list[str]:
-        """Names of the rules this tenant's risk component evaluates, in order."""
-        ...
-
-
-@runtime_checkable
-class PaymentsAPI(Protocol):
-    """``tenant.payments``: one API in front of every payment channel of the tenant.
-
-    Every mutating call takes a client idempotency key with Stripe's
-    semantics: the same key with the same arguments returns the first call's
-    result (its error included); the same key with other arguments raises
-    :class:`~finplug.IdempotencyConflictError`; concurrent duplicates have
-    one effect. Declines are not exceptions: the returned payment is
-    ``FAILED`` with a ``failure_code``. Operations the payment's state
-    forbids raise :class:`~finplug.IllegalTransitionError`.
-    """
-
-    def authorize(
-        self,
-        key: str,
-        *,
-        amount: Money,
-        merchant_id: str,
-        method: PaymentMethod | str,
-        customer_id: str = "",
-        capture: bool = False,
-        description: str = "",
-        attributes: Mapping[str, str] | None = None,
-    ) -> Payment:
-        """Ask risk, route, and authorize (and capture at once if ``capture``)."""
-        ...
-
-    def confirm(self, key: str, payment_id: str, *, approve: bool) -> Payment:
-        """Finish a payment a risk review held: authorize it, or fail it."""
-        ...
-
-    def capture(self, key: str, payment_id: str, amount: Money | None = None) -> Payment:
-        """Capture all (``None``) or part of an authorization; the rest is released."""
-        ...
-
-    def void(self, key: str, payment_id: str) -> Payment:
-        """Release an authorization nothing was captured from."""
-        ...
-
-    def refund(self, key: str, payment_id: str, amount: Money | None = None) -> Payment:
-        """Refund all that is left (``None``) or part of it; may be called several times."""
-        ...
-
-    def topup(
-        self,
-        key: str,
-        *,
-        customer_id: str,
-        amount: Money,
-        method: PaymentMethod | str,
-        description: str = "",
-    ) -> Payment:
-        """Fund a customer's wallet account through a channel (a sale, then a posting)."""
-        ...
-
-    def get(self, payment_id: str) -> Payment:
-        """One payment, with its attempts and transitions."""
-        ...
-
-    def list(
-        self,
-        *,
-        merchant_id: str | None = None,
-        status: PaymentStatus | str | None = None,
-        after: str | None = None,
-        limit: int = 100,
-    ) -> builtins.list[Payment]:
-        """Payments in creation order, optionally filtered; page with ``after`` (an id)."""
-        ...
-
-    def resolve_unknown(self, limit: int = 100) -> JanitorReport:
-        """The janitor: ask channels about calls that timed out or were cut off, and settle."""
-        ...
-
-    def channels(self) -> builtins.list[ChannelInfo]:
-        """The tenant's channels, as registered by channel plugins."""
-        ...
-
-    def route(self, request: RouteRequest) -> builtins.list[str]:
-        """The channels a payment would try, in order (no side effect)."""
-        ...
 
 
 @runtime_checkable
@@ -318,24 +201,8 @@ class EventsAPI(Protocol):
         ...
 
 
-@runtime_checkable
-class BillingAPI(Protocol):
-    """``tenant.billing``: fee schedules and invoices (specified by the billing issue)."""
-
-
-@runtime_checkable
-class ReconciliationAPI(Protocol):
-    """``tenant.reconciliation``: statements matched to the ledger (its own issue)."""
-
-
-#: The component names the kernel knows, with the interface each must satisfy.
-#: Plugins may provide other components too (``lending``, ``cockpit`` …);
-#: those are reached with ``tenant.component(name)``.
+#: The kernel's own components by name (sockets declare the others).
 COMPONENTS: Final[dict[str, type]] = {
-    "billing": BillingAPI,
     "events": EventsAPI,
     "ledger": LedgerAPI,
-    "payments": PaymentsAPI,
-    "reconciliation": ReconciliationAPI,
-    "risk": RiskAPI,
 }

@@ -1,4 +1,9 @@
-"""Every hook specification of finplug, in one module.
+"""The kernel's hook specifications: components, events and cross-plugin checks.
+
+Business hooks live with their sockets (:mod:`finplug.sockets.risk`,
+:mod:`finplug.sockets.fees`, :mod:`finplug.sockets.payments.hookspecs`) and
+a plugin's own extension points in its own module (``meta.hookspecs``); they
+follow the same rules.
 
 Each spec says how pluggy combines the results of its implementations
 (*collect all*: a list with one entry per implementation that did not return
@@ -9,7 +14,7 @@ gets when no enabled plugin implements it.
 Hooks are called through the tenant's typed relay, :class:`Hooks`, so that
 mypy checks argument names and types at every call site::
 
-    decisions = tenant.hooks.finplug_assess_risk(context=ctx)
+    issues = tenant.hooks.finplug_check_tenant()
 
 :class:`Hooks` mirrors the specs below; ``tests/test_hookspecs.py`` fails if
 the two drift apart, and ``tests/test_docs.py`` fails if a hook has no
@@ -20,22 +25,16 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from finplug._domain import Fee, FeeContext, RiskContext, RiskDecision
 from finplug._errors import ConfigIssue
 from finplug._events import Event
-from finplug._payments import ChannelConnector, RoutingStrategy
 from finplug._plugin import HookFailurePolicy, failure_policy, hookspec
 
 __all__ = [
     "ComponentRegistrar",
     "Hooks",
-    "finplug_assess_risk",
-    "finplug_calculate_fees",
     "finplug_check_tenant",
     "finplug_on_event",
-    "finplug_register_channels",
     "finplug_register_components",
-    "finplug_routing_strategies",
 ]
 
 
@@ -78,63 +77,6 @@ def finplug_register_components(register: ComponentRegistrar) -> None:
 
 
 @hookspec
-@failure_policy(HookFailurePolicy.FAIL_CLOSED)
-def finplug_assess_risk(context: RiskContext) -> RiskDecision | None:
-    """Assess an operation (a payment, a top-up, an onboarding) for risk.
-
-    Return a :class:`~finplug.RiskDecision`, or ``None`` to abstain.
-
-    Combination: collect all; callers merge the answers with
-    :func:`~finplug.combine_risk_decisions` (strictest verdict wins, reasons
-    of every objection kept).
-    Nobody implements it: the call returns ``[]``, which combines to approve,
-    so a tenant without risk plugins still runs its payment flow.
-
-    Failure policy: fail closed. :func:`~finplug.assess_risk` (which
-    every caller uses) turns a raising implementation into a ``REVIEW``
-    decision whose reason (``risk_check_failed``) names the plugin: the
-    operation is held for a person, never let through unchecked, and the
-    tenant's other operations go on.
-
-    Example::
-
-        @hookimpl
-        def finplug_assess_risk(self, context):
-            if context.country in self.settings.blocked_countries:
-                return RiskDecision.decline(RiskReason("country_blocked", "…"))
-            return None
-    """
-
-
-@hookspec
-@failure_policy(HookFailurePolicy.PROPAGATE)
-def finplug_calculate_fees(context: FeeContext) -> list[Fee] | None:
-    """Compute the fees a money movement carries.
-
-    Return the fee lines this plugin's rules produce (or ``None`` / ``[]``
-    when none apply). Amounts must already be in the movement's currency and
-    rounded to its minor unit (use :meth:`~finplug.Money.multiply`).
-
-    Combination: collect all; the caller flattens the lists, in hook order.
-    Nobody implements it: the call returns ``[]``, meaning no fees.
-
-    Failure policy: propagate, before any money moves. Callers compute
-    fees before they ask a channel to move money (the payments component
-    does so before it reserves the channel call, and stores them with it),
-    so a raising implementation fails the operation with
-    :class:`~finplug.HookCallError` and nothing is written or moved; the same
-    call may be retried. Implementations must be pure: a caller may ask for
-    the fees of several candidate channels and use one.
-
-    Example::
-
-        @hookimpl
-        def finplug_calculate_fees(self, context):
-            return [Fee("acquiring", context.amount.multiply(Decimal("0.029")))]
-    """
-
-
-@hookspec
 @failure_policy(HookFailurePolicy.RETRY_LATER)
 def finplug_on_event(event: Event) -> None:
     """React to a domain event after the transaction that emitted it committed.
@@ -167,57 +109,6 @@ def finplug_on_event(event: Event) -> None:
 
 
 @hookspec
-@failure_policy(HookFailurePolicy.PROPAGATE)
-def finplug_register_channels() -> list[ChannelConnector] | None:
-    """Provide the payment channels this plugin connects, for the calling tenant.
-
-    Return one :class:`~finplug.ChannelConnector` per channel, built from this
-    plugin's tenant settings (credentials, endpoints, limits). The payments
-    component asks once per tenant runtime, when it first routes.
-
-    Combination: collect all; the caller flattens the lists. Two channels with
-    the same name are an :class:`~finplug.AssemblyError`.
-    Nobody implements it: the call returns ``[]``; the tenant has no channels
-    and every payment fails with ``no_eligible_channel``.
-
-    Failure policy: propagate. The payments call that first needed the
-    channels fails with :class:`~finplug.HookCallError` before anything is
-    written; nothing is cached, so the next call asks again.
-
-    Example::
-
-        @hookimpl
-        def finplug_register_channels(self):
-            return [AcmeCardConnector(self.settings.api_key, self.settings.limits)]
-    """
-
-
-@hookspec
-@failure_policy(HookFailurePolicy.PROPAGATE)
-def finplug_routing_strategies() -> dict[str, RoutingStrategy] | None:
-    """Offer routing strategies by name, for tenants to choose in their config.
-
-    A strategy orders the channels eligible for a payment (see
-    :class:`~finplug.RoutingStrategy`); the payments component applies the
-    tenant's rules and fallback list around it.
-
-    Combination: collect all; the caller merges the dicts. A name offered by
-    two plugins, or clashing with a built-in strategy, is an
-    :class:`~finplug.AssemblyError`.
-    Nobody implements it: the call returns ``[]``; only the built-in
-    strategies exist.
-
-    Failure policy: propagate, like :func:`finplug_register_channels`.
-
-    Example::
-
-        @hookimpl
-        def finplug_routing_strategies(self):
-            return {"cheapest_then_fastest": cheapest_then_fastest}
-    """
-
-
-@hookspec
 @failure_policy(HookFailurePolicy.REPORT)
 def finplug_check_tenant() -> list[ConfigIssue] | None:
     """Check settings that only make sense together with the tenant's other plugins.
@@ -246,7 +137,8 @@ def finplug_check_tenant() -> list[ConfigIssue] | None:
 
         @hookimpl
         def finplug_check_tenant(self):
-            known = {c.info.name for batch in self.context.hooks.finplug_register_channels()
+            hooks = payments_hooks.of(self.context.hooks)
+            known = {c.info.name for batch in payments_hooks.of(hooks).finplug_register_channels()
                      for c in batch}
             return [ConfigIssue(None, None, f"plugins.payments.routing.priority[{i}]",
                                 f"unknown channel {name!r}")
@@ -261,24 +153,8 @@ class _RegisterComponentsCaller(Protocol):
     def __call__(self, *, register: ComponentRegistrar) -> list[None]: ...
 
 
-class _AssessRiskCaller(Protocol):
-    def __call__(self, *, context: RiskContext) -> list[RiskDecision]: ...
-
-
-class _CalculateFeesCaller(Protocol):
-    def __call__(self, *, context: FeeContext) -> list[list[Fee]]: ...
-
-
 class _OnEventCaller(Protocol):
     def __call__(self, *, event: Event) -> list[None]: ...
-
-
-class _RegisterChannelsCaller(Protocol):
-    def __call__(self) -> list[list[ChannelConnector]]: ...
-
-
-class _RoutingStrategiesCaller(Protocol):
-    def __call__(self) -> list[dict[str, RoutingStrategy]]: ...
 
 
 class _CheckTenantCaller(Protocol):
@@ -294,9 +170,5 @@ class Hooks(Protocol):
     """
 
     finplug_register_components: _RegisterComponentsCaller
-    finplug_assess_risk: _AssessRiskCaller
-    finplug_calculate_fees: _CalculateFeesCaller
     finplug_check_tenant: _CheckTenantCaller
     finplug_on_event: _OnEventCaller
-    finplug_register_channels: _RegisterChannelsCaller
-    finplug_routing_strategies: _RoutingStrategiesCaller

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from finplug import (
+from finplug import Money
+from finplug.sockets.payments import (
     ChannelError,
     ChannelOperation,
     ChannelRequest,
     ChannelResult,
-    Money,
     PaymentMethod,
 )
 from finplug_channels_sim import SimChannel, SimConnector

@@ -14,7 +14,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from finplug import (
+from finplug import Money
+from finplug.sockets.payments import (
     ChannelConnector,
     ChannelDeclinedError,
     ChannelError,
@@ -22,7 +23,6 @@ from finplug import (
     ChannelResult,
     ChannelTimeoutError,
     ChannelUnavailableError,
-    Money,
     PaymentMethod,
 )
 from finplug_channels_sim import Outcome, OutcomeKind, SimConnector, outcome_digest

@@ -6,7 +6,8 @@ from typing import Any
 
 import pytest
 
-from finplug import ChannelConnector, ChannelResult, ChannelTimeoutError
+from finplug.sockets.payments import ChannelConnector, ChannelResult, ChannelTimeoutError
+from finplug.sockets.payments.hookspecs import payments_hooks
 from finplug.testing import MakeTenant, assert_valid_plugin
 from finplug_channels_sim import ChannelsSimPlugin, SimConnector
 from sim_helpers import request
@@ -28,7 +29,7 @@ def test_plugin_matches_the_specs() -> None:
 
 def test_hook_registers_one_connector_per_channel(make_tenant: MakeTenant) -> None:
     tenant = make_tenant([ChannelsSimPlugin], settings={"channels-sim": SETTINGS})
-    [connectors] = tenant.hooks.finplug_register_channels()
+    [connectors] = payments_hooks.of(tenant.hooks).finplug_register_channels()
     assert [c.info.name for c in connectors] == ["card-eu", "wallet-cn"]
     assert all(isinstance(c, ChannelConnector) for c in connectors)
     assert [c.info.enabled for c in connectors] == [True, False]
@@ -40,8 +41,8 @@ def test_hook_registers_one_connector_per_channel(make_tenant: MakeTenant) -> No
 
 def test_connectors_are_built_once_per_tenant(make_tenant: MakeTenant) -> None:
     tenant = make_tenant([ChannelsSimPlugin], settings={"channels-sim": SETTINGS})
-    [first] = tenant.hooks.finplug_register_channels()
-    [again] = tenant.hooks.finplug_register_channels()
+    [first] = payments_hooks.of(tenant.hooks).finplug_register_channels()
+    [again] = payments_hooks.of(tenant.hooks).finplug_register_channels()
     assert all(a is b for a, b in zip(first, again, strict=True))
     # So the journal of the first call is there for the next one.
     with pytest.raises(ChannelTimeoutError):
@@ -56,8 +57,8 @@ def test_connectors_are_built_once_per_tenant(make_tenant: MakeTenant) -> None:
 def test_tenants_do_not_share_connectors(make_tenant: MakeTenant) -> None:
     one = make_tenant([ChannelsSimPlugin], settings={"channels-sim": SETTINGS}, tenant_id="one")
     two = make_tenant([ChannelsSimPlugin], settings={"channels-sim": SETTINGS}, tenant_id="two")
-    [[a, _]] = one.hooks.finplug_register_channels()
-    [[b, _]] = two.hooks.finplug_register_channels()
+    [[a, _]] = payments_hooks.of(one.hooks).finplug_register_channels()
+    [[b, _]] = payments_hooks.of(two.hooks).finplug_register_channels()
     assert a is not b
     a.execute(request())
     assert isinstance(b, SimConnector)
@@ -66,4 +67,4 @@ def test_tenants_do_not_share_connectors(make_tenant: MakeTenant) -> None:
 
 def test_no_channels_registers_nothing(make_tenant: MakeTenant) -> None:
     tenant = make_tenant([ChannelsSimPlugin])
-    assert tenant.hooks.finplug_register_channels() == []
+    assert payments_hooks.of(tenant.hooks).finplug_register_channels() == []

@@ -11,7 +11,8 @@ import pytest
 import yaml
 from pydantic import SecretStr
 
-from finplug import ChannelOperation, ConfigError, PaymentMethod
+from finplug import ConfigError
+from finplug.sockets.payments import ChannelOperation, PaymentMethod
 from finplug.testing import MakePlatform
 from finplug_channels_sim import (
     ChannelsSimPlugin,

@@ -8,13 +8,14 @@ from pathlib import Path
 import pytest
 
 import worked_example
-from finplug import (
+from finplug.sockets.payments import (
     ChannelConnector,
     ChannelDeclinedError,
     ChannelResult,
     ChannelTimeoutError,
     ChannelUnavailableError,
 )
+from finplug.sockets.payments.hookspecs import payments_hooks
 from finplug.testing import MakeTenant, assert_valid_plugin
 from sim_helpers import request
 from worked_example import PiggyBankConnector, PiggyBankPlugin
@@ -39,7 +40,7 @@ def test_example_plugin_is_valid() -> None:
 
 def test_example_connector_through_a_tenant(make_tenant: MakeTenant) -> None:
     tenant = make_tenant([PiggyBankPlugin], settings={"piggy-bank": {"limit": "100"}})
-    [[connector]] = tenant.hooks.finplug_register_channels()
+    [[connector]] = payments_hooks.of(tenant.hooks).finplug_register_channels()
     assert isinstance(connector, ChannelConnector)
     assert isinstance(connector, PiggyBankConnector)
     assert connector.info.name == "piggy-bank"
@@ -64,6 +65,6 @@ def test_example_connector_through_a_tenant(make_tenant: MakeTenant) -> None:
 
 def test_example_is_built_once_per_tenant(make_tenant: MakeTenant) -> None:
     tenant = make_tenant([PiggyBankPlugin])
-    [[first]] = tenant.hooks.finplug_register_channels()
-    [[again]] = tenant.hooks.finplug_register_channels()
+    [[first]] = payments_hooks.of(tenant.hooks).finplug_register_channels()
+    [[again]] = payments_hooks.of(tenant.hooks).finplug_register_channels()
     assert first is again

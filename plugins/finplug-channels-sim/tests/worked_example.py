@@ -7,6 +7,12 @@ from decimal import Decimal
 from pydantic import BaseModel, ConfigDict
 
 from finplug import (
+    Money,
+    Plugin,
+    PluginMeta,
+    hookimpl,
+)
+from finplug.sockets.payments import (
     ChannelConnector,
     ChannelDeclinedError,
     ChannelError,
@@ -15,11 +21,7 @@ from finplug import (
     ChannelResult,
     ChannelTimeoutError,
     ChannelUnavailableError,
-    Money,
     PaymentMethod,
-    Plugin,
-    PluginMeta,
-    hookimpl,
 )
 from finplug.types import CurrencyCode, PositiveAmount, Rate
 
@@ -120,6 +122,7 @@ class PiggyBankPlugin(Plugin[PiggyBankSettings]):
     """Connects the tenant to Piggy Bank."""
 
     meta = PluginMeta(
+        sockets={"payments": ">=1.0,<2"},
         name="piggy-bank",
         version="0.1.0",
         summary="Card payments through Piggy Bank",

@@ -11,7 +11,8 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from finplug import ConfigError, Fee, FeeContext, Money, currency
+from finplug import ConfigError, Money, currency
+from finplug.sockets.fees import Fee, FeeContext, fee_hooks
 from finplug.testing import MakePlatform, MakeTenant, assert_valid_plugin
 from finplug_fee_schedule import FeeRule, FeeSchedulePlugin, compute_fee
 
@@ -49,7 +50,7 @@ def fees_for(
     if rounding is not None:
         schedule["rounding"] = rounding
     tenant = make_tenant([FeeSchedulePlugin], settings={"fee-schedule": schedule})
-    answers = tenant.hooks.finplug_calculate_fees(context=context)
+    answers = fee_hooks.of(tenant.hooks).finplug_calculate_fees(context=context)
     return [fee for answer in answers for fee in answer]
 
 
@@ -177,12 +178,12 @@ def test_no_matching_rule_abstains(make_tenant: MakeTenant) -> None:
     assert isinstance(plugin, FeeSchedulePlugin)
     context = FeeContext("payout", Money("10.00", "EUR"))
     assert plugin.finplug_calculate_fees(context) is None
-    assert tenant.hooks.finplug_calculate_fees(context=context) == []
+    assert fee_hooks.of(tenant.hooks).finplug_calculate_fees(context=context) == []
 
 
 def test_no_rules_means_no_fees(make_tenant: MakeTenant) -> None:
     tenant = make_tenant([FeeSchedulePlugin])
-    assert tenant.hooks.finplug_calculate_fees(context=capture("10.00")) == []
+    assert fee_hooks.of(tenant.hooks).finplug_calculate_fees(context=capture("10.00")) == []
 
 
 def test_several_matching_rules_give_lines_in_rule_order(make_tenant: MakeTenant) -> None:

@@ -15,12 +15,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from finplug import (
+from finplug import ConfigError, FinplugError, Money
+from finplug.sockets.payments import (
     ChannelInfo,
     ChannelStats,
-    ConfigError,
-    FinplugError,
-    Money,
     PaymentMethod,
     RouteRequest,
     RoutingStrategy,

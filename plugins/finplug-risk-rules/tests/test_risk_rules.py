@@ -10,19 +10,22 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from finplug import (
-    ComponentNotEnabledError,
     ConfigError,
     Money,
     NoSettings,
     Plugin,
     PluginMeta,
+    hookimpl,
+)
+from finplug.sockets.risk import (
+    RISK,
+    RiskAPI,
     RiskContext,
     RiskDecision,
     RiskReason,
     RiskVerdict,
-    hookimpl,
+    risk_hooks,
 )
-from finplug.components import RiskAPI
 from finplug.testing import MakePlatform, MakeTenant, assert_valid_plugin
 from finplug_risk_rules import RiskRulesPlugin
 
@@ -32,7 +35,7 @@ AUTHORIZE = "payment.authorize"
 class ExtraRulePlugin(Plugin[NoSettings]):
     """A second risk rule from another plugin: looks at the device attribute."""
 
-    meta = PluginMeta(name="extra-rule", version="0", api=">=1.0")
+    meta = PluginMeta(sockets={"risk": ">=1.0,<2"}, name="extra-rule", version="0", api=">=1.0")
 
     @hookimpl
     def finplug_assess_risk(self, context: RiskContext) -> RiskDecision | None:
@@ -83,9 +86,9 @@ def test_plugin_matches_the_specs() -> None:
 def test_provides_the_risk_component(make_tenant: MakeTenant) -> None:
     tenant = make_tenant([RiskRulesPlugin])
     assert tenant.has_component("risk")
-    assert isinstance(tenant.risk, RiskAPI)
-    assert tenant.risk is tenant.component("risk")
-    assert tenant.risk.rules() == []
+    assert isinstance(tenant.component(RISK), RiskAPI)
+    assert tenant.component(RISK) is tenant.component("risk")
+    assert tenant.component(RISK).rules() == []
 
 
 # ------------------------------------------------------------------ README table
@@ -150,15 +153,15 @@ def test_each_readme_rule(
     rule: str,
 ) -> None:
     tenant = make_tenant([RiskRulesPlugin], settings={"risk-rules": config})
-    [answer] = tenant.hooks.finplug_assess_risk(context=context)
+    [answer] = risk_hooks.of(tenant.hooks).finplug_assess_risk(context=context)
     assert answer.verdict is verdict
     assert codes(answer) == [code]
     assert answer.reasons[0].rule == f"risk-rules:{rule}"
     assert answer.reasons[0].message
-    decision = tenant.risk.assess(context)
+    decision = tenant.component(RISK).assess(context)
     assert decision.verdict is verdict
     assert codes(decision) == [code]
-    assert tenant.risk.rules() == [f"risk-rules:{rule}"]
+    assert tenant.component(RISK).rules() == [f"risk-rules:{rule}"]
 
 
 @pytest.mark.parametrize(
@@ -183,8 +186,8 @@ def test_abstains_when_nothing_objects(
     plugin = tenant.plugin("risk-rules")
     assert isinstance(plugin, RiskRulesPlugin)
     assert plugin.finplug_assess_risk(context) is None
-    assert tenant.hooks.finplug_assess_risk(context=context) == []
-    decision = tenant.risk.assess(context)
+    assert risk_hooks.of(tenant.hooks).finplug_assess_risk(context=context) == []
+    decision = tenant.component(RISK).assess(context)
     assert decision.approved
     assert decision == RiskDecision.approve()
 
@@ -193,8 +196,8 @@ def test_country_codes_in_contexts_are_matched_case_insensitively(
     make_tenant: MakeTenant,
 ) -> None:
     tenant = make_tenant([RiskRulesPlugin], settings={"risk-rules": {"blocked_countries": ["kp"]}})
-    assert tenant.risk.assess(ctx(country="kp")).verdict is RiskVerdict.DECLINE
-    assert tenant.risk.assess(ctx(country="KP")).verdict is RiskVerdict.DECLINE
+    assert tenant.component(RISK).assess(ctx(country="kp")).verdict is RiskVerdict.DECLINE
+    assert tenant.component(RISK).assess(ctx(country="KP")).verdict is RiskVerdict.DECLINE
 
 
 def test_blocked_wins_over_review_for_one_country(make_tenant: MakeTenant) -> None:
@@ -202,7 +205,7 @@ def test_blocked_wins_over_review_for_one_country(make_tenant: MakeTenant) -> No
         [RiskRulesPlugin],
         settings={"risk-rules": {"blocked_countries": ["IR"], "review_countries": ["IR"]}},
     )
-    decision = tenant.risk.assess(ctx(country="IR"))
+    decision = tenant.component(RISK).assess(ctx(country="IR"))
     assert decision.verdict is RiskVerdict.DECLINE
     assert codes(decision) == ["country_blocked"]
 
@@ -219,11 +222,11 @@ def test_several_rules_keep_every_reason(make_tenant: MakeTenant) -> None:
             }
         },
     )
-    reviews = tenant.risk.assess(ctx("3000.00", country="RU"))
+    reviews = tenant.component(RISK).assess(ctx("3000.00", country="RU"))
     assert reviews.verdict is RiskVerdict.REVIEW
     assert sorted(codes(reviews)) == ["amount_needs_review", "country_needs_review"]
 
-    declines = tenant.risk.assess(ctx("20000.00", country="RU", merchant="m-0666"))
+    declines = tenant.component(RISK).assess(ctx("20000.00", country="RU", merchant="m-0666"))
     assert declines.verdict is RiskVerdict.DECLINE
     assert sorted(codes(declines)) == [
         "amount_needs_review",
@@ -231,7 +234,7 @@ def test_several_rules_keep_every_reason(make_tenant: MakeTenant) -> None:
         "country_needs_review",
         "merchant_blocked",
     ]
-    assert sorted(tenant.risk.rules()) == [
+    assert sorted(tenant.component(RISK).rules()) == [
         "risk-rules:blocked_merchants",
         "risk-rules:decline_above",
         "risk-rules:review_above",
@@ -250,11 +253,11 @@ def test_operations_filter(make_tenant: MakeTenant) -> None:
         },
     )
     for operation in (AUTHORIZE, "wallet.topup"):
-        decision = tenant.risk.assess(ctx(country="KP", operation=operation))
+        decision = tenant.component(RISK).assess(ctx(country="KP", operation=operation))
         assert decision.verdict is RiskVerdict.DECLINE, operation
     skipped = ctx(country="KP", operation="merchant.onboard")
-    assert tenant.hooks.finplug_assess_risk(context=skipped) == []
-    assert tenant.risk.assess(skipped).approved
+    assert risk_hooks.of(tenant.hooks).finplug_assess_risk(context=skipped) == []
+    assert tenant.component(RISK).assess(skipped).approved
 
 
 def test_empty_operations_list_assesses_nothing(make_tenant: MakeTenant) -> None:
@@ -262,7 +265,7 @@ def test_empty_operations_list_assesses_nothing(make_tenant: MakeTenant) -> None
         [RiskRulesPlugin],
         settings={"risk-rules": {"blocked_countries": ["KP"], "operations": []}},
     )
-    assert tenant.risk.assess(ctx(country="KP")).approved
+    assert tenant.component(RISK).assess(ctx(country="KP")).approved
 
 
 # ------------------------------------------------------------------ with another plugin
@@ -273,47 +276,48 @@ def test_assess_combines_rules_of_other_plugins(make_tenant: MakeTenant) -> None
         [RiskRulesPlugin, ExtraRulePlugin],
         settings={"risk-rules": {"blocked_countries": ["KP"], "review_above": {"EUR": "100"}}},
     )
-    # Only the other plugin objects: its verdict and reason come through tenant.risk.
-    only_extra = tenant.risk.assess(ctx(device="emulator"))
+    # Only the other plugin objects: its verdict and reason come through tenant.component(RISK).
+    only_extra = tenant.component(RISK).assess(ctx(device="emulator"))
     assert only_extra.verdict is RiskVerdict.REVIEW
     assert codes(only_extra) == ["device_emulator"]
     assert only_extra.reasons[0].rule == "extra-rule:device"
 
     # Both object: the strictest verdict wins, every reason is kept.
-    review_and_decline = tenant.risk.assess(ctx(country="KP", device="emulator"))
+    review_and_decline = tenant.component(RISK).assess(ctx(country="KP", device="emulator"))
     assert review_and_decline.verdict is RiskVerdict.DECLINE
     assert sorted(codes(review_and_decline)) == ["country_blocked", "device_emulator"]
 
-    decline_and_review = tenant.risk.assess(ctx("100.01", device="banned"))
+    decline_and_review = tenant.component(RISK).assess(ctx("100.01", device="banned"))
     assert decline_and_review.verdict is RiskVerdict.DECLINE
     assert sorted(codes(decline_and_review)) == ["amount_needs_review", "device_banned"]
 
     # Only risk-rules objects.
-    only_own = tenant.risk.assess(ctx("100.01"))
+    only_own = tenant.component(RISK).assess(ctx("100.01"))
     assert only_own.verdict is RiskVerdict.REVIEW
     assert codes(only_own) == ["amount_needs_review"]
 
     # Nobody objects.
-    assert tenant.risk.assess(ctx("100.00")).approved
-    assert tenant.hooks.finplug_assess_risk(context=ctx("100.00")) == []
+    assert tenant.component(RISK).assess(ctx("100.00")).approved
+    assert risk_hooks.of(tenant.hooks).finplug_assess_risk(context=ctx("100.00")) == []
     # rules() lists only risk-rules' own rules.
-    assert sorted(tenant.risk.rules()) == [
+    assert sorted(tenant.component(RISK).rules()) == [
         "risk-rules:blocked_countries",
         "risk-rules:review_above",
     ]
 
 
-def test_without_risk_rules_there_is_no_risk_component(make_tenant: MakeTenant) -> None:
+def test_without_risk_rules_the_socket_default_runs_the_other_rules(
+    make_tenant: MakeTenant,
+) -> None:
     tenant = make_tenant([ExtraRulePlugin], tenant_id="acme")
     assert not tenant.has_component("risk")
-    with pytest.raises(ComponentNotEnabledError) as info:
-        _ = tenant.risk
-    assert info.value.tenant == "acme"
-    assert info.value.component == "risk"
-    assert "'acme'" in str(info.value)
-    assert "'risk'" in str(info.value)
+    # Nobody provides the component: the risk socket's default asks the rules there are.
+    default = tenant.component(RISK)
+    assert default.rules() == []
+    assert default.assess(ctx(device="banned")).verdict is RiskVerdict.DECLINE
+    assert default.assess(ctx("100.00")).approved
     # The other plugin's rule still answers the hook directly.
-    [answer] = tenant.hooks.finplug_assess_risk(context=ctx(device="banned"))
+    [answer] = risk_hooks.of(tenant.hooks).finplug_assess_risk(context=ctx(device="banned"))
     assert answer.verdict is RiskVerdict.DECLINE
 
 
@@ -440,7 +444,7 @@ def test_declines_exactly_above_the_limit(make_tenant: MakeTenant, amount: int, 
         [RiskRulesPlugin],
         settings={"risk-rules": {"decline_above": {"EUR": str(limit_money.amount)}}},
     )
-    decision = tenant.risk.assess(RiskContext(AUTHORIZE, amount=money))
+    decision = tenant.component(RISK).assess(RiskContext(AUTHORIZE, amount=money))
     assert (decision.verdict is RiskVerdict.DECLINE) == (amount > limit)
     if amount > limit:
         assert codes(decision) == ["amount_over_limit"]

@@ -9,7 +9,8 @@ mode and any process recomputes the same truth.
 
 from __future__ import annotations
 
-from finplug import ChannelConnector, Plugin, PluginMeta, hookimpl
+from finplug import Plugin, PluginMeta, hookimpl
+from finplug.sockets.payments import ChannelConnector
 from finplug_channels_sim._connector import (
     AuthorizationState,
     JournalEntry,
@@ -49,6 +50,7 @@ class ChannelsSimPlugin(Plugin[SimSettings]):
     """
 
     meta = PluginMeta(
+        sockets={"payments": ">=1.0,<2"},
         name="channels-sim",
         version="0.1.0",
         summary="Simulated payment channels, deterministic under a seed",

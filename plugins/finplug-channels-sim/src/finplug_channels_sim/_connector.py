@@ -9,7 +9,8 @@ from dataclasses import dataclass
 from fractions import Fraction
 from typing import Literal
 
-from finplug import (
+from finplug import Money
+from finplug.sockets.payments import (
     ChannelDeclinedError,
     ChannelError,
     ChannelInfo,
@@ -18,7 +19,6 @@ from finplug import (
     ChannelResult,
     ChannelTimeoutError,
     ChannelUnavailableError,
-    Money,
 )
 from finplug_channels_sim._settings import Outcome, OutcomeKind, SimChannel
 

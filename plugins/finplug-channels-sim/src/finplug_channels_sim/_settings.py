@@ -17,7 +17,7 @@ from pydantic import (
     model_validator,
 )
 
-from finplug import ChannelOperation, PaymentMethod
+from finplug.sockets.payments import ChannelOperation, PaymentMethod
 from finplug.types import Amount, Credential, CurrencyCode, PositiveAmount, Rate
 
 __all__ = [

@@ -8,7 +8,14 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from finplug import Fee, FeeContext, Money, Plugin, PluginMeta, exact_product, hookimpl
+from finplug import (
+    Money,
+    Plugin,
+    PluginMeta,
+    exact_product,
+    hookimpl,
+)
+from finplug.sockets.fees import Fee, FeeContext
 from finplug.types import Amount, CurrencyCode, Rate
 
 __all__ = ["FeeRule", "FeeSchedulePlugin", "FeeScheduleSettings", "compute_fee"]
@@ -105,6 +112,7 @@ class FeeSchedulePlugin(Plugin[FeeScheduleSettings]):
     """Answers ``finplug_calculate_fees`` from the tenant's fee rules."""
 
     meta = PluginMeta(
+        sockets={"fees": ">=1.0,<2"},
         name="fee-schedule",
         version="0.1.0",
         summary="Fee rules (rate + fixed, floor and cap) per tenant",

@@ -36,7 +36,7 @@ class PaymentsSettings(BaseModel):
 
 
 class PaymentsPlugin(Plugin[PaymentsSettings]):
-    """Provides ``tenant.payments`` over the tenant's channels, ledger and outbox."""
+    """Provides ``tenant.component(PAYMENTS)`` over the tenant's channels, ledger and outbox."""
 
     meta = PluginMeta(
         name="payments",
@@ -44,6 +44,7 @@ class PaymentsPlugin(Plugin[PaymentsSettings]):
         summary="Aggregated payments: routing, cascade, top-up, acquiring bookkeeping",
         components=frozenset({"payments"}),
         requires_components=frozenset({"ledger", "events"}),
+        sockets={"payments": ">=1.0,<2", "risk": ">=1.0,<2", "fees": ">=1.0,<2"},
         api=">=1.0,<2",
         settings=PaymentsSettings,
         migrations="finplug_payments.migrations",

@@ -1,4 +1,4 @@
-"""``tenant.payments``: the payment lifecycle, channel cascade, bookkeeping and janitor.
+"""``tenant.component(PAYMENTS)``: the payment lifecycle, channel cascade, bookkeeping and janitor.
 
 How a call runs (each numbered step is one database transaction; channel
 calls happen between transactions, never inside one):
@@ -52,8 +52,21 @@ from sqlalchemy import Connection, and_, bindparam, or_, select
 from sqlalchemy.exc import IntegrityError
 
 from finplug import (
-    PAYMENT_TRANSITIONS,
     AssemblyError,
+    ConfigIssue,
+    Event,
+    FastSQL,
+    HookCallError,
+    Leg,
+    Money,
+    PluginContext,
+    Record,
+    currency,
+)
+from finplug.components import EventsAPI, LedgerAPI
+from finplug.sockets.fees import Fee, FeeContext, fee_hooks
+from finplug.sockets.payments import (
+    PAYMENT_TRANSITIONS,
     ChannelConnector,
     ChannelError,
     ChannelInfo,
@@ -62,37 +75,27 @@ from finplug import (
     ChannelResult,
     ChannelStats,
     ChannelTimeoutError,
-    ConfigIssue,
-    Event,
-    FastSQL,
-    Fee,
-    FeeContext,
-    HookCallError,
+    IdempotencyInProgressError,
     IllegalTransitionError,
     JanitorFailure,
     JanitorReport,
-    Leg,
-    Money,
+    OperationFailedError,
     Payment,
     PaymentAttempt,
+    PaymentBusyError,
     PaymentError,
+    PaymentIdempotencyConflictError,
     PaymentKind,
     PaymentMethod,
     PaymentNotFoundError,
     PaymentStatus,
     PaymentTransition,
-    PluginContext,
-    Record,
-    RiskContext,
-    RiskDecision,
-    RiskReason,
-    RiskVerdict,
+    PaymentValidationError,
     RouteRequest,
     RoutingStrategy,
-    assess_risk,
-    currency,
 )
-from finplug.components import EventsAPI, LedgerAPI, RiskAPI
+from finplug.sockets.payments.hookspecs import payments_hooks
+from finplug.sockets.risk import RISK, RiskContext, RiskDecision, RiskReason, RiskVerdict
 from finplug_payments._schema import attempts, idempotency, payments, transitions
 from finplug_payments.routing import RoutingConfigError, RoutingSettings, RoutingTable
 
@@ -219,73 +222,8 @@ def _flush(conn: Connection) -> None:
 # ---------------------------------------------------------------- errors
 
 
-class PaymentValidationError(PaymentError, ValueError):
-    """A payments call with bad arguments; nothing was written."""
-
-    code = "invalid_request"
-
-    def __init__(self, field: str, message: str) -> None:
-        self.field = field
-        super().__init__(f"{field}: {message}")
-
-
-class PaymentIdempotencyConflictError(PaymentError):
-    """An idempotency key reused with other arguments (or for another operation)."""
-
-    code = "idempotency_conflict"
-
-    def __init__(self, key: str, operation: str) -> None:
-        self.key = key
-        super().__init__(
-            f"idempotency key {key!r} was first used for {operation} with other arguments;"
-            " use a new key for a new request"
-        )
-
-
-class IdempotencyInProgressError(PaymentError):
-    """A call with the same key is still running; retry later with the same key."""
-
-    code = "idempotency_in_progress"
-
-    def __init__(self, key: str) -> None:
-        self.key = key
-        super().__init__(f"a call with idempotency key {key!r} is still in progress")
-
-
-class PaymentBusyError(PaymentError):
-    """Another channel call for this payment is in flight (or unknown); try again later."""
-
-    code = "payment_busy"
-
-    def __init__(self, payment_id: str, operation: str) -> None:
-        self.payment_id = payment_id
-        super().__init__(
-            f"payment {payment_id!r} has a {operation} in flight; wait for it (or for the"
-            " janitor) before another operation"
-        )
-
-
-class OperationFailedError(PaymentError):
-    """The channel refused a capture, void or refund; the payment is unchanged.
-
-    Stored with the idempotency key: the same call again raises it again.
-    """
-
-    code = "operation_failed"
-
-    def __init__(self, payment_id: str, operation: str, channel_code: str, retriable: bool) -> None:
-        self.payment_id = payment_id
-        self.operation = operation
-        self.channel_code = channel_code
-        self.retriable = retriable
-        kind = "retriable" if retriable else "final"
-        super().__init__(
-            f"payment {payment_id!r}: the channel refused the {operation} ({channel_code}, {kind})"
-        )
-
-
 #: The reason code of a risk decision held because a risk check raised (as
-#: :func:`finplug.assess_risk` names it).
+#: :func:`finplug.sockets.risk.assess_risk` names it).
 _RISK_CHECK_FAILED: Final = "risk_check_failed"
 
 _REPLAYABLE: Final[dict[str, type[PaymentError]]] = {"OperationFailedError": OperationFailedError}
@@ -525,7 +463,7 @@ class PaymentsService:
 
     def _build(self) -> tuple[dict[str, ChannelConnector], RoutingTable]:
         found: dict[str, ChannelConnector] = {}
-        for batch in self._ctx.hooks.finplug_register_channels():
+        for batch in payments_hooks.of(self._ctx.hooks).finplug_register_channels():
             for connector in batch:
                 name = connector.info.name
                 if (
@@ -548,7 +486,7 @@ class PaymentsService:
                     )
                 found[name] = connector
         strategies: dict[str, RoutingStrategy] = {}
-        for offered in self._ctx.hooks.finplug_routing_strategies():
+        for offered in payments_hooks.of(self._ctx.hooks).finplug_routing_strategies():
             for name, strategy in offered.items():
                 if name in strategies:
                     raise AssemblyError(
@@ -904,16 +842,14 @@ class PaymentsService:
     def _assess(self, context: RiskContext) -> RiskDecision:
         """The risk decision, failing closed: a raising risk check holds the payment for review.
 
-        The tenant's ``risk`` component answers when one is enabled (the
-        risk-rules plugin's asks every ``finplug_assess_risk`` implementation
-        through :func:`finplug.assess_risk`); otherwise the hook is asked
-        through :func:`finplug.assess_risk` directly. Either way one raising
+        The tenant's ``risk`` component answers: the enabled plugin's that
+        provides it, or the socket's default, which asks every
+        ``finplug_assess_risk`` implementation through
+        :func:`~finplug.sockets.risk.assess_risk`. Either way one raising
         risk plugin holds this payment (reason ``risk_check_failed`` naming
         the plugin) and stops no other.
         """
-        if not self._ctx.has_component("risk"):
-            return assess_risk(self._ctx.hooks, context)
-        component = cast("RiskAPI", self._ctx.component("risk"))
+        component = self._ctx.component(RISK)
         try:
             return component.assess(context)
         except Exception as exc:
@@ -974,7 +910,7 @@ class PaymentsService:
             merchant_id=merchant_id or None,
         )
         lines: list[_FeeLine] = []
-        for batch in self._ctx.hooks.finplug_calculate_fees(context=context):
+        for batch in fee_hooks.of(self._ctx.hooks).finplug_calculate_fees(context=context):
             if not isinstance(batch, list | tuple):
                 self._bad_fee(f"expected a list of finplug.Fee, got {type(batch).__name__}")
             for fee in batch:

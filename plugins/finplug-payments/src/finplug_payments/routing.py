@@ -43,11 +43,10 @@ from typing import Annotated, Final, Self
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, model_validator
 
-from finplug import (
+from finplug import ConfigError, ConfigIssue
+from finplug.sockets.payments import (
     ChannelInfo,
     ChannelStats,
-    ConfigError,
-    ConfigIssue,
     PaymentMethod,
     RouteRequest,
     RoutingStrategy,

@@ -6,16 +6,14 @@ from decimal import Decimal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from finplug import (
-    Plugin,
-    PluginMeta,
+from finplug import Plugin, PluginMeta, hookimpl
+from finplug.hookspecs import ComponentRegistrar
+from finplug.sockets.risk import (
     RiskContext,
     RiskDecision,
     RiskReason,
     assess_risk,
-    hookimpl,
 )
-from finplug.hookspecs import ComponentRegistrar
 from finplug.types import CountryCode, CurrencyCode, PositiveAmount
 
 __all__ = ["RiskRulesPlugin", "RiskRulesSettings", "RiskService"]
@@ -64,9 +62,10 @@ class RiskService:
 
 
 class RiskRulesPlugin(Plugin[RiskRulesSettings]):
-    """Provides ``tenant.risk`` and evaluates the rules in :class:`RiskRulesSettings`."""
+    """Provides ``tenant.component(RISK)`` and evaluates the rules in :class:`RiskRulesSettings`."""
 
     meta = PluginMeta(
+        sockets={"risk": ">=1.0,<2"},
         name=_NAME,
         version="0.1.0",
         summary="Risk component with per-tenant limit and list rules",
