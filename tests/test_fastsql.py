@@ -209,3 +209,17 @@ def test_for_update_locks_the_row_on_postgresql(unique_id: str, fast_for: object
         finally:
             tenant.storage.drop()
             other.dispose()
+
+
+def test_runners_are_bounded_whatever_the_number_of_tenants() -> None:
+    """Issue 9: caches keyed by tenant schema must not grow with every tenant."""
+    from finplug._fastsql import RUNNERS_KEPT, _runner
+
+    _runner.cache_clear()
+    for i in range(RUNNERS_KEPT * 3):
+        _runner("postgresql", "psycopg", f"t_tenant_{i}")
+    assert _runner.cache_info().currsize == RUNNERS_KEPT
+    # The most recent tenants are still served from the cache.
+    recent = _runner("postgresql", "psycopg", f"t_tenant_{RUNNERS_KEPT * 3 - 1}")
+    assert recent is _runner("postgresql", "psycopg", f"t_tenant_{RUNNERS_KEPT * 3 - 1}")
+    assert recent.schema == f"t_tenant_{RUNNERS_KEPT * 3 - 1}"

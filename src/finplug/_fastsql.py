@@ -21,6 +21,7 @@ statements, so callers need no second code path.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from types import SimpleNamespace
@@ -143,8 +144,6 @@ class FastSQL:
     compiled form).
     """
 
-    _cache: Final[dict[tuple[str, str, str | None], FastSQL]] = {}
-
     def __init__(self, dialect_name: str, driver: str, schema: str | None, raw: bool) -> None:
         self.dialect_name = dialect_name
         """The SQLAlchemy dialect's name (``sqlite``, ``postgresql`` …)."""
@@ -156,18 +155,17 @@ class FastSQL:
 
     @classmethod
     def of(cls, conn: Connection) -> FastSQL:
-        """The runner for ``conn``'s dialect, driver and translated schema (cached)."""
+        """The runner for ``conn``'s dialect, driver and translated schema.
+
+        Runners are kept for the :data:`RUNNERS_KEPT` most recently used
+        (dialect, driver, schema) triples, so a process serving many tenants
+        holds the SQL of its busy ones and memory does not grow with the
+        number of tenants; an evicted tenant's statements are built again on
+        its next use (microseconds each).
+        """
         dialect = conn.dialect
         translate = conn.get_execution_options().get("schema_translate_map") or {}
-        schema = translate.get(None)
-        key = (dialect.name, dialect.driver, schema)
-        found = cls._cache.get(key)
-        if found is None:
-            raw = (dialect.name == "sqlite" and dialect.driver == "pysqlite") or (
-                dialect.name == "postgresql" and dialect.driver == "psycopg"
-            )
-            found = cls._cache.setdefault(key, cls(dialect.name, dialect.driver, schema, raw))
-        return found
+        return _runner(dialect.name, dialect.driver, translate.get(None))
 
     # -- SQL text ---------------------------------------------------------
 
@@ -361,3 +359,15 @@ class FastSQL:
         """The row matching ``where`` (a unique key), or ``None``."""
         rows = self.select(conn, table, where, for_update=for_update)
         return rows[0] if rows else None
+
+
+#: How many (dialect, driver, schema) runners :meth:`FastSQL.of` keeps, least recently used out.
+RUNNERS_KEPT: Final = 256
+
+
+@functools.lru_cache(maxsize=RUNNERS_KEPT)
+def _runner(dialect_name: str, driver: str, schema: str | None) -> FastSQL:
+    raw = (dialect_name == "sqlite" and driver == "pysqlite") or (
+        dialect_name == "postgresql" and driver == "psycopg"
+    )
+    return FastSQL(dialect_name, driver, schema, raw)
