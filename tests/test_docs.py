@@ -32,6 +32,7 @@ PAGES = [
     "routing",
     "channel-connectors",
     "payments",
+    "reference",
 ]
 
 
@@ -118,3 +119,86 @@ def test_storage_page_example_plugin_works(tmp_path: Path) -> None:
     plugin = platform.tenant("acme").plugin("notes")
     plugin.add("hello")  # type: ignore[attr-defined]
     assert plugin.bodies() == ["hello"]  # type: ignore[attr-defined]
+
+
+#: Sockets that are named and versioned but not built: their modules say "reserved".
+RESERVED = frozenset({"billing", "reconciliation"})
+_STATUS = re.compile(r"\breserved\b|\bnot built yet\b", re.I)
+
+
+def _built_names() -> frozenset[str]:
+    """Every built socket, kernel component and bundled plugin, by the names pages use."""
+    import pkgutil
+
+    from finplug import sockets
+
+    socket_names = {m.name for m in pkgutil.iter_modules(sockets.__path__)} - RESERVED
+    plugins = {p.name for p in (ROOT / "plugins").iterdir() if p.name.startswith("finplug-")}
+    short = {p.removeprefix("finplug-") for p in plugins}
+    return frozenset(socket_names | set(components.COMPONENTS) | plugins | short)
+
+
+def _status_claims(text: str) -> list[tuple[str, str]]:
+    """(subject, clause) for every clause calling something reserved or not built yet.
+
+    A table row's subject is its first cell; elsewhere the clause (between
+    ``.``, ``;``, parentheses) is its own subject.
+    """
+    claims = []
+    for line in text.splitlines():
+        if not _STATUS.search(line):
+            continue
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        is_row = line.lstrip().startswith("|") and len(cells) > 1
+        subject = cells[0] if is_row else ""
+        for i, cell in enumerate(cells if is_row else [line]):
+            clauses = [c for c in re.split(r"[.;()](?:\s|$)", cell) if _STATUS.search(c)]
+            claims += [("" if i == 0 else subject, c) for c in clauses]
+    return claims
+
+
+def _named(fragment: str, *, plain: bool) -> set[str]:
+    """Built names in ``fragment``: in code spans (and as plain words when ``plain``)."""
+    names = _built_names()
+    found = set()
+    for span in re.findall(r"`([^`]+)`", fragment):
+        parts = set(re.split(r"[.\s]", span))
+        found |= parts & names
+    if plain:
+        found |= {n for n in names if re.search(rf"(?<![\w`-]){re.escape(n)}(?![\w`-])", fragment)}
+    return found
+
+
+def _doc_pages() -> list[Path]:
+    return [
+        *sorted(DOCS.glob("*.md")),
+        ROOT / "README.md",
+        *sorted(ROOT.glob("plugins/*/README.md")),
+    ]
+
+
+@pytest.mark.parametrize("page", _doc_pages(), ids=lambda p: str(p.relative_to(ROOT)))
+def test_no_page_calls_a_built_component_reserved(page: Path) -> None:
+    wrong = []
+    for subject, clause in _status_claims(page.read_text(encoding="utf-8")):
+        named = _named(subject, plain=True) | _named(clause, plain=False)
+        if named:
+            wrong.append(f"{sorted(named)}: {clause!r}")
+    assert wrong == [], "built components called reserved or not built yet"
+
+
+def test_reserved_sockets_say_so_in_their_modules() -> None:
+    for name in sorted(RESERVED):
+        module = __import__(f"finplug.sockets.{name}", fromlist=["SOCKET"])
+        assert "reserved" in (module.__doc__ or "").splitlines()[0], name
+
+
+def test_the_reserved_check_catches_a_stale_page() -> None:
+    stale = (
+        "| sockets `payments`, `billing` | reserved |\n"
+        "`risk` is not built yet. Funds are reserved.\n"
+    )
+    found = [
+        sorted(_named(s, plain=True) | _named(c, plain=False)) for s, c in _status_claims(stale)
+    ]
+    assert found == [["payments"], ["risk"], []]

@@ -29,7 +29,8 @@ import copy
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from types import UnionType
+from typing import Annotated, Any, Union, get_args, get_origin
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError
 
@@ -45,6 +46,7 @@ from finplug._sources import (
     resolve_references,
 )
 from finplug._storage import DatabaseSettings, redact_url
+from finplug._text import did_you_mean
 
 __all__ = [
     "CONFIG_SUFFIXES",
@@ -164,7 +166,7 @@ class TenantConfig(BaseModel):
         try:
             validated = cls.model_validate(resolved.data)
         except ValidationError as exc:
-            raise ConfigError(pydantic_issues(exc, resolved)) from None
+            raise ConfigError(pydantic_issues(exc, resolved, model=cls)) from None
         config = validated.model_copy(update={"plugins": redact(validated.plugins)})
         config._resolved_plugins = validated.plugins
         config._document = _shown(resolved)
@@ -215,12 +217,18 @@ def _shown(resolved: SourceDocument) -> SourceDocument:
 
 
 def pydantic_issues(
-    exc: ValidationError, document: SourceDocument, prefix: Sequence[str | int] = ()
+    exc: ValidationError,
+    document: SourceDocument,
+    prefix: Sequence[str | int] = (),
+    *,
+    model: type[BaseModel] | None = None,
 ) -> list[ConfigIssue]:
     """Turn a pydantic error into located issues, never echoing input values.
 
     Messages are built without the input, and ``document`` masks any
-    resolved secret a validator's own message may still quote.
+    resolved secret a validator's own message may still quote. ``model`` is
+    the model that was validated: an unknown key then gets a "did you mean"
+    naming the closest field of the (nested) model it was found in.
     """
     issues = []
     for err in exc.errors(include_input=False, include_url=False):
@@ -231,11 +239,74 @@ def pydantic_issues(
             loc = loc[:-1]
             message = f"invalid key: {message}"
         if err["type"] == "extra_forbidden":
-            message = "unknown field; check its spelling against the documented settings"
+            key = err["loc"][-1] if err["loc"] else None
+            fields = _fields_at(model, err["loc"][:-1]) if model is not None else ()
+            hint = did_you_mean(key, fields) if isinstance(key, str) else ""
+            if hint:
+                message = f"unknown field{hint}"
+            else:
+                message = "unknown field; check its spelling against the documented settings"
         elif err["type"] == "missing":
             message = "required field is missing"
         issues.append(document.issue(loc, message))
     return issues
+
+
+def _fields_at(model: type[BaseModel], loc: Sequence[str | int]) -> tuple[str, ...]:
+    """The field names (and aliases) of the model found at ``loc`` inside ``model``.
+
+    Follows fields, list items, mapping values and optional or union members
+    (pydantic names a union member in the location by its class name); ``()``
+    when the location does not lead to a model.
+    """
+    current: Any = model
+    for part in loc:
+        candidates = _unwrap(current)
+        nxt: Any = None
+        for candidate in candidates:
+            if isinstance(part, str) and _is_model(candidate):
+                info = candidate.model_fields.get(part) or next(
+                    (f for f in candidate.model_fields.values() if f.alias == part), None
+                )
+                if info is not None:
+                    nxt = info.annotation
+                    break
+            if isinstance(part, str) and getattr(candidate, "__name__", None) == part:
+                nxt = candidate  # a union member named in the location
+                break
+            origin = get_origin(candidate)
+            args = get_args(candidate)
+            if isinstance(part, int) and origin in (list, tuple, set, frozenset) and args:
+                nxt = args[0]
+                break
+            if isinstance(part, str) and origin is dict and len(args) == 2:
+                nxt = args[1]
+                break
+        if nxt is None:
+            return ()
+        current = nxt
+    names: list[str] = []
+    for candidate in _unwrap(current):
+        if _is_model(candidate):
+            for name, info in candidate.model_fields.items():
+                names.append(name)
+                if info.alias:
+                    names.append(info.alias)
+    return tuple(names)
+
+
+def _is_model(candidate: Any) -> bool:
+    return isinstance(candidate, type) and issubclass(candidate, BaseModel)
+
+
+def _unwrap(annotation: Any) -> tuple[Any, ...]:
+    """The members of an optional or union annotation; the annotation itself otherwise."""
+    origin = get_origin(annotation)
+    if origin is Union or origin is UnionType:
+        return tuple(a for a in get_args(annotation) if a is not type(None))
+    if origin is Annotated:
+        return _unwrap(get_args(annotation)[0])
+    return (annotation,)
 
 
 def collect_config_files(paths: Sequence[str | os.PathLike[str]]) -> list[Path]:

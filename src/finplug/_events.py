@@ -284,6 +284,7 @@ class DeliveryFailure:
     """An event a listener refused during a dispatch; it stays undelivered."""
 
     event: Event
+    """The event that was not delivered."""
     error: Exception
     """What the listener raised."""
     attempts: int

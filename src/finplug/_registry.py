@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import importlib.metadata
+import inspect
 import logging
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -126,10 +127,15 @@ class PluginRecord:
     """What discovery learned about one plugin: loaded (with its class) or failed."""
 
     name: str
+    """The plugin's name (its entry point's name)."""
     status: Literal["loaded", "failed"]
+    """``"loaded"``, or ``"failed"`` with the reason in :attr:`error`."""
     plugin_class: type[Plugin[Any]] | None = None
+    """The plugin class, when it loaded."""
     error: str | None = None
+    """Why it failed, one line; ``None`` when it loaded."""
     distribution: str | None = None
+    """The installed distribution that registered it, when known."""
     impls: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     """Hook name -> pluggy implementation options, for per-tenant registration."""
     sockets: Mapping[str, Socket[Any]] = field(default_factory=dict)
@@ -252,6 +258,7 @@ def _validate(
                 f"implements unknown hook {attr!r} (no such specification{hint}; a hook"
                 " another plugin declares needs that module in meta.hookspecs)"
             )
+        _check_arguments(attr, fn, specs[attr])
         impls[attr] = dict(opts)
     pm = _ValidationManager(PROJECT)
     for module_name in sorted({spec.module for spec in specs.values()}):
@@ -260,13 +267,56 @@ def _validate(
         pm.register(obj, name=meta.name)
         pm.check_pending()
     except pluggy.PluginValidationError as exc:
-        raise _InvalidPluginError(f"hook validation failed: {exc}") from None
+        # pluggy's message spans lines; a failed record's error is one line.
+        lines = (line.strip() for line in str(exc).splitlines())
+        raise _InvalidPluginError(
+            f"hook validation failed: {'; '.join(filter(None, lines))}"
+        ) from None
     if meta.components and "finplug_register_components" not in impls:
         raise _InvalidPluginError(
             f"declares components {sorted(meta.components)} but does not implement"
             " finplug_register_components"
         )
     return impls, sockets, modules
+
+
+def _argument_names(fn: Any) -> tuple[list[str], list[str]]:
+    """A hook function's argument names: (without defaults, with defaults), ``self`` left out."""
+    try:
+        parameters = list(inspect.signature(fn).parameters.values())
+    except (TypeError, ValueError):
+        return [], []
+    named = [
+        p
+        for p in parameters
+        if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
+        and p.name != "self"
+    ]
+    return [p.name for p in named if p.default is p.empty], [
+        p.name for p in named if p.default is not p.empty
+    ]
+
+
+def _check_arguments(name: str, impl: Any, spec: HookSpec) -> None:
+    """Reject an implementation taking an argument its spec does not pass, in one line.
+
+    pluggy checks the same (an implementation may take any subset of the
+    spec's arguments) but says so in three lines; this names the hook, the
+    unknown arguments and the spec's arguments.
+    """
+    required, _ = _argument_names(impl)
+    spec_required, spec_optional = _argument_names(spec.function)
+    offered = [*spec_required, *spec_optional]
+    unknown = [arg for arg in required if arg not in offered]
+    if unknown:
+        shown = []
+        for arg in unknown:
+            hint = did_you_mean(arg, offered).removeprefix("; ")
+            shown.append(f"{arg!r} ({hint})" if hint else repr(arg))
+        raise _InvalidPluginError(
+            f"hook validation failed: {name}() takes {', '.join(shown)}, which its spec does"
+            f" not pass; the spec's arguments are ({', '.join(offered)})"
+        )
 
 
 def _distribution_of(entry_point: Any) -> str | None:

@@ -39,6 +39,7 @@ from finplug._registry import HookSpec, HookSpecError, PluginRecord, module_spec
 from finplug._socket import Socket
 from finplug._sources import from_mapping, parse_loc
 from finplug._storage import TenantStorage
+from finplug._text import did_you_mean
 from finplug.components import COMPONENTS
 
 if TYPE_CHECKING:
@@ -95,12 +96,10 @@ def plan_tenant(
         loc = ("plugins", name)
         record = plugins.get(name)
         if record is None:
+            hint = did_you_mean(name, plugins)
             known = ", ".join(sorted(n for n, r in plugins.items() if r.status == "loaded"))
-            issues.append(
-                config.issue(
-                    loc, f"no plugin named {name!r} is installed (loaded: {known or 'none'})"
-                )
-            )
+            detail = hint or f" (loaded: {known or 'none'})"
+            issues.append(config.issue(loc, f"no plugin named {name!r} is installed{detail}"))
             continue
         if record.plugin_class is None:
             issues.append(config.issue(loc, f"plugin {name!r} is not available: {record.error}"))
@@ -109,7 +108,7 @@ def plan_tenant(
         try:
             settings[name] = model.model_validate(raw or {})
         except ValidationError as exc:
-            issues.extend(pydantic_issues(exc, document, prefix=loc))
+            issues.extend(pydantic_issues(exc, document, prefix=loc, model=model))
             continue
         enabled[name] = record
 

@@ -47,10 +47,15 @@ class AccountType(enum.StrEnum):
     """Account types and their normal side."""
 
     ASSET = "asset"
+    """What the business owns or is owed (cash, receivables); normal side debit."""
     LIABILITY = "liability"
+    """What the business owes (customer funds, payables); normal side credit."""
     EQUITY = "equity"
+    """The owners' stake; normal side credit."""
     INCOME = "income"
+    """What the business earns (fees); normal side credit."""
     EXPENSE = "expense"
+    """What the business spends (channel costs); normal side debit."""
 
     @property
     def normal(self) -> Literal["debit", "credit"]:
@@ -67,8 +72,11 @@ class Leg:
     """One side of an entry: an account debited or credited with a positive amount."""
 
     account: str
+    """The account's code."""
     side: Literal["debit", "credit"]
+    """``"debit"`` or ``"credit"``."""
     amount: Money
+    """Greater than zero, in the account's currency."""
 
     @classmethod
     def debit(cls, account: str, amount: Money) -> Leg:
@@ -86,8 +94,11 @@ class EntryRequest:
     """A balanced entry to post: a client key, legs, and a description."""
 
     key: str
+    """The client's idempotency key: the same key with the same legs posts once."""
     legs: tuple[Leg, ...]
+    """At least two legs; debits equal credits in each currency."""
     description: str = ""
+    """Free text stored with the entry."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,11 +106,17 @@ class Account:
     """An account's definition (balances come from :meth:`Ledger.balance`)."""
 
     code: str
+    """The account's code, unique in the ledger (e.g. ``"merchant:m1:available"``)."""
     type: AccountType
+    """Asset, liability, equity, income or expense; sets the normal side."""
     currency: Currency
+    """The one currency every leg on this account uses."""
     overdraft: Literal["none", "limit", "unlimited"]
+    """``none``: never below zero; ``limit``: down to ``overdraft_limit``; ``unlimited``."""
     overdraft_limit: Money
+    """How far below zero the balance may go when ``overdraft`` is ``"limit"``."""
     opened_at: datetime
+    """When the account was opened (UTC)."""
 
     @property
     def normal(self) -> Literal["debit", "credit"]:
@@ -112,11 +129,17 @@ class Balance:
     """An account's balances. ``posted`` is signed by the normal side."""
 
     account: str
+    """The account's code."""
     debits_posted: Money
+    """Sum of posted debits."""
     credits_posted: Money
+    """Sum of posted credits."""
     debits_pending: Money
+    """Sum of debits held by pending entries not yet posted, voided or expired."""
     credits_pending: Money
+    """Sum of credits held by pending entries not yet posted, voided or expired."""
     normal: Literal["debit", "credit"]
+    """The account's normal side, which signs :attr:`posted`."""
 
     @property
     def posted(self) -> Money:
@@ -141,15 +164,25 @@ class Entry:
     """A journal entry as stored."""
 
     seq: int
+    """Position in the ledger's journal, from 1, without gaps."""
     key: str
+    """The idempotency key it was posted under."""
     kind: Literal["posted", "pending", "post_pending", "void", "expire", "reversal"]
+    """Posted at once, a pending hold, what settled a hold, or a reversal."""
     legs: tuple[Leg, ...]
+    """The legs it booked."""
     description: str
+    """Free text given when it was posted."""
     posted_at: datetime
+    """When it was written, by the ledger's clock (UTC)."""
     pending_seq: int | None = None
+    """For post/void/expire: the pending entry it settles."""
     reverses_seq: int | None = None
+    """For a reversal: the entry it reverses."""
     timeout_at: datetime | None = None
+    """For a pending entry: when it expires unless posted or voided first."""
     hash: bytes = b""
+    """Its chain hash (SHA-256 over the entry and the previous hash)."""
     released: tuple[Leg, ...] = ()
     """For post/void/expire: the pending legs this entry released."""
 

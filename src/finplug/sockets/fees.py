@@ -51,6 +51,7 @@ class Fee:
     code: str
     """Stable machine code, e.g. ``"acquiring"``."""
     amount: Money
+    """What is paid, in the movement's currency, rounded to its minor unit."""
     payer: str = "merchant"
     """Party that pays: ``"merchant"``, ``"customer"`` or ``"platform"``."""
     beneficiary: str = "platform"
@@ -95,6 +96,7 @@ class FeeHooks(Protocol):
     """The callers of the fees socket's hooks (``fee_hooks.of(hooks)``)."""
 
     finplug_calculate_fees: _CalculateFeesCaller
+    """Calls every plugin's :func:`finplug_calculate_fees`."""
 
 
 #: The typed view of the fees socket's hooks on a tenant's relay.

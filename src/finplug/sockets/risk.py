@@ -74,12 +74,17 @@ class RiskContext:
     """
 
     operation: str
+    """The business step, e.g. ``"payment.authorize"``."""
     amount: Money | None = None
+    """The amount at stake, when there is one."""
     merchant_id: str | None = None
+    """The merchant acting or paid, when there is one."""
     customer_id: str | None = None
+    """The customer acting or paying, when there is one."""
     country: str | None = None
     """ISO 3166-1 alpha-2 country of the customer or merchant, upper case."""
     payment_method: str | None = None
+    """``card``, ``bank_transfer``, ``wallet`` … when the operation is a payment."""
     attributes: Mapping[str, str] = field(default_factory=lambda: _EMPTY)
     """Free-form extra facts for rules (device id, channel, product …)."""
 
@@ -101,7 +106,9 @@ class RiskDecision:
     """A verdict with the reasons behind it."""
 
     verdict: RiskVerdict
+    """Approve, review or decline."""
     reasons: tuple[RiskReason, ...] = ()
+    """Why, for review and decline (empty for approve)."""
 
     @classmethod
     def approve(cls) -> RiskDecision:
@@ -184,6 +191,7 @@ class RiskHooks(Protocol):
     """The callers of the risk socket's hooks (``risk_hooks.of(hooks)``)."""
 
     finplug_assess_risk: _AssessRiskCaller
+    """Calls every plugin's :func:`finplug_assess_risk`; a list of answers."""
 
 
 #: The typed view of the risk socket's hooks on a tenant's relay.

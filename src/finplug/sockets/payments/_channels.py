@@ -45,9 +45,13 @@ class ChannelOperation(enum.StrEnum):
     """What finplug asks a channel to do."""
 
     AUTHORIZE = "authorize"
+    """Reserve the amount on the customer's means of payment."""
     CAPTURE = "capture"
+    """Take (part of) an authorized amount."""
     VOID = "void"
+    """Release an authorization before capture."""
     REFUND = "refund"
+    """Pay back (part of) a captured amount."""
     SALE = "sale"
     """Authorize and capture in one call (top-ups)."""
 
@@ -62,13 +66,21 @@ class ChannelInfo:
     """
 
     name: str
+    """The channel's name, unique in a tenant."""
     methods: frozenset[PaymentMethod]
+    """The payment methods it takes."""
     currencies: frozenset[str]
+    """ISO 4217 codes of the currencies it takes."""
     min_amount: Decimal | None = None
+    """Smallest amount it takes, in major units (``None``: no bound)."""
     max_amount: Decimal | None = None
+    """Largest amount it takes, in major units (``None``: no bound)."""
     fee_rate: Decimal = Decimal(0)
+    """Its cost as a share of the amount (``0.029`` is 2.9 %)."""
     fee_fixed: Decimal = Decimal(0)
+    """Its fixed cost per call, in the payment's major units."""
     enabled: bool = True
+    """``False`` takes it out of routing without removing it."""
 
     def accepts(self, amount: Money, method: PaymentMethod) -> bool:
         """Whether this channel may be asked to take ``amount`` by ``method`` at all."""
@@ -96,15 +108,23 @@ class ChannelRequest:
     """
 
     operation: ChannelOperation
+    """What the channel is asked to do."""
     reference: str
+    """finplug's id for this call, stable across retries: the idempotency key."""
     amount: Money
+    """The amount to authorize, capture, void or refund."""
     method: PaymentMethod
+    """How the customer pays."""
     merchant_id: str
+    """The merchant paid."""
     customer_id: str = ""
+    """The customer paying, when known."""
     payment_id: str = ""
+    """The payment the call is for, when there is one."""
     authorization: str = ""
     """The channel's reference of the authorization a capture, void or refund acts on."""
     attributes: Mapping[str, str] = field(default_factory=lambda: _EMPTY)
+    """Free-form extra facts for the connector (card token, return URL …)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,7 +134,9 @@ class ChannelResult:
     channel_reference: str
     """The channel's own id for what it did (authorization id, refund id …)."""
     code: str = "approved"
+    """The channel's answer code (``"approved"`` unless it says more)."""
     message: str = ""
+    """The channel's human message, if any."""
 
 
 class ChannelError(FinplugError):
@@ -192,9 +214,13 @@ class RouteRequest:
     payment_id: str
     """Stable per payment: weighted splits hash it, so a payment always routes the same way."""
     amount: Money
+    """The amount to route."""
     method: PaymentMethod
+    """How the customer pays."""
     merchant_id: str
+    """The merchant paid."""
     customer_id: str = ""
+    """The customer paying, when known."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -202,7 +228,9 @@ class ChannelStats:
     """A channel's recent record: successes among the last ``attempts`` authorizations."""
 
     attempts: int = 0
+    """Recent authorizations tried on the channel."""
     successes: int = 0
+    """How many of them succeeded."""
 
     def rate(self, prior_attempts: int = 4, prior_successes: int = 3) -> Decimal:
         """Success rate with a small prior, so an unused channel is neither best nor worst."""

@@ -45,9 +45,11 @@ class PaymentMethod(enum.StrEnum):
     """How the customer pays."""
 
     CARD = "card"
+    """A debit or credit card."""
     WALLET = "wallet"
     """A third-party wallet (Alipay, WeChat Pay, PayPal …)."""
     BANK_TRANSFER = "bank_transfer"
+    """A bank transfer or direct debit."""
 
 
 class PaymentKind(enum.StrEnum):
@@ -227,7 +229,9 @@ class PaymentTransition:
     from_status: PaymentStatus | None
     """``None`` for the creation of the payment."""
     to_status: PaymentStatus
+    """The state it moved to."""
     at: datetime
+    """When it moved (UTC)."""
     reason: str = ""
     """Why: ``"authorized by card-eu"``, ``"risk: amount_over_limit"`` …"""
 
@@ -239,14 +243,19 @@ class PaymentAttempt:
     operation: str
     """``authorize``, ``capture``, ``void``, ``refund`` or ``sale``."""
     channel: str
+    """The channel called."""
     reference: str
     """finplug's reference for the call, unique; the channel's idempotency key."""
     amount: Money
+    """The amount the call was for."""
     status: str
     """``in_flight``, ``succeeded``, ``failed`` or ``unknown``."""
     error_code: str = ""
+    """The channel's (or finplug's) code when the call failed."""
     retriable: bool | None = None
+    """Whether a failure may succeed on another channel or later (``None``: no failure)."""
     channel_reference: str = ""
+    """The channel's own id for what it did, once it answered."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -259,27 +268,43 @@ class Payment:
     """
 
     id: str
+    """finplug's id for the payment."""
     kind: PaymentKind
+    """A payment to a merchant or a wallet top-up."""
     status: PaymentStatus
+    """Where it stands in the state machine."""
     amount: Money
+    """The amount asked for."""
     captured: Money
+    """What was captured so far."""
     refunded: Money
+    """What was refunded of the captured amount."""
     fees: Money
+    """What the fee hooks charged the merchant at capture."""
     merchant_id: str
+    """The merchant paid (for a top-up: the platform's account holder)."""
     customer_id: str
+    """The customer paying."""
     method: PaymentMethod
+    """How the customer pays."""
     channel: str | None
     """The channel that authorized it (``None`` before one did)."""
     created_at: datetime
+    """When it was created (UTC)."""
     updated_at: datetime
+    """When it last changed (UTC)."""
     description: str = ""
+    """Free text given at creation."""
     failure_code: str = ""
     """Why it failed: a decline code, ``risk_declined``, ``no_eligible_channel`` …"""
     failure_message: str = ""
+    """Human explanation of the failure, safe to show to an operator."""
     risk_reasons: tuple[str, ...] = ()
     """Codes of the risk reasons that asked for review or declined."""
     attempts: tuple[PaymentAttempt, ...] = ()
+    """Every channel call made for it, oldest first."""
     transitions: tuple[PaymentTransition, ...] = ()
+    """Every state move, oldest first."""
 
     @property
     def refundable(self) -> Money:
@@ -291,6 +316,7 @@ class JanitorFailure(NamedTuple):
     """A payment one janitor run could not settle, and why; a later run tries again."""
 
     payment_id: str
+    """The payment left as it was."""
     reason: str
     """The error, as ``"<type>: <message>"`` (the message cut to 200 characters)."""
 

@@ -83,7 +83,9 @@ class PaymentsHooks(Protocol):
     """The callers of the payments socket's hooks (``payments_hooks.of(hooks)``)."""
 
     finplug_register_channels: _RegisterChannelsCaller
+    """Calls every plugin's ``finplug_register_channels``."""
     finplug_routing_strategies: _RoutingStrategiesCaller
+    """Calls every plugin's ``finplug_routing_strategies``."""
 
 
 #: The typed view of the payments socket's hooks on a tenant's relay.
