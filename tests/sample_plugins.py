@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Generator
+from datetime import timedelta
 from decimal import Decimal
 from typing import NoReturn
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 from finplug import Plugin, PluginMeta, hookimpl
-from finplug.hookspecs import ComponentRegistrar
+from finplug.hookspecs import CommandRegistrar, ComponentRegistrar, JobRegistrar
 from finplug.sockets.fees import Fee, FeeContext
 from finplug.sockets.risk import (
     RiskContext,
@@ -194,3 +195,47 @@ def tagged_plugin(
 
     Tagged.__name__ = Tagged.__qualname__ = f"Tagged_{name.replace('-', '_')}"
     return Tagged
+
+
+class CounterSettings(BaseModel):
+    """Settings of :class:`CounterPlugin`."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    fail: bool = False
+
+
+class CounterPlugin(Plugin[CounterSettings]):
+    """Adds the command ``finplug counter hello`` and the job ``counter.tick`` (every hour)."""
+
+    meta = PluginMeta(name="counter", version="0.1.0", settings=CounterSettings)
+
+    def _setup(self) -> None:
+        self.ticks = 0
+
+    @staticmethod
+    @hookimpl
+    def finplug_register_commands(register: CommandRegistrar) -> None:
+        import typer
+
+        group = typer.Typer(name="counter", no_args_is_help=True)
+
+        @group.command("hello")
+        def hello(name: str = "world") -> None:
+            typer.echo(f"hello {name} from counter")
+
+        @group.command("other")
+        def other() -> None:  # a second command keeps ``counter`` a group
+            typer.echo("other")
+
+        register("counter", group)
+
+    @hookimpl
+    def finplug_register_jobs(self, register: JobRegistrar) -> None:
+        register("counter.tick", self.tick, every=timedelta(hours=1))
+
+    def tick(self) -> str:
+        if self.settings.fail:
+            raise RuntimeError("counter\nis broken")
+        self.ticks += 1
+        return f"tick {self.ticks}"

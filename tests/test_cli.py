@@ -15,7 +15,7 @@ from sqlalchemy import text
 from typer.testing import CliRunner
 
 from finplug import Money, Platform
-from finplug.cli import app
+from finplug.cli import app, build_app
 from finplug.ledger.values import LedgerCheckpoint
 from finplug.sockets.payments import PAYMENTS, PaymentStatus
 
@@ -151,7 +151,7 @@ def test_payments_janitor_settles_unknown_payments(
     )
     assert stuck.status is PaymentStatus.UNKNOWN
     result = CliRunner().invoke(
-        app, ["payments", "janitor", "--tenants", str(tenants), "--database-url", url]
+        build_app(), ["payments", "janitor", "--tenants", str(tenants), "--database-url", url]
     )
     assert result.exit_code == code, result.output
     assert shop.component(PAYMENTS).get(stuck.id).status is status
@@ -161,7 +161,7 @@ def test_payments_janitor_settles_unknown_payments(
 def test_payments_janitor_names_a_missing_tenant(tmp_path: Path) -> None:
     tenants, url = _janitor_folder(tmp_path, "approve")
     result = CliRunner().invoke(
-        app,
+        build_app(),
         ["payments", "janitor", "--tenants", str(tenants), "--database-url", url, "--tenant", "x"],
     )
     assert result.exit_code == 1
@@ -263,3 +263,103 @@ def test_new_plugin_makes_a_distribution_and_refuses_bad_names(tmp_path: Path) -
     bad = CliRunner().invoke(app, ["new-plugin", "Fx", "--dir", str(tmp_path)])
     assert bad.exit_code == 1
     assert "lower-case letters" in bad.output
+
+
+@pytest.mark.parametrize(("outcome", "code"), [("timeout_applied", 0), ("lookup_timeout", 2)])
+def test_jobs_run_runs_the_payments_janitor_job(tmp_path: Path, outcome: str, code: int) -> None:
+    tenants, url = _janitor_folder(tmp_path, outcome)
+    with Platform.discover(database_url=url) as platform:
+        platform.load_tenants(tenants)
+        platform.upgrade("shop")
+        platform.tenant("shop").component(PAYMENTS).authorize(
+            "k", amount=Money("14.00", "EUR"), merchant_id="m", method="card"
+        )
+    where = ["--tenants", str(tenants), "--database-url", url, "--state", str(tmp_path / "s.json")]
+    result = CliRunner().invoke(app, ["jobs", "run", *where])
+    assert result.exit_code == code, result.output
+    assert "shop events.dispatch: ok" in result.output
+    assert ("shop payments.janitor: ok 1 settled" in result.output) is (code == 0)
+    named = CliRunner().invoke(app, ["jobs", "run", "ledger.expire_holds", *where])
+    assert named.exit_code == 0, named.output
+    assert named.output.startswith("shop ledger.expire_holds: ok 0 hold(s) expired\n")
+    missing = CliRunner().invoke(app, ["jobs", "run", "no.such", *where])
+    assert missing.exit_code == 1
+    listed = CliRunner().invoke(app, ["jobs", "list", *where[:4]])
+    assert "payments.janitor" in listed.output
+
+
+def test_demo_runs_from_any_folder(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "finplug", "demo"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.count("payment story") == 2
+    assert (tmp_path / "finplug-data" / "demo").is_dir()
+
+
+def test_demo_runs_on_postgresql(tmp_path: Path) -> None:
+    url = os.environ.get("FINPLUG_TEST_DATABASE_URL")
+    if not url:
+        pytest.skip("FINPLUG_TEST_DATABASE_URL is not set")
+    import uuid
+
+    suffix = uuid.uuid4().hex[:8]
+    folder = tmp_path / "tenants"
+    folder.mkdir()
+    ids = []
+    for config in EXAMPLES.iterdir():
+        body = config.read_text()
+        for name in ("acme", "globex", "initech"):
+            body = body.replace(f"tenant: {name}\n", f"tenant: {name}_{suffix}\n")
+            body = body.replace(f'tenant = "{name}"', f'tenant = "{name}_{suffix}"')
+        (folder / config.name).write_text(body)
+        ids.append(f"{config.stem}_{suffix}")
+    try:
+        result = CliRunner().invoke(app, ["demo", "--tenants", str(folder), "--database-url", url])
+        assert result.exit_code == 0, result.output
+        assert result.output.count("payment story") == 2
+        assert "hash chain and balances verified" in result.output
+    finally:
+        with Platform.discover(database_url=url) as platform:
+            platform.load_tenants(folder)
+            for tenant_id in ids:
+                platform.tenant(tenant_id).storage.drop()
+
+
+def test_plugins_table_is_not_clipped_when_piped() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "finplug", "plugins"],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={k: v for k, v in os.environ.items() if k != "COLUMNS"},
+    )
+    row = next(line for line in result.stdout.splitlines() if "risk-rules" in line)
+    assert "finplug_assess_risk" in row  # the whole hooks cell on the plugin's line
+    assert result.stderr.count("warning:") == len(set(result.stderr.splitlines()))
+
+
+def test_check_prints_one_line_per_issue_whatever_the_message(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from finplug import ConfigIssue
+
+    issue = ConfigIssue("a.yaml", 3, "plugins.x", "hook validation failed:\n  line two\n  three")
+    monkeypatch.setattr(Platform, "check", lambda self, *paths: [issue])
+    result = CliRunner().invoke(app, ["check", "a.yaml"])
+    assert result.exit_code == 1
+    assert result.stdout.splitlines() == [
+        "a.yaml:3: plugins.x: hook validation failed: line two three"
+    ]
+
+
+def test_packaged_demo_tenants_are_the_examples() -> None:
+    packaged = ROOT / "src" / "finplug" / "demo_tenants"
+    names = sorted(p.name for p in EXAMPLES.iterdir() if p.is_file())
+    assert sorted(p.name for p in packaged.iterdir() if p.is_file()) == names
+    for name in names:
+        assert (packaged / name).read_text() == (EXAMPLES / name).read_text(), name

@@ -1,9 +1,21 @@
-"""The ``finplug`` command: ``plugins``, ``check``, ``demo``, ``db``, ``payments``, ``ledger``."""
+"""The ``finplug`` command: ``plugins``, ``check``, ``demo``, ``db``, ``jobs``, ``ledger``.
+
+Plugins add their own commands through ``finplug_register_commands``
+(``finplug payments janitor`` comes from the payments plugin); :func:`main`
+mounts them once at start. Commands that load tenants share
+:func:`platform_with_tenants` and the ``--tenants``/``--database-url``
+options, which plugins' commands may reuse.
+"""
 
 from __future__ import annotations
 
 import json
+import logging
 import os
+import sys
+from collections.abc import Iterable
+from datetime import timedelta
+from importlib.resources import files
 from pathlib import Path
 from typing import Annotated
 
@@ -11,15 +23,33 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from finplug._commands import mount_plugin_commands
 from finplug._errors import ConfigError, TenantNotFoundError
+from finplug._jobs import JobState, one_line, run_jobs, tenant_jobs
 from finplug._migrations import MigrationError, OwnerUpgrade
 from finplug._platform import Platform
+from finplug._plugin import PROJECT
+from finplug._registry import PluginRecord
 from finplug._storage import DEFAULT_DATABASE_URL
 from finplug.ledger.errors import CheckpointError, LedgerError
 from finplug.ledger.values import LedgerCheckpoint
-from finplug.sockets.payments import PAYMENTS
 
-__all__ = ["app", "main"]
+__all__ = [
+    "DEMO_TENANTS",
+    "DatabaseUrlOption",
+    "TenantsOption",
+    "app",
+    "build_app",
+    "main",
+    "mount_plugin_commands",
+    "platform_with_tenants",
+]
+
+#: The demo's sample tenant configs, shipped with the package.
+DEMO_TENANTS = Path(str(files("finplug") / "demo_tenants"))
+
+#: Width of tables printed to a pipe or a file: wide enough never to clip a row.
+_PIPED_WIDTH = 1000
 
 app = typer.Typer(
     name="finplug",
@@ -36,7 +66,11 @@ AllowOption = Annotated[
 
 
 def _console() -> Console:
-    return Console(highlight=False, soft_wrap=True)
+    """A console for standard output; not clipped to 80 columns when piped."""
+    console = Console(highlight=False, soft_wrap=True)
+    if not console.is_terminal and "COLUMNS" not in os.environ:
+        return Console(highlight=False, soft_wrap=True, width=_PIPED_WIDTH)
+    return console
 
 
 @app.command("plugins")
@@ -77,8 +111,8 @@ def check_command(
     platform = Platform.discover(allow=allow)
     issues = platform.check(*paths)
     if issues:
-        for issue in issues:
-            typer.echo(str(issue))
+        for issue in issues:  # one line each, whatever the message (pluggy's span three)
+            typer.echo(one_line(str(issue), limit=2000))
         typer.echo(f"{len(issues)} error(s) found", err=True)
         raise typer.Exit(code=1)
     typer.echo("all tenant configs are valid")
@@ -87,12 +121,23 @@ def check_command(
 @app.command("demo")
 def demo_command(
     tenants: Annotated[
-        Path, typer.Option("--tenants", help="Folder of tenant configs to assemble.")
-    ] = Path("examples/tenants"),
+        Path,
+        typer.Option(
+            "--tenants", help="Folder of tenant configs to assemble (default: the bundled ones)."
+        ),
+    ] = DEMO_TENANTS,
     data: Annotated[
         Path,
         typer.Option("--data", help="Folder for the demo tenants' SQLite files (emptied first)."),
     ] = Path("finplug-data/demo"),
+    database_url: Annotated[
+        str | None,
+        typer.Option(
+            "--database-url",
+            help="Keep the demo tenants there instead (a PostgreSQL URL: a schema per tenant;"
+            " a re-run replays the same payments).",
+        ),
+    ] = None,
 ) -> None:
     """Assemble the example tenants, show their plugboards and run their payments."""
     import shutil
@@ -100,15 +145,22 @@ def demo_command(
     from finplug._demo import run_demo
 
     console = _console()
-    # The demo's own folder: start from empty books so every run tells the same story.
-    shutil.rmtree(data, ignore_errors=True)
+    if database_url is None:
+        # The demo's own folder: start from empty books so every run tells the same story.
+        shutil.rmtree(data, ignore_errors=True)
+        database_url = f"sqlite:///{data}/{{tenant}}.db"
     try:
-        platform = Platform.discover(database_url=f"sqlite:///{data}/{{tenant}}.db")
-        run_demo(platform, tenants, console)
-    except ConfigError as exc:
-        for issue in exc.issues:
-            typer.echo(str(issue), err=True)
+        platform = Platform.discover(database_url=database_url)
+    except ValueError as exc:
+        typer.echo(str(exc), err=True)
         raise typer.Exit(code=1) from None
+    with platform:
+        try:
+            run_demo(platform, tenants, console)
+        except ConfigError as exc:
+            for issue in exc.issues:
+                typer.echo(one_line(str(issue), limit=2000), err=True)
+            raise typer.Exit(code=1) from None
 
 
 @app.command("new-plugin")
@@ -165,8 +217,12 @@ DatabaseUrlOption = Annotated[
 ]
 
 
-def _platform_with_tenants(database_url: str, tenants: Path) -> tuple[Platform, list[str]]:
-    """The installed plugins with every tenant config in ``tenants``; exit 1 on bad input."""
+def platform_with_tenants(database_url: str, tenants: Path) -> tuple[Platform, list[str]]:
+    """The installed plugins with every tenant config in ``tenants``; exit 1 on bad input.
+
+    For commands (the kernel's and plugins'): returns the platform (close it,
+    or use it as a context manager) and the loaded tenant ids.
+    """
     try:
         platform = Platform.discover(database_url=database_url)
     except ValueError as exc:
@@ -177,7 +233,7 @@ def _platform_with_tenants(database_url: str, tenants: Path) -> tuple[Platform, 
     except ConfigError as exc:
         platform.close()
         for issue in exc.issues:
-            typer.echo(str(issue))
+            typer.echo(one_line(str(issue), limit=2000))
         typer.echo(f"{len(exc.issues)} error(s) found", err=True)
         raise typer.Exit(code=1) from None
     return platform, loaded
@@ -192,7 +248,7 @@ def db_upgrade_command(
     database_url: DatabaseUrlOption = DEFAULT_DATABASE_URL,
 ) -> None:
     """Migrate tenants to head: the kernel first, then each enabled plugin, in plugin order."""
-    platform, _ = _platform_with_tenants(database_url, tenants)
+    platform, _ = platform_with_tenants(database_url, tenants)
     with platform:
         try:
             report = platform.upgrade(tenant)
@@ -213,56 +269,86 @@ def db_upgrade_command(
     )
 
 
-payments_app = typer.Typer(
-    name="payments",
-    help="Payments: settle channel calls whose outcome is unknown.",
+jobs_app = typer.Typer(
+    name="jobs",
+    help="Jobs plugins register per tenant (outbox dispatch, hold expiry, the payments janitor…).",
     no_args_is_help=True,
 )
-app.add_typer(payments_app)
+app.add_typer(jobs_app)
+
+StateOption = Annotated[
+    Path,
+    typer.Option("--state", help="JSON file recording when each job last succeeded."),
+]
 
 
-@payments_app.command("janitor")
-def payments_janitor_command(
+def _every(every: timedelta | None) -> str:
+    return "every run" if every is None else f"every {every}"
+
+
+@jobs_app.command("list")
+def jobs_list_command(
     tenant: Annotated[
-        str | None,
-        typer.Option("--tenant", help="Only this tenant (default: every tenant with payments)."),
+        str | None, typer.Option("--tenant", help="Only this tenant (default: every tenant).")
     ] = None,
     tenants: TenantsOption = Path("examples/tenants"),
     database_url: DatabaseUrlOption = DEFAULT_DATABASE_URL,
-    limit: Annotated[int, typer.Option("--limit", min=1, help="Payments per tenant.")] = 100,
 ) -> None:
-    """Ask the channels about calls that timed out or were cut off, and settle them.
-
-    Exit 0 when nothing is left unknown, 2 when some channel still did not
-    answer or some payment could not be settled (each is listed with its
-    reason; the others were settled), 1 on a configuration error.
-    """
-    platform, loaded = _platform_with_tenants(database_url, tenants)
+    """List each tenant's jobs and how often they are due."""
+    platform, loaded = platform_with_tenants(database_url, tenants)
     with platform:
-        if tenant is not None and tenant not in loaded:
-            typer.echo(f"no tenant {tenant!r} in {tenants}", err=True)
-            raise typer.Exit(code=1)
-        table = Table(title="finplug payments janitor")
-        for column in ("tenant", "settled", "still unknown", "could not settle"):
+        ids = _chosen_tenants(loaded, tenant, tenants)
+        table = Table(title="finplug jobs")
+        for column in ("tenant", "job", "due"):
             table.add_column(column)
-        stuck = 0
-        for tenant_id in [tenant] if tenant is not None else loaded:
-            runtime = platform.tenant(tenant_id)
-            if not runtime.has_component("payments"):
-                if tenant is not None:
-                    typer.echo(f"tenant {tenant_id!r} has no payments component", err=True)
-                    raise typer.Exit(code=1)
-                continue
-            report = runtime.component(PAYMENTS).resolve_unknown(limit)
-            stuck += len(report.still_unknown) + len(report.failed)
-            table.add_row(
-                tenant_id,
-                str(len(report.resolved)),
-                ", ".join(report.still_unknown) or "-",
-                "\n".join(f"{f.payment_id}: {f.reason}" for f in report.failed) or "-",
-            )
+        for tenant_id in ids:
+            jobs, failures = tenant_jobs(platform.tenant(tenant_id))
+            for job in jobs:
+                table.add_row(tenant_id, job.name, _every(job.every))
+            for failure in failures:
+                table.add_row(tenant_id, failure.job, f"[red]cannot list[/]: {failure.summary}")
         _console().print(table)
-    if stuck:
+
+
+def _chosen_tenants(loaded: list[str], tenant: str | None, tenants: Path) -> list[str]:
+    if tenant is None:
+        return loaded
+    if tenant not in loaded:
+        typer.echo(f"no tenant {tenant!r} in {tenants}", err=True)
+        raise typer.Exit(code=1)
+    return [tenant]
+
+
+@jobs_app.command("run")
+def jobs_run_command(
+    job: Annotated[
+        str | None, typer.Argument(help="Run only this job, due or not (default: every due job).")
+    ] = None,
+    tenant: Annotated[
+        str | None, typer.Option("--tenant", help="Only this tenant (default: every tenant).")
+    ] = None,
+    tenants: TenantsOption = Path("examples/tenants"),
+    database_url: DatabaseUrlOption = DEFAULT_DATABASE_URL,
+    state: StateOption = Path("finplug-data/jobs.json"),
+) -> None:
+    """Run each tenant's due jobs once (or the named one), each job on its own.
+
+    Prints one line per job run. Exit 0 when all succeeded, 2 when some job
+    (or some plugin's job registration) failed, the others having run; 1 on a
+    configuration error, an unknown tenant, or a JOB no tenant has.
+    """
+    platform, loaded = platform_with_tenants(database_url, tenants)
+    with platform:
+        ids = _chosen_tenants(loaded, tenant, tenants)
+        results = run_jobs(platform, ids, job, state=JobState(state))
+    for result in results:
+        typer.echo(str(result))
+    if job is not None and not results:
+        typer.echo(f"no tenant has a job {job!r}", err=True)
+        raise typer.Exit(code=1)
+    failed = sum(not r.ok for r in results)
+    typer.echo(f"{len(results) - failed} job(s) succeeded, {failed} failed", err=True)
+    if failed:
         raise typer.Exit(code=2)
 
 
@@ -325,7 +411,7 @@ def ledger_checkpoint_command(
     """
     key = _checkpoint_key(key_env)
     before = _read_checkpoint(previous) if previous is not None else None
-    platform, loaded = _platform_with_tenants(database_url, tenants)
+    platform, loaded = platform_with_tenants(database_url, tenants)
     with platform:
         if tenant not in loaded:
             typer.echo(f"no tenant {tenant!r} in {tenants}", err=True)
@@ -375,7 +461,7 @@ def ledger_verify_command(
         raise typer.Exit(code=1)
     key = _checkpoint_key(key_env) if key_env is not None else None
     anchor = _read_checkpoint(checkpoint) if checkpoint is not None else None
-    platform, loaded = _platform_with_tenants(database_url, tenants)
+    platform, loaded = platform_with_tenants(database_url, tenants)
     failed = 0
     with platform:
         if tenant is not None and tenant not in loaded:
@@ -400,6 +486,57 @@ def ledger_verify_command(
         raise typer.Exit(code=1)
 
 
+class _OncePerProcess(logging.Filter):
+    """Let each distinct warning through once (discovery warns per platform otherwise)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._seen: set[str] = set()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if message in self._seen:
+            return False
+        self._seen.add(message)
+        return True
+
+
+def _warn_once() -> None:
+    """Print finplug's warnings to standard error, each once per process, on one line."""
+    logger = logging.getLogger(PROJECT)
+    if any(isinstance(f, _OncePerProcess) for h in logger.handlers for f in h.filters):
+        return
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setLevel(logging.WARNING)
+    handler.addFilter(_OncePerProcess())
+    handler.setFormatter(logging.Formatter("warning: %(message)s"))
+    logger.addHandler(handler)
+
+
+def build_app(records: Iterable[PluginRecord] | None = None) -> typer.Typer:
+    """The ``finplug`` command: the kernel's commands plus every plugin's.
+
+    ``records`` default to the installed plugins (discovered once per
+    process); a failing plugin's commands are left out with a warning on
+    standard error.
+    """
+    root = typer.Typer(
+        name="finplug",
+        help=app.info.help,
+        no_args_is_help=True,
+        add_completion=False,
+        pretty_exceptions_enable=False,
+    )
+    root.registered_commands.extend(app.registered_commands)
+    root.registered_groups.extend(app.registered_groups)
+    if records is None:
+        records = Platform.discover().plugins
+    for warning in mount_plugin_commands(root, records):
+        logging.getLogger(f"{PROJECT}.cli").warning("%s", warning)
+    return root
+
+
 def main() -> None:
     """Entry point of the ``finplug`` script."""
-    app()
+    _warn_once()
+    build_app()()

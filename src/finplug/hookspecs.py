@@ -1,4 +1,4 @@
-"""The kernel's hook specifications: components, events and cross-plugin checks.
+"""The kernel's hook specifications: components, events, checks, commands and jobs.
 
 Business hooks live with their sockets (:mod:`finplug.sockets.risk`,
 :mod:`finplug.sockets.fees`, :mod:`finplug.sockets.payments.hookspecs`) and
@@ -23,19 +23,32 @@ section in ``docs/hooks.md`` or no ``test_hook_<name>`` test.
 
 from __future__ import annotations
 
-from typing import Protocol
+from collections.abc import Callable
+from datetime import timedelta
+from typing import TYPE_CHECKING, Protocol
 
 from finplug._errors import ConfigIssue
 from finplug._events import Event
 from finplug._plugin import HookFailurePolicy, failure_policy, hookspec
 
+if TYPE_CHECKING:  # typer is the CLI's; importing it here would slow every tenant's import
+    import typer
+
 __all__ = [
+    "CommandRegistrar",
     "ComponentRegistrar",
     "Hooks",
+    "JobFunction",
+    "JobRegistrar",
     "finplug_check_tenant",
     "finplug_on_event",
+    "finplug_register_commands",
     "finplug_register_components",
+    "finplug_register_jobs",
 ]
+
+#: A job: called with no arguments, returns a one-line summary (or ``None``); raises to fail.
+JobFunction = Callable[[], "str | None"]
 
 
 class ComponentRegistrar(Protocol):
@@ -43,6 +56,23 @@ class ComponentRegistrar(Protocol):
 
     def __call__(self, name: str, implementation: object) -> None:
         """Register ``implementation`` as this tenant's ``name`` component."""
+
+
+class CommandRegistrar(Protocol):
+    """The ``register`` callback handed to :func:`finplug_register_commands`."""
+
+    def __call__(self, name: str, command: typer.Typer | Callable[..., object]) -> None:
+        """Mount ``command`` as ``finplug NAME``: a Typer app (a group) or one function."""
+
+
+class JobRegistrar(Protocol):
+    """The ``register`` callback handed to :func:`finplug_register_jobs`."""
+
+    def __call__(self, name: str, function: JobFunction, *, every: timedelta | None = None) -> None:
+        """Register ``function`` as this tenant's job ``name`` (``<plugin>.<job>``).
+
+        ``every`` is how often it is due; ``None``: due at every ``finplug jobs run``.
+        """
 
 
 # ---------------------------------------------------------------- specs
@@ -146,6 +176,71 @@ def finplug_check_tenant() -> list[ConfigIssue] | None:
     """
 
 
+@hookspec
+@failure_policy(HookFailurePolicy.REPORT)
+def finplug_register_commands(register: CommandRegistrar) -> None:
+    """Add commands to the ``finplug`` command line.
+
+    Commands belong to an installation, not to a tenant, so this is a
+    *class-level* hook: implement it as a ``@staticmethod`` (it gets no
+    settings, no tenant, no storage; a command that needs tenants loads them,
+    for example with :func:`finplug.cli.platform_with_tenants`). ``finplug``
+    calls it once at start on the class of every installed plugin that loaded,
+    and mounts what it registers: ``register(name, typer_app)`` adds the group
+    ``finplug NAME …``, ``register(name, function)`` the single command
+    ``finplug NAME``. A name the kernel or an earlier plugin uses is refused.
+
+    Combination: collect all (return values are ignored); the kernel calls
+    each plugin's implementation on its own, with a ``register`` bound to it,
+    so wrappers are not applied.
+    Nobody implements it: ``finplug`` has the kernel's commands only.
+
+    Failure policy: report. A raising implementation (or a refused name) is
+    printed as one warning line naming the plugin on standard error; the
+    plugin's other commands and the other plugins' commands are mounted.
+
+    Example::
+
+        @staticmethod  # outermost: the @hookimpl mark must sit on the function
+        @hookimpl
+        def finplug_register_commands(register):
+            fx = typer.Typer(help="Exchange rates.")
+            fx.command("show")(show_rates)
+            register("fx", fx)
+    """
+
+
+@hookspec
+@failure_policy(HookFailurePolicy.REPORT)
+def finplug_register_jobs(register: JobRegistrar) -> None:
+    """Register this tenant's named jobs: work a scheduler runs, not a request.
+
+    Called per tenant, on the plugin instance built for that tenant, by
+    ``finplug jobs run`` (and :func:`finplug.cli.run_jobs`). Call
+    ``register(name, function, every=timedelta(...))`` once per job; the name
+    must start with the plugin's name and a dot (``payments.janitor``) and be
+    unique in the tenant. ``function()`` takes no arguments (the plugin
+    already holds its tenant's settings and components), returns a one-line
+    summary or ``None``, and raises when the job did not get its work done.
+    A job with ``every=None`` is due at every run; one with an interval is due
+    when it has not succeeded within it.
+
+    Combination: collect all (return values are ignored); the kernel calls
+    each plugin's implementation on its own, with a ``register`` bound to it.
+    Nobody implements it: the tenant has no jobs; ``finplug jobs run`` skips it.
+
+    Failure policy: report. A raising implementation is reported as one
+    failed job ``<plugin>.*`` of that tenant; the tenant's other plugins' jobs
+    and the other tenants still run, and the run exits 2.
+
+    Example::
+
+        @hookimpl
+        def finplug_register_jobs(self, register):
+            register("fx.refresh", self.refresh_rates, every=timedelta(hours=1))
+    """
+
+
 # ---------------------------------------------------------------- typed relay
 
 
@@ -161,6 +256,14 @@ class _CheckTenantCaller(Protocol):
     def __call__(self) -> list[list[ConfigIssue]]: ...
 
 
+class _RegisterCommandsCaller(Protocol):
+    def __call__(self, *, register: CommandRegistrar) -> list[None]: ...
+
+
+class _RegisterJobsCaller(Protocol):
+    def __call__(self, *, register: JobRegistrar) -> list[None]: ...
+
+
 class Hooks(Protocol):
     """The typed view of a tenant's hook relay (``tenant.hooks``).
 
@@ -172,3 +275,5 @@ class Hooks(Protocol):
     finplug_register_components: _RegisterComponentsCaller
     finplug_check_tenant: _CheckTenantCaller
     finplug_on_event: _OnEventCaller
+    finplug_register_commands: _RegisterCommandsCaller
+    finplug_register_jobs: _RegisterJobsCaller

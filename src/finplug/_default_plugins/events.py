@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from typing import cast
+
 from pydantic import BaseModel, ConfigDict
 
 from finplug._events import Event, Events
 from finplug._plugin import API_VERSION, Plugin, PluginMeta, hookimpl
-from finplug.hookspecs import ComponentRegistrar
+from finplug.components import EventsAPI
+from finplug.hookspecs import ComponentRegistrar, JobRegistrar
 
 __all__ = ["EventsPlugin", "EventsSettings"]
 
@@ -21,7 +24,7 @@ class EventsPlugin(Plugin[EventsSettings]):
     """Provides the ``events`` component: an outbox in the tenant's own storage.
 
     Dispatch delivers each event to the tenant's ``finplug_on_event``
-    implementations.
+    implementations; the job ``events.dispatch`` runs it.
     """
 
     meta = PluginMeta(
@@ -45,6 +48,24 @@ class EventsPlugin(Plugin[EventsSettings]):
                 log=self.context.log,
             ),
         )
+
+    @hookimpl
+    def finplug_register_jobs(self, register: JobRegistrar) -> None:
+        """``events.dispatch``: deliver committed events to their listeners, at every run."""
+        register("events.dispatch", self._dispatch)
+
+    def _dispatch(self) -> str:
+        events = cast("EventsAPI", self.context.component("events"))
+        report = events.dispatch()
+        if report.busy:
+            return "another dispatcher is running"
+        if report.failed:
+            first = report.failed[0]
+            raise RuntimeError(
+                f"{len(report.delivered)} delivered, {len(report.failed)} refused"
+                f" (first: event {first.event.id}: {first.error})"
+            )
+        return f"{len(report.delivered)} delivered"
 
     def _deliver(self, event: Event) -> None:
         self.context.hooks.finplug_on_event(event=event)

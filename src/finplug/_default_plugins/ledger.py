@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from typing import cast
+
 from pydantic import BaseModel, ConfigDict
 
 from finplug._plugin import API_VERSION, Plugin, PluginMeta, hookimpl
-from finplug.hookspecs import ComponentRegistrar
+from finplug.components import LedgerAPI
+from finplug.hookspecs import ComponentRegistrar, JobRegistrar
 from finplug.ledger.facade import Ledger
 
 __all__ = ["LedgerPlugin", "LedgerSettings"]
@@ -18,7 +21,7 @@ class LedgerSettings(BaseModel):
 
 
 class LedgerPlugin(Plugin[LedgerSettings]):
-    """Provides ``tenant.ledger`` over the tenant's own storage."""
+    """Provides ``tenant.ledger`` over the tenant's own storage; job ``ledger.expire_holds``."""
 
     meta = PluginMeta(
         name="ledger",
@@ -33,3 +36,12 @@ class LedgerPlugin(Plugin[LedgerSettings]):
     def finplug_register_components(self, register: ComponentRegistrar) -> None:
         """Register the tenant's ledger."""
         register("ledger", Ledger(self.context.storage.begin, clock=self.context.clock))
+
+    @hookimpl
+    def finplug_register_jobs(self, register: JobRegistrar) -> None:
+        """``ledger.expire_holds``: release holds whose timeout passed, at every run."""
+        register("ledger.expire_holds", self._expire_holds)
+
+    def _expire_holds(self) -> str:
+        ledger = cast("LedgerAPI", self.context.component("ledger"))
+        return f"{len(ledger.expire_pending(self.context.clock()))} hold(s) expired"

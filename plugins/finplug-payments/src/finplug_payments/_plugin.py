@@ -5,7 +5,7 @@ from __future__ import annotations
 from pydantic import BaseModel, ConfigDict, Field
 
 from finplug import ConfigIssue, Plugin, PluginMeta, hookimpl
-from finplug.hookspecs import ComponentRegistrar
+from finplug.hookspecs import CommandRegistrar, ComponentRegistrar, JobRegistrar
 from finplug_payments._service import PaymentsService
 from finplug_payments.routing import RoutingSettings
 
@@ -35,8 +35,15 @@ class PaymentsSettings(BaseModel):
     )
 
 
+#: Payments the ``payments.janitor`` job settles per run and tenant.
+JANITOR_BATCH = 100
+
+
 class PaymentsPlugin(Plugin[PaymentsSettings]):
-    """Provides ``tenant.component(PAYMENTS)`` over the tenant's channels, ledger and outbox."""
+    """Provides ``tenant.component(PAYMENTS)`` over the tenant's channels, ledger and outbox.
+
+    Adds the job ``payments.janitor`` and the command ``finplug payments janitor``.
+    """
 
     meta = PluginMeta(
         name="payments",
@@ -62,3 +69,26 @@ class PaymentsPlugin(Plugin[PaymentsSettings]):
     def finplug_check_tenant(self) -> list[ConfigIssue] | None:
         """Routing names only channels and strategies this tenant has (``finplug check``)."""
         return self._service.check()
+
+    @hookimpl
+    def finplug_register_jobs(self, register: JobRegistrar) -> None:
+        """``payments.janitor``: settle calls whose outcome is unknown, at every run."""
+        register("payments.janitor", self._janitor)
+
+    def _janitor(self) -> str:
+        report = self._service.resolve_unknown(JANITOR_BATCH)
+        if report.still_unknown or report.failed:
+            failed = ", ".join(f"{f.payment_id}: {f.reason}" for f in report.failed)
+            raise RuntimeError(
+                f"{len(report.resolved)} settled; still unknown:"
+                f" {', '.join(report.still_unknown) or '-'}; could not settle: {failed or '-'}"
+            )
+        return f"{len(report.resolved)} settled"
+
+    @staticmethod  # outermost: commands are per installation, so the hook is class-level
+    @hookimpl
+    def finplug_register_commands(register: CommandRegistrar) -> None:
+        """``finplug payments janitor``."""
+        from finplug_payments._commands import payments_app
+
+        register("payments", payments_app())
