@@ -35,7 +35,14 @@ from finplug._errors import (
     HookCallError,
 )
 from finplug._plugin import PROJECT, Plugin, PluginContext, _RuntimeView
-from finplug._registry import HookSpec, HookSpecError, PluginRecord, module_specs, spec_table
+from finplug._registry import (
+    KERNEL_HOOKSPECS,
+    HookSpec,
+    HookSpecError,
+    PluginRecord,
+    module_specs,
+    spec_table,
+)
 from finplug._socket import Socket
 from finplug._sources import from_mapping, parse_loc
 from finplug._storage import TenantStorage
@@ -378,7 +385,10 @@ class _HookRelay:
         implemented: frozenset[str],
         tenant: str,
         specs: Mapping[str, HookSpec],
+        modules: frozenset[str] = frozenset(),
     ) -> None:
+        self._finplug_views: frozenset[str] = modules
+        """Spec modules whose every hook is an attribute (a :class:`HookView` checks once)."""
         for name, spec in specs.items():
             caller = (
                 _GuardedCaller(getattr(pm.hook, name), tenant)
@@ -423,9 +433,11 @@ class HookView(Generic[H]):
         """``hooks`` (a tenant's or a plugin context's relay) typed as this module's hooks."""
         if not isinstance(hooks, _HookRelay):
             raise TypeError(f"expected a tenant's hook relay (tenant.hooks), got {hooks!r}")
-        for name, spec in module_specs(self.module).items():
-            if name not in vars(hooks):
-                setattr(hooks, name, _empty_caller(spec))
+        if self.module not in hooks._finplug_views:
+            for name, spec in module_specs(self.module).items():
+                if name not in vars(hooks):
+                    setattr(hooks, name, _empty_caller(spec))
+            hooks._finplug_views = hooks._finplug_views | {self.module}
         return cast("H", hooks)
 
     def __repr__(self) -> str:
@@ -477,7 +489,14 @@ class Tenant(_RuntimeView):
         for record in reversed(plan.order):
             self._pm.register(self._instances[record.name], name=record.name)
         self.hooks: Hooks = cast(
-            "Hooks", _HookRelay(self._pm, frozenset(implemented), self.id, specs)
+            "Hooks",
+            _HookRelay(
+                self._pm,
+                frozenset(implemented),
+                self.id,
+                specs,
+                plan.hookspec_modules | {KERNEL_HOOKSPECS},
+            ),
         )
 
     # -- introspection ----------------------------------------------------
