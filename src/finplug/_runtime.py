@@ -18,7 +18,7 @@ from __future__ import annotations
 import heapq
 import inspect
 import threading
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast, overload
@@ -255,10 +255,34 @@ class _TenantPluginManager(pluggy.PluginManager):
         self,
         impl_tables: Mapping[type, Mapping[str, Mapping[str, Any]]],
         specs: Mapping[str, HookSpec],
+        tenant: str,
     ) -> None:
         super().__init__(PROJECT)
         self._impl_tables = impl_tables
         self._specs = specs
+        self._tenant = tenant
+
+    # pluggy has no public extension point that sees an implementation's error
+    # without its own per-call wrapping (add_hookcall_monitoring builds a Result per
+    # call); every HookCaller calls its manager's ``_hookexec``, so the guard lives
+    # here and costs nothing on success. pluggy is pinned to <2, and
+    # tests/test_hook_failures.py fails if this ever stops being called.
+    def _hookexec(
+        self,
+        hook_name: str,
+        methods: Sequence[pluggy.HookImpl],
+        kwargs: Mapping[str, object],
+        firstresult: bool,
+    ) -> object | list[object]:
+        try:
+            return self._inner_hookexec(hook_name, methods, kwargs, firstresult)
+        except HookCallError:
+            raise
+        except Exception as exc:
+            plugin = _culprit(exc, methods)
+            if plugin is None:
+                raise
+            raise HookCallError(self._tenant, hook_name, plugin, exc) from exc
 
     def parse_hookimpl_opts(self, plugin: object, name: str) -> Any:
         table = self._impl_tables.get(type(plugin))
@@ -321,80 +345,50 @@ def _empty_caller(spec: HookSpec) -> _EmptyCaller:
     return caller
 
 
-class _GuardedCaller:
-    """Calls pluggy's hook caller; an implementation's exception becomes a :class:`HookCallError`.
+def _culprit(exc: BaseException, methods: Sequence[pluggy.HookImpl]) -> str | None:
+    """The plugin whose implementation raised ``exc``: the outermost traceback frame of one.
 
-    The success path is one extra Python call around pluggy's. Only when an
-    implementation raised does it find out which: the outermost traceback
-    frame that runs one of the hook's implementation functions names the
-    plugin. An error from pluggy itself (a wrong argument name) or a
-    :class:`HookCallError` from a nested hook call passes through unchanged,
-    so the innermost culprit is the one named.
+    Only called on failure. An error pluggy raises itself (no implementation
+    frame) gives ``None`` and passes through unchanged; a
+    :class:`HookCallError` from a nested hook call is never re-wrapped, so the
+    innermost culprit is the one named.
     """
-
-    __slots__ = ("_caller", "_tenant", "name")
-
-    def __init__(self, caller: pluggy.HookCaller, tenant: str) -> None:
-        self._caller = caller
-        self._tenant = tenant
-        self.name = caller.name
-
-    def __call__(self, **kwargs: object) -> Any:
-        try:
-            return self._caller(**kwargs)
-        except HookCallError:
-            raise
-        except Exception as exc:
-            plugin = self._culprit(exc)
-            if plugin is None:
-                raise
-            raise HookCallError(self._tenant, self.name, plugin, exc) from exc
-
-    def _culprit(self, exc: BaseException) -> str | None:
-        codes = {}
-        for impl in self._caller.get_hookimpls():
-            function = getattr(impl.function, "__func__", impl.function)
-            code = getattr(function, "__code__", None)
-            if code is not None:
-                codes[code] = impl.plugin_name
-        tb = exc.__traceback__
-        while tb is not None:
-            plugin = codes.get(tb.tb_frame.f_code)
-            if plugin is not None:
-                return plugin
-            tb = tb.tb_next
-        return None
-
-    def get_hookimpls(self) -> list[pluggy.HookImpl]:
-        """The implementations (mirrors :meth:`pluggy.HookCaller.get_hookimpls`)."""
-        return self._caller.get_hookimpls()
+    codes = {}
+    for impl in methods:
+        function = getattr(impl.function, "__func__", impl.function)
+        code = getattr(function, "__code__", None)
+        if code is not None:
+            codes[code] = impl.plugin_name
+    tb = exc.__traceback__
+    while tb is not None:
+        plugin = codes.get(tb.tb_frame.f_code)
+        if plugin is not None:
+            return plugin
+        tb = tb.tb_next
+    return None
 
 
 class _HookRelay:
     """The run-time object behind ``tenant.hooks`` (typed as :class:`Hooks`).
 
-    Every spec is a plain instance attribute: a :class:`_GuardedCaller` over
-    pluggy's hook caller for the hooks this tenant's plugins implement, a
-    shared empty caller for the rest. No ``__getattr__``, so attribute reads
-    stay on CPython's fast path.
+    Every spec is a plain instance attribute: pluggy's own hook caller for the
+    hooks this tenant's plugins implement (its manager turns an
+    implementation's error into a :class:`HookCallError`), a shared empty
+    caller for the rest. No ``__getattr__``, so attribute reads stay on
+    CPython's fast path and a call costs what a raw pluggy call costs.
     """
 
     def __init__(
         self,
         pm: pluggy.PluginManager,
         implemented: frozenset[str],
-        tenant: str,
         specs: Mapping[str, HookSpec],
         modules: frozenset[str] = frozenset(),
     ) -> None:
         self._finplug_views: frozenset[str] = modules
         """Spec modules whose every hook is an attribute (a :class:`HookView` checks once)."""
         for name, spec in specs.items():
-            caller = (
-                _GuardedCaller(getattr(pm.hook, name), tenant)
-                if name in implemented
-                else _empty_caller(spec)
-            )
+            caller = getattr(pm.hook, name) if name in implemented else _empty_caller(spec)
             setattr(self, name, caller)
 
 
@@ -469,7 +463,7 @@ class Tenant(_RuntimeView):
         self._defaults: dict[str, object] = {}
         self._instances: dict[str, Plugin[Any]] = {}
         specs = plan.specs
-        self._pm = _TenantPluginManager(impl_tables, specs)
+        self._pm = _TenantPluginManager(impl_tables, specs, self.id)
         implemented: set[str] = set()
         for record in plan.order:
             implemented.update(record.impls)
@@ -493,7 +487,6 @@ class Tenant(_RuntimeView):
             _HookRelay(
                 self._pm,
                 frozenset(implemented),
-                self.id,
                 specs,
                 plan.hookspec_modules | {KERNEL_HOOKSPECS},
             ),
