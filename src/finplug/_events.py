@@ -84,7 +84,7 @@ import threading
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, Final
 
 from sqlalchemy import (
@@ -108,6 +108,7 @@ from sqlalchemy import (
 
 from finplug._errors import FinplugError
 from finplug._fastsql import FastSQL
+from finplug._time import as_utc, utc_now
 
 if TYPE_CHECKING:
     from finplug._storage import TenantStorage
@@ -234,11 +235,6 @@ def _check_name(what: str, value: object) -> None:
         raise EventError(f"an event's {what} must be a string of 1 to {_MAX_NAME} characters")
 
 
-def _utc(value: datetime) -> datetime:
-    """SQLite returns naive datetimes; every event time is UTC."""
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
-
 @dataclass(frozen=True, slots=True)
 class Event:
     """A domain event: something that happened to an aggregate.
@@ -310,12 +306,8 @@ def _event_from_row(row: Any) -> Event:
         payload=json.loads(row.payload),
         dedupe_key=row.dedupe_key,
         id=row.position,
-        occurred_at=_utc(row.occurred_at),
+        occurred_at=as_utc(row.occurred_at),
     )
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
 
 
 # ---------------------------------------------------------------- emitting
@@ -333,7 +325,7 @@ _BY_DEDUPE_KEY = select(outbox).where(outbox.c.dedupe_key == bindparam("b_key"))
 class EventsSession:
     """Outbox calls inside a transaction the caller owns (see :meth:`Events.bind`)."""
 
-    def __init__(self, conn: Connection, clock: Callable[[], datetime] = _now) -> None:
+    def __init__(self, conn: Connection, clock: Callable[[], datetime] = utc_now) -> None:
         self.conn = conn
         self._clock = clock
 
@@ -352,7 +344,7 @@ class EventsSession:
         position = fast.increment(conn, counter, "last_position", _COUNTER_ROW)
         if position is None:
             raise EventError("the events outbox is not installed in this tenant's storage")
-        occurred = _utc(event.occurred_at or self._clock())
+        occurred = as_utc(event.occurred_at or self._clock())
         written = fast.insert_new(
             conn,
             outbox,
@@ -394,7 +386,7 @@ class Events:
         storage: TenantStorage,
         deliver: Callable[[Event], object],
         *,
-        clock: Callable[[], datetime] = _now,
+        clock: Callable[[], datetime] = utc_now,
         log: logging.Logger | logging.LoggerAdapter[logging.Logger] | None = None,
     ) -> None:
         self._storage = storage

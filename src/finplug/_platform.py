@@ -6,7 +6,7 @@ import functools
 import os
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +36,7 @@ from finplug._storage import (
     sqlite_pattern,
     sqlite_url_refusal,
 )
+from finplug._time import utc_now
 
 __all__ = ["ROLES_ENV", "ROLE_SECRET_ENV", "Platform"]
 
@@ -47,10 +48,6 @@ _ROLE_MODES: tuple[DatabaseRoles, ...] = ("per-tenant", "single")
 _MIN_SECRET = 16
 
 ConfigInput = TenantConfig | Mapping[str, Any] | str | os.PathLike[str]
-
-
-def _utc_now() -> datetime:
-    return datetime.now(UTC)
 
 
 _CHECKED: dict[type, PluginRecord] = {}
@@ -218,7 +215,7 @@ class Platform:
                 raise ValueError(f"default plugin {record.name!r} is invalid: {record.error}")
             records[record.name] = record
         self._defaults = tuple(cls.meta.name for cls in defaults)
-        self._clock = clock or _utc_now
+        self._clock = clock or utc_now
         for item in plugins:
             record = item if isinstance(item, PluginRecord) else check_plugin(item)
             if allowed is not None and record.name not in allowed:
