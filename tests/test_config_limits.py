@@ -17,7 +17,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from finplug import ConfigError, Platform, TenantConfig
-from finplug import _sources as sources
 from finplug._config import TENANT_ID_MAX_LENGTH
 from finplug._errors import ConfigIssue
 from finplug._sources import (
@@ -26,7 +25,9 @@ from finplug._sources import (
     from_mapping,
     load_document,
     parse_document,
+    reader,
     resolve_references,
+    toml_reader,
 )
 
 ROOT = Path(__file__).parents[1]
@@ -221,7 +222,7 @@ def test_config_file_larger_than_the_cap_is_refused_before_parsing(
     def no_parsing(*args: object) -> Any:
         raise AssertionError("parsed a file over the size limit")
 
-    monkeypatch.setattr(sources, "_parse_yaml", no_parsing)
+    monkeypatch.setattr(reader, "parse_yaml", no_parsing)
     path = tmp_path / "acme.yaml"
     cap = DEFAULT_LIMITS.max_file_bytes
     path.write_text("tenant: acme\n" + "#" * (cap - 13) + "\n")  # cap + 1 bytes
@@ -238,7 +239,7 @@ def test_23_mb_yaml_is_refused_before_parsing(monkeypatch: pytest.MonkeyPatch) -
     def no_parsing(*args: object) -> Any:
         raise AssertionError("parsed text over the size limit")
 
-    monkeypatch.setattr(sources, "_parse_yaml", no_parsing)
+    monkeypatch.setattr(reader, "parse_yaml", no_parsing)
     with pytest.raises(ConfigError) as info:
         parse_document("a: b\n" * 4_600_000, source="big.yaml", fmt="yaml")
     assert "the config is too large" in only_issue(info).message
@@ -318,7 +319,7 @@ def no_toml_parser(monkeypatch: pytest.MonkeyPatch) -> None:
         raise AssertionError("the TOML parser ran on a key over the limit")
 
     fake = SimpleNamespace(loads=loads, TOMLDecodeError=ValueError)
-    monkeypatch.setattr(sources, "tomllib", fake)
+    monkeypatch.setattr(toml_reader, "tomllib", fake)
 
 
 def test_toml_dotted_key_with_too_many_parts_is_refused_before_parsing(
@@ -487,7 +488,7 @@ def test_toml_key_part_limit_is_exact(document: tuple[str, int]) -> None:
 
 def test_platform_applies_its_config_limits_to_every_file_it_reads(tmp_path: Path) -> None:
     (tmp_path / "acme.yaml").write_text("tenant: acme\nname: " + "A" * 2000 + "\n")
-    small = Platform([], environ={}, config_limits=sources.ConfigLimits(max_file_bytes=1024))
+    small = Platform([], environ={}, config_limits=ConfigLimits(max_file_bytes=1024))
     [issue] = small.check(tmp_path)
     assert "max_file_bytes" in issue.message
     with pytest.raises(ConfigError, match="max_file_bytes"):

@@ -11,41 +11,20 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import SecretStr
-from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError
 
 from finplug._config import TenantConfig, collect_config_files
 from finplug._default_plugins import DEFAULT_PLUGINS
 from finplug._errors import ConfigError, ConfigIssue, FinplugError, TenantNotFoundError
 from finplug._migrations import OwnerUpgrade, upgrade_tenants
+from finplug._placement import ROLE_SECRET_ENV, ROLES_ENV, Placement
 from finplug._plugin import Plugin
 from finplug._registry import ENTRY_POINT_GROUP, PluginRecord, check_plugin, discover_plugins
 from finplug._runtime import Tenant, TenantPlan, build_tenant, plan_tenant
 from finplug._sources import ConfigLimits
-from finplug._storage import (
-    DEFAULT_DATABASE_URL,
-    DatabaseRoles,
-    EngineCache,
-    Location,
-    StorageError,
-    TenantRoles,
-    TenantStorage,
-    default_schema,
-    redact_url,
-    schema_refusal,
-    sqlite_pattern,
-    sqlite_url_refusal,
-)
+from finplug._storage import DEFAULT_DATABASE_URL, DatabaseRoles
 from finplug._time import utc_now
 
 __all__ = ["ROLES_ENV", "ROLE_SECRET_ENV", "Platform"]
-
-#: Where :class:`Platform` looks for the tenant roles' secret when none is passed.
-ROLE_SECRET_ENV = "FINPLUG_ROLE_SECRET"
-#: Where :class:`Platform` looks for ``database_roles`` when none is passed.
-ROLES_ENV = "FINPLUG_DATABASE_ROLES"
-_ROLE_MODES: tuple[DatabaseRoles, ...] = ("per-tenant", "single")
-_MIN_SECRET = 16
 
 ConfigInput = TenantConfig | Mapping[str, Any] | str | os.PathLike[str]
 
@@ -59,55 +38,6 @@ def _checked_once(cls: type[Plugin[Any]]) -> PluginRecord:
     if record is None:
         record = _CHECKED[cls] = check_plugin(cls)
     return record
-
-
-def _checked_url(database_url: str) -> str:
-    """The platform's database URL, or :class:`StorageError` saying why it cannot be one."""
-    try:
-        parsed = make_url(database_url)
-    except ArgumentError:
-        raise StorageError(
-            "database_url: expected a database URL such as sqlite:///data/{tenant}.db or"
-            " postgresql+psycopg://user@host/db"
-        ) from None
-    if parsed.get_backend_name() != "sqlite":
-        return parsed.get_backend_name()
-    if "{tenant}" not in (parsed.database or ""):
-        raise StorageError(
-            "an SQLite database_url must contain '{tenant}' in its file path so that each"
-            f" tenant gets its own file; got {redact_url(database_url)}"
-        )
-    refusal = sqlite_url_refusal(parsed)
-    if refusal is not None:
-        raise StorageError(f"database_url {redact_url(database_url)}: {refusal}")
-    return "sqlite"
-
-
-class _Places:
-    """Which tenant keeps its data where: exact locations, and PostgreSQL schemas."""
-
-    def __init__(self) -> None:
-        self.exact: dict[Location, str] = {}
-        self.by_schema: dict[str, dict[str, TenantStorage]] = {}
-
-    def copy(self) -> _Places:
-        other = _Places()
-        other.exact = dict(self.exact)
-        other.by_schema = {k: dict(v) for k, v in self.by_schema.items()}
-        return other
-
-    def add(self, tenant_id: str, storage: TenantStorage) -> None:
-        location = storage.identity
-        self.exact[location] = tenant_id
-        if location.backend == "postgresql" and location.schema is not None:
-            self.by_schema.setdefault(location.schema, {})[tenant_id] = storage
-
-    def remove(self, tenant_id: str, storage: TenantStorage) -> None:
-        location = storage.identity
-        if self.exact.get(location) == tenant_id:
-            del self.exact[location]
-        if location.schema is not None:
-            self.by_schema.get(location.schema, {}).pop(tenant_id, None)
 
 
 @functools.lru_cache(maxsize=8)
@@ -177,33 +107,12 @@ class Platform:
         URL that cannot isolate tenants: an SQLite one without ``{tenant}`` in
         its path or with ``..`` in it.
         """
-        backend = _checked_url(database_url)
-        env: Mapping[str, str] = os.environ if environ is None else environ
-        mode = database_roles or env.get(ROLES_ENV) or "per-tenant"
-        if mode not in _ROLE_MODES:
-            raise StorageError(
-                f"database_roles must be one of {', '.join(_ROLE_MODES)}, got {mode!r}"
-            )
-        self._database_roles: DatabaseRoles = "single" if mode == "single" else "per-tenant"
-        secret = role_secret if role_secret is not None else (env.get(ROLE_SECRET_ENV) or None)
-        if isinstance(secret, str):
-            secret = SecretStr(secret)
-        if secret is not None and len(secret.get_secret_value()) < _MIN_SECRET:
-            raise StorageError(
-                f"role_secret must have at least {_MIN_SECRET} characters (for example"
-                " python -c 'import secrets; print(secrets.token_urlsafe(32))')"
-            )
-        self._roles: TenantRoles | None = None
-        if backend == "postgresql" and self._database_roles == "per-tenant":
-            if make_url(database_url).password and secret is None:
-                raise StorageError(
-                    f"database_url {redact_url(database_url)} logs in with a password, so"
-                    " tenant roles need one too: pass role_secret (or set"
-                    f" {ROLE_SECRET_ENV}), or database_roles='single'"
-                )
-            self._roles = TenantRoles(secret)
-        self._database_url = database_url
-        self._engines = EngineCache()
+        self._placement = Placement(
+            database_url,
+            environ=environ,
+            database_roles=database_roles,
+            role_secret=role_secret,
+        )
         allowed = None if allow is None else frozenset(allow)
         records: dict[str, PluginRecord] = {}
         defaults: tuple[type[Plugin[Any]], ...] = tuple(
@@ -238,9 +147,6 @@ class Platform:
         self._config_limits = config_limits
         self._lock = threading.RLock()
         self._plans: dict[str, TenantPlan] = {}
-        self._storages: dict[str, TenantStorage] = {}
-        self._places = _Places()  # where data lives -> tenant
-        self._server_ids: dict[str, str] = {}  # PostgreSQL place -> the server's own identity
         self._tenants: dict[str, Tenant] = {}
 
     @classmethod
@@ -274,7 +180,7 @@ class Platform:
     @property
     def database_roles(self) -> DatabaseRoles:
         """How tenants log in to PostgreSQL: ``per-tenant`` roles or a ``single`` one."""
-        return self._database_roles
+        return self._placement.database_roles
 
     # -- plugins ----------------------------------------------------------
 
@@ -295,93 +201,6 @@ class Platform:
         if isinstance(item, Mapping):
             return TenantConfig.from_dict(item, environ=self._environ, limits=self._config_limits)
         return TenantConfig.from_file(item, environ=self._environ, limits=self._config_limits)
-
-    def _storage(self, config: TenantConfig) -> TenantStorage:
-        """The tenant's storage, or a located :class:`ConfigError` for a place it may not use."""
-        own = config.database.url
-        url = own.get_secret_value() if own is not None else self._database_url
-        schema = config.database.schema_name
-        refusal = schema_refusal(schema or default_schema(config.tenant), config.tenant)
-        if refusal is not None:
-            raise ConfigError([config.issue(("database", "schema"), refusal)])
-        try:
-            storage = TenantStorage(
-                config.tenant,
-                url,
-                self._engines,
-                schema,
-                roles=self._roles if own is None else None,
-            )
-        except StorageError as exc:
-            message = str(exc).removeprefix(f"tenant {config.tenant!r}: ")
-            raise ConfigError([config.issue(("database", "url"), message)]) from None
-        # Resolved now, as the tenants' own files are: relative paths meet in one directory.
-        pattern = sqlite_pattern(self._database_url) if own is not None else None
-        if pattern is not None and storage.dialect == "sqlite":
-            taken = pattern.fullmatch(storage.identity.place)
-            if taken is not None and taken["t"] != config.tenant:
-                raise ConfigError(
-                    [
-                        config.issue(
-                            ("database", "url"),
-                            "this is the file the platform's database URL gives tenant"
-                            f" {taken['t']!r}; a tenant's own SQLite file must lie outside"
-                            " that pattern",
-                        )
-                    ]
-                )
-        return storage
-
-    def _set_storage(self, tenant_id: str, storage: TenantStorage) -> None:
-        old = self._storages.get(tenant_id)
-        if old is not None:
-            self._places.remove(tenant_id, old)
-        self._storages[tenant_id] = storage
-        self._places.add(tenant_id, storage)
-
-    def _server_id(self, storage: TenantStorage) -> str:
-        place = storage.identity.place
-        found = self._server_ids.get(place)
-        if found is None:
-            found = self._server_ids[place] = storage.server_identity()
-        return found
-
-    def _check_location(
-        self, plan: TenantPlan, storage: TenantStorage, places: _Places | None = None
-    ) -> None:
-        """No two tenants may keep their data in the same place (caller holds the lock).
-
-        The same place is the same resolved SQLite file, or the same
-        PostgreSQL schema in the same database: two URLs that spell one
-        database differently (``localhost`` and ``127.0.0.1``, a socket) are
-        told apart by asking both servers which database they are.
-        """
-        places = self._places if places is None else places
-        location = storage.identity
-        other_id = places.exact.get(location)
-        problem = None
-        if other_id is None and location.backend == "postgresql" and location.schema:
-            for candidate, other in places.by_schema.get(location.schema, {}).items():
-                if candidate == plan.tenant_id:
-                    continue
-                try:
-                    same = self._server_id(storage) == self._server_id(other)
-                except StorageError as exc:
-                    problem = (
-                        f"cannot tell whether this is the database of tenant {candidate!r}"
-                        f" (schema {location.schema}): {exc}"
-                    )
-                    break
-                if same:
-                    other_id = candidate
-                    break
-        if other_id is not None and other_id != plan.tenant_id:
-            problem = (
-                f"tenant {plan.tenant_id!r} would share its storage with tenant {other_id!r}"
-                f" ({location}); every tenant needs its own"
-            )
-        if problem is not None:
-            raise ConfigError([plan.config.issue(("database",), problem)])
 
     def validate(self, config: ConfigInput) -> TenantPlan:
         """Validate a config against this platform's plugins without adding it."""
@@ -407,10 +226,10 @@ class Platform:
                         )
                     ]
                 )
-            storage = self._storage(plan.config)
-            self._check_location(plan, storage)
+            storage = self._placement.storage_for(plan.config)
+            self._placement.check(plan, storage)
             self._plans[plan.tenant_id] = plan
-            self._set_storage(plan.tenant_id, storage)
+            self._placement.place(plan.tenant_id, storage)
             self._tenants.pop(plan.tenant_id, None)
         return plan.config
 
@@ -428,15 +247,11 @@ class Platform:
                     p.config.issue(("tenant",), f"tenant {p.tenant_id!r} is already configured")
                     for p in clashes
                 )
-            storages = {p.tenant_id: self._storage(p.config) for p in plans}
-            places = self._places.copy()
-            for plan in plans:
-                storage = storages[plan.tenant_id]
-                self._check_location(plan, storage, places)
-                places.add(plan.tenant_id, storage)
+            storages = {p.tenant_id: self._placement.storage_for(p.config) for p in plans}
+            self._placement.check_all(plans, storages)
             for plan in plans:
                 self._plans[plan.tenant_id] = plan
-                self._set_storage(plan.tenant_id, storages[plan.tenant_id])
+                self._placement.place(plan.tenant_id, storages[plan.tenant_id])
         return [p.tenant_id for p in plans]
 
     def check(self, *paths: str | os.PathLike[str]) -> list[ConfigIssue]:
@@ -454,7 +269,7 @@ class Platform:
             return list(exc.issues)
         for plan in plans:
             try:
-                storage = self._storage(plan.config)  # refusals were found while planning
+                storage = self._placement.storage_for(plan.config)  # refused while planning
                 runtime = build_tenant(plan, self._impl_tables, storage, self._clock)
                 issues.extend(runtime.check())
             except FinplugError as exc:  # a plugin that cannot even be assembled
@@ -496,7 +311,7 @@ class Platform:
                 continue
             seen[plan.tenant_id] = str(path)
             try:
-                self._storage(plan.config)  # a schema or file the tenant may not use
+                self._placement.storage_for(plan.config)  # a schema or file it may not use
             except ConfigError as exc:
                 issues.extend(exc.issues)
                 continue
@@ -521,9 +336,8 @@ class Platform:
                 plan = self._plans.get(tenant_id)
                 if plan is None:
                     raise TenantNotFoundError(tenant_id, self._plans)
-                tenant = build_tenant(
-                    plan, self._impl_tables, self._storages[tenant_id], self._clock
-                )
+                storage = self._placement.storage(tenant_id)
+                tenant = build_tenant(plan, self._impl_tables, storage, self._clock)
                 self._tenants[tenant_id] = tenant
             return tenant
 
@@ -552,13 +366,13 @@ class Platform:
                     )
                 ]
             )
-        storage = self._storage(plan.config)
+        storage = self._placement.storage_for(plan.config)
         with self._lock:
-            self._check_location(plan, storage)
+            self._placement.check(plan, storage)
         tenant = build_tenant(plan, self._impl_tables, storage, self._clock)
         with self._lock:
             self._plans[tenant_id] = plan
-            self._set_storage(tenant_id, storage)
+            self._placement.place(tenant_id, storage)
             self._tenants[tenant_id] = tenant
         return tenant
 
@@ -567,9 +381,7 @@ class Platform:
         with self._lock:
             if self._plans.pop(tenant_id, None) is None:
                 raise TenantNotFoundError(tenant_id, self._plans)
-            storage = self._storages.pop(tenant_id, None)
-            if storage is not None:
-                self._places.remove(tenant_id, storage)
+            self._placement.remove(tenant_id)
             self._tenants.pop(tenant_id, None)
 
     # -- migrations -------------------------------------------------------
@@ -592,12 +404,12 @@ class Platform:
             if tenant_id is not None and tenant_id not in self._plans:
                 raise TenantNotFoundError(tenant_id, self._plans)
             ids = sorted(self._plans) if tenant_id is None else [tenant_id]
-            targets = [(self._plans[i], self._storages[i]) for i in ids]
+            targets = [(self._plans[i], self._placement.storage(i)) for i in ids]
         return upgrade_tenants(targets)
 
     def close(self) -> None:
         """Close every database connection pool the platform opened."""
-        self._engines.dispose()
+        self._placement.close()
 
     def __enter__(self) -> Platform:
         return self
