@@ -126,7 +126,7 @@ def test_plugins_of_unknown_names_and_failed_plugins(tmp_path: Path) -> None:
     messages = [i.message for i in info.value.issues]
     assert "not in the platform's allow list" in messages[0]
     assert messages[1].startswith(
-        "no plugin named 'ghost' is installed (loaded: events, fee-echo, ledger)"
+        "no plugin named 'ghost' is installed (loaded: events, fee-echo, idempotency, ledger)"
     )
 
 
@@ -185,6 +185,7 @@ def test_config_from_dict_and_defaults(platform: Platform) -> None:
     assert platform.tenant("d").plugin_names == (
         "events",
         "fee-echo",
+        "idempotency",
         "ledger",
     )  # kernel plugins are built in
 

@@ -32,7 +32,7 @@ def test_unknown_plugin_name_suggests_the_closest() -> None:
     ]
     [message] = issues(platform, {"tenant": "t", "plugins": {"ghost": {}}})
     assert message.endswith(
-        "no plugin named 'ghost' is installed (loaded: events, fee-echo, ledger)"
+        "no plugin named 'ghost' is installed (loaded: events, fee-echo, idempotency, ledger)"
     )
 
 

@@ -148,7 +148,7 @@ def test_broken_plugins_are_reported_and_the_rest_load(
         assert name in caplog.text
     platform = Platform(records.values(), environ={})
     platform.add_tenant({"tenant": "ok", "plugins": {"good": {}}})
-    assert platform.tenant("ok").plugin_names == ("events", "good", "ledger")
+    assert platform.tenant("ok").plugin_names == ("events", "good", "idempotency", "ledger")
     with pytest.raises(ConfigError, match="plugin 'bad-sig' is not available: hook validation"):
         platform.add_tenant({"tenant": "nok", "plugins": {"bad-sig": {}}})
 

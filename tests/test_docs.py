@@ -29,6 +29,7 @@ PAGES = [
     "cli",
     "money",
     "storage",
+    "unit-of-work",
     "routing",
     "channel-connectors",
     "payments",
@@ -119,6 +120,30 @@ def test_storage_page_example_plugin_works(tmp_path: Path) -> None:
     plugin = platform.tenant("acme").plugin("notes")
     plugin.add("hello")  # type: ignore[attr-defined]
     assert plugin.bodies() == ["hello"]  # type: ignore[attr-defined]
+
+
+def test_unit_of_work_page_example_runs_once_per_key(tmp_path: Path) -> None:
+    from sqlalchemy import func, select
+
+    text = (DOCS / "unit-of-work.md").read_text(encoding="utf-8")
+    [block] = [b for b in python_blocks(text) if "class ShopPlugin" in b]
+    namespace: dict[str, object] = {}
+    exec(compile(block, "docs/unit-of-work.md", "exec"), namespace)
+    with testing.isolated_tenant([namespace["ShopPlugin"]]) as tenant:  # type: ignore[list-item]
+        tenant.storage.create_all(namespace["metadata"])  # type: ignore[arg-type]
+        tenant.ledger.open_account("receivable", "asset", "EUR")
+        tenant.ledger.open_account("sales", "income", "EUR")
+        shop = tenant.plugin("shop")
+        amount = finplug.Money("12.30", "EUR")
+        assert shop.place("k1", "o-1", amount) == "placed o-1"  # type: ignore[attr-defined]
+        assert shop.place("k1", "o-1", amount) == "placed o-1"  # type: ignore[attr-defined]
+        with pytest.raises(finplug.IdempotencyConflictError):
+            shop.place("k1", "o-2", amount)  # type: ignore[attr-defined]
+        with tenant.storage.begin() as conn:
+            rows = conn.execute(select(func.count()).select_from(namespace["orders"]))  # type: ignore[arg-type]
+            assert rows.scalar_one() == 1
+        assert tenant.ledger.balance("sales").posted == amount
+        assert len(tenant.events.events()) == 1
 
 
 #: Sockets that are named and versioned but not built: their modules say "reserved".

@@ -41,6 +41,7 @@ def test_hook_finplug_register_jobs(make_tenant: MakeTenant) -> None:
     assert seen == {
         "counter.tick": timedelta(hours=1),
         "events.dispatch": None,
+        "idempotency.purge": timedelta(hours=1),
         "ledger.expire_holds": None,
     }
     jobs, failures = tenant_jobs(tenant)
@@ -48,6 +49,7 @@ def test_hook_finplug_register_jobs(make_tenant: MakeTenant) -> None:
     assert {(j.name, j.plugin) for j in jobs} == {
         ("counter.tick", "counter"),
         ("events.dispatch", "events"),
+        ("idempotency.purge", "idempotency"),
         ("ledger.expire_holds", "ledger"),
     }
 

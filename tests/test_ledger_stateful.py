@@ -41,6 +41,7 @@ from finplug import (
     AccountType,
     Entry,
     EntryRequest,
+    EntryKeyConflictError,
     IdempotencyConflictError,
     LedgerError,
     Leg,
@@ -184,7 +185,7 @@ class Model:
             known = self.keys.get(key) or ((fresh[key], 0) if key in fresh else None)
             if known is not None:
                 if known[0] != request:
-                    raise Refused(IdempotencyConflictError, "key used for another request")
+                    raise Refused(EntryKeyConflictError, "key used for another request")
                 continue
             fresh[key] = request
         # 2. each new request's changes (holds and entries as they were before the batch).

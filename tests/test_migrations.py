@@ -23,7 +23,7 @@ from finplug._plugin import NoSettings
 from finplug.cli import app
 
 # The kernel's tables: the ledger (revision 0001, its guards changed by 0003 and 0004), the
-# event outbox (0002), and the recorded account definitions (0004).
+# event outbox (0002), the recorded account definitions (0004) and the idempotency keys (0005).
 LEDGER_TABLES = {
     "ledger_accounts",
     "ledger_transfers",
@@ -32,10 +32,11 @@ LEDGER_TABLES = {
     "events_outbox",
     "events_counter",
     "events_dispatcher",
+    "idempotency_keys",
 }
 FIXTURES = "migration_fixtures"
 #: The kernel's revisions, oldest first.
-KERNEL_REVISIONS = ("0001", "0002", "0003", "0004")
+KERNEL_REVISIONS = ("0001", "0002", "0003", "0004", "0005")
 KERNEL_HEAD = KERNEL_REVISIONS[-1]
 
 
@@ -267,7 +268,7 @@ def test_a_tenant_from_before_0003_ends_with_the_schema_of_a_new_one(
 
     report = platform.upgrade(old)
 
-    assert report[old]["kernel"].applied == ("0003", "0004")
+    assert report[old]["kernel"].applied == ("0003", "0004", "0005")
     assert schema_of(old_storage) == schema_of(new_storage)
     ledger.transfer("t-2", "cash", "deposits", Money("1.50", "EUR"))
     assert ledger.balance("deposits").posted == Money("14.00", "EUR")
@@ -291,7 +292,7 @@ def test_a_tenant_from_before_0004_gets_immutable_recorded_account_definitions(
 
     report = platform.upgrade(old)
 
-    assert report[old]["kernel"].applied == ("0004",)
+    assert report[old]["kernel"].applied == ("0004", "0005")
     assert schema_of(old_storage) == schema_of(new_storage)
     report_after = ledger.verify()
     assert report_after.ok, report_after.problems

@@ -30,7 +30,7 @@ def test_before_and_after_decide_call_order() -> None:
     platform = Platform([a, b, c], environ={})
     platform.add_tenant({"tenant": "t", "plugins": {"a": {}, "b": {}, "c": {}}})
     assert call_order(platform, "t") == ["b", "c", "a"]
-    assert platform.tenant("t").plugin_names == ("b", "c", "a", "events", "ledger")
+    assert platform.tenant("t").plugin_names == ("b", "c", "a", "events", "idempotency", "ledger")
 
 
 def test_requirements_run_first_and_absent_targets_are_ignored() -> None:

@@ -48,7 +48,7 @@ def test_tenants_are_lazy_and_cached(platform: Platform) -> None:
     acme = platform.tenant("acme")
     assert platform.tenant("acme") is acme
     # The kernel's ledger is in every tenant; a provider runs before its dependant.
-    assert acme.plugin_names == ("events", "ledger", "sample-risk", "payments")
+    assert acme.plugin_names == ("events", "idempotency", "ledger", "sample-risk", "payments")
 
 
 def test_each_tenant_sees_only_its_plugins(platform: Platform) -> None:
@@ -71,7 +71,7 @@ def test_components_resolve_to_the_one_provider(platform: Platform) -> None:
     payments = acme.component(PAYMENTS)
     assert isinstance(payments, FakePayments)
     assert payments.plugin is acme.plugin("payments")
-    assert acme.component_names == ("events", "ledger", "payments", "risk")
+    assert acme.component_names == ("events", "idempotency", "ledger", "payments", "risk")
 
 
 def test_missing_component_names_tenant_and_component(platform: Platform) -> None:
@@ -136,7 +136,7 @@ def test_plugin_failing_to_start_is_an_assembly_error_for_that_tenant_only() -> 
     platform.add_tenant({"tenant": "good", "plugins": {"fee-echo": {}}})
     with pytest.raises(AssemblyError, match="tenant 'bad': plugin 'exploding' failed to start"):
         platform.tenant("bad")
-    assert platform.tenant("good").plugin_names == ("events", "fee-echo", "ledger")
+    assert platform.tenant("good").plugin_names == ("events", "fee-echo", "idempotency", "ledger")
 
 
 class _Settings(BaseModel):
@@ -189,12 +189,14 @@ def test_describe_and_remove(platform: Platform) -> None:
     assert described["tenant"] == "acme"
     assert [p["name"] for p in described["plugins"]] == [
         "events",
+        "idempotency",
         "ledger",
         "sample-risk",
         "payments",
     ]
     assert described["components"] == {
         "events": "events",
+        "idempotency": "idempotency",
         "ledger": "ledger",
         "payments": "payments",
         "risk": "sample-risk",
@@ -214,7 +216,7 @@ def test_duplicate_tenant_needs_replace(platform: Platform) -> None:
     with pytest.raises(ConfigError, match="already configured"):
         platform.add_tenant(config)
     platform.add_tenant(config, replace=True)
-    assert platform.tenant("acme").plugin_names == ("events", "fee-echo", "ledger")
+    assert platform.tenant("acme").plugin_names == ("events", "fee-echo", "idempotency", "ledger")
 
 
 def test_hooks_used_during_setup_get_a_clear_error() -> None:
@@ -234,4 +236,4 @@ def test_kernel_components_are_in_every_tenant(platform: Platform) -> None:
     globex = platform.tenant("globex")
     assert globex.events is globex.component("events")
     assert globex.ledger is globex.component("ledger")
-    assert {"events", "ledger"} <= set(globex.component_names)
+    assert {"events", "idempotency", "ledger"} <= set(globex.component_names)

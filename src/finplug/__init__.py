@@ -17,14 +17,20 @@ from finplug._errors import ConfigError
 from finplug._errors import ConfigIssue
 from finplug._errors import FinplugError
 from finplug._errors import HookCallError
+from finplug._errors import IdempotencyConflictError
+from finplug._errors import IdempotencyInProgressError
 from finplug._errors import MoneyError
 from finplug._errors import TenantNotFoundError
+from finplug._errors import UnitOfWorkError
 from finplug._events import DeliveryFailure
 from finplug._events import DispatchReport
 from finplug._events import Event
 from finplug._events import EventError
 from finplug._events import EventsSession
 from finplug._fastsql import FastSQL
+from finplug._idempotency import IdempotencySession
+from finplug._idempotency import StoredKey
+from finplug._idempotency import request_digest
 from finplug._fastsql import Record
 from finplug._money import Currency
 from finplug._money import Money
@@ -51,9 +57,10 @@ from finplug._sources import ConfigLimits
 from finplug._storage import DatabaseSettings
 from finplug._storage import StorageError
 from finplug._storage import TenantStorage
+from finplug._uow import UnitOfWork
 from finplug.ledger.errors import AccountNotFoundError
 from finplug.ledger.errors import CheckpointError
-from finplug.ledger.errors import IdempotencyConflictError
+from finplug.ledger.errors import EntryKeyConflictError
 from finplug.ledger.errors import LedgerError
 from finplug.ledger.errors import OverdraftError
 from finplug.ledger.errors import PendingStateError
@@ -91,6 +98,7 @@ __all__ = [
     "DeliveryFailure",
     "DispatchReport",
     "Entry",
+    "EntryKeyConflictError",
     "EntryRequest",
     "Event",
     "EventError",
@@ -101,6 +109,8 @@ __all__ = [
     "HookFailurePolicy",
     "HookView",
     "IdempotencyConflictError",
+    "IdempotencyInProgressError",
+    "IdempotencySession",
     "LedgerCheckpoint",
     "LedgerError",
     "LedgerSession",
@@ -118,10 +128,13 @@ __all__ = [
     "Record",
     "Socket",
     "StorageError",
+    "StoredKey",
     "Tenant",
     "TenantConfig",
     "TenantNotFoundError",
     "TenantStorage",
+    "UnitOfWork",
+    "UnitOfWorkError",
     "VerifyReport",
     "allocate",
     "check_plugin",
@@ -131,6 +144,7 @@ __all__ = [
     "failure_policy",
     "hookimpl",
     "hookspec",
+    "request_digest",
 ]
 
 

@@ -19,8 +19,11 @@ __all__ = [
     "ConfigIssue",
     "FinplugError",
     "HookCallError",
+    "IdempotencyConflictError",
+    "IdempotencyInProgressError",
     "MoneyError",
     "TenantNotFoundError",
+    "UnitOfWorkError",
 ]
 
 
@@ -133,6 +136,44 @@ class ComponentNotEnabledError(FinplugError, LookupError):
         self.component = component
         message = f"tenant {tenant!r} has no {component!r} component: no enabled plugin provides it"
         super().__init__(f"{message}; {hint}" if hint else message)
+
+
+# ------------------------------------------------------- units of work, keys
+
+
+class UnitOfWorkError(FinplugError):
+    """A unit of work was used after it was committed or rolled back, or committed twice."""
+
+
+class IdempotencyConflictError(FinplugError):
+    """An idempotency key was used again with a different request.
+
+    Raised by every component that takes idempotency keys (the ledger, the
+    kernel's idempotency service and the components built on it), so a host
+    catches one class whatever component refused; a component may raise a
+    subclass of its own (e.g. ``PaymentIdempotencyConflictError``).
+    """
+
+    def __init__(self, key: str, message: str | None = None) -> None:
+        self.key = key
+        """The key, in full (the message shows only its start)."""
+        super().__init__(
+            message
+            or f"idempotency key {cut(key, 40)!r} was already used for a different request;"
+            " use a new key for a new request"
+        )
+
+
+class IdempotencyInProgressError(FinplugError):
+    """The first call with this idempotency key is still running; retry later with the same key."""
+
+    def __init__(self, key: str) -> None:
+        self.key = key
+        """The key, in full (the message shows only its start)."""
+        super().__init__(
+            f"a call with idempotency key {cut(key, 40)!r} is still in progress;"
+            " retry later with the same key"
+        )
 
 
 # ------------------------------------------------------------------ money

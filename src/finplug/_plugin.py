@@ -18,6 +18,7 @@ from finplug._socket import Socket
 
 if TYPE_CHECKING:
     from finplug._storage import TenantStorage
+    from finplug._uow import UnitOfWork
     from finplug.hookspecs import Hooks
 
 __all__ = [
@@ -285,6 +286,22 @@ class PluginContext:
         """Whether some enabled plugin of this tenant provides ``name``."""
         return self._runtime.has_component(name)
 
+    def unit_of_work(self) -> UnitOfWork:
+        """A new unit of work on the tenant's storage, its idempotency keys scoped to this plugin.
+
+        ``with self.context.unit_of_work() as uow: ...; uow.commit()``: one
+        transaction for the plugin's own tables (``uow.conn``), the ledger,
+        the events and the idempotency keys; see :class:`finplug.UnitOfWork`.
+        Like :attr:`hooks`, available once the tenant is assembled.
+        """
+        if getattr(self._runtime, "hooks", None) is None:
+            raise AssemblyError(
+                self.tenant_id,
+                f"plugin {self.plugin_name!r} opened a unit of work during set-up;"
+                " storage is available once the tenant is assembled",
+            )
+        return self._runtime.unit_of_work(self.plugin_name)
+
     @property
     def clock(self) -> Callable[[], datetime]:
         """The platform's clock: returns the current time, timezone-aware (UTC)."""
@@ -307,6 +324,7 @@ class _RuntimeView:
     clock: Callable[[], datetime]
     component: Callable[[Any], Any]
     has_component: Callable[[str], bool]
+    unit_of_work: Callable[[str], UnitOfWork]
 
 
 SettingsT = TypeVar("SettingsT", bound=BaseModel)

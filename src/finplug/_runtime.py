@@ -47,10 +47,11 @@ from finplug._socket import Socket
 from finplug._sources import from_mapping, parse_loc
 from finplug._storage import TenantStorage
 from finplug._text import did_you_mean
+from finplug._uow import UnitOfWork
 from finplug.components import COMPONENTS
 
 if TYPE_CHECKING:
-    from finplug.components import EventsAPI, LedgerAPI
+    from finplug.components import EventsAPI, IdempotencyAPI, LedgerAPI
     from finplug.hookspecs import Hooks
 
 __all__ = ["HookView", "Tenant", "TenantPlan", "build_tenant", "plan_tenant"]
@@ -703,6 +704,21 @@ class Tenant(_RuntimeView):
     def events(self) -> EventsAPI:
         """The event outbox (every tenant has one: a kernel default plugin)."""
         return cast("EventsAPI", self.component("events"))
+
+    def unit_of_work(self, scope: str = "host") -> UnitOfWork:
+        """A new unit of work on this tenant's storage (enter it; commit explicitly).
+
+        ``scope`` names the namespace of its idempotency keys; a plugin's own
+        unit of work (:meth:`finplug.PluginContext.unit_of_work`) uses the
+        plugin's name.
+        """
+        return UnitOfWork(
+            self.storage,
+            scope=scope,
+            ledger=self.ledger,
+            events=self.events,
+            idempotency=cast("IdempotencyAPI", self.component("idempotency")),
+        )
 
     def __repr__(self) -> str:
         return f"<Tenant {self.id!r} plugins={list(self.plugin_names)}>"

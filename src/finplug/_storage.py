@@ -50,7 +50,7 @@ from pathlib import Path
 from typing import Any, Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
-from sqlalchemy import Connection, Engine, MetaData, create_engine, event, text
+from sqlalchemy import Connection, Engine, MetaData, RootTransaction, create_engine, event, text
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError
 from sqlalchemy.orm import Session
@@ -745,6 +745,22 @@ class TenantStorage:
             if self.schema is not None:
                 _set_search_path(conn, self.schema)
             yield conn
+
+    def open_transaction(self) -> tuple[Connection, RootTransaction]:
+        """A new connection and its begun transaction; the caller commits or rolls back, and closes.
+
+        What :class:`finplug.UnitOfWork` is built on; prefer it (or
+        :meth:`begin`) to calling this directly.
+        """
+        conn = self.engine.connect()
+        try:
+            tx = conn.begin()
+            if self.schema is not None:
+                _set_search_path(conn, self.schema)
+        except BaseException:
+            conn.close()
+            raise
+        return conn, tx
 
     @contextmanager
     def session(self) -> Iterator[Session]:

@@ -1,9 +1,11 @@
-"""The kernel's component interfaces: the ledger and the event outbox.
+"""The kernel's component interfaces: the ledger, the event outbox, the idempotency service.
 
-Every tenant has both (kernel default plugins): ``tenant.ledger`` and
-``tenant.events``. Business components (payments, risk, billing …) are
-declared by their sockets under :mod:`finplug.sockets`, each with its own
-interface and version, and reached typed as ``tenant.component(SOCKET)``.
+Every tenant has all three (kernel default plugins): ``tenant.ledger``,
+``tenant.events`` and ``tenant.component("idempotency")``; a unit of work
+(:class:`finplug.UnitOfWork`) hands out all three bound to one transaction.
+Business components (payments, risk, billing …) are declared by their
+sockets under :mod:`finplug.sockets`, each with its own interface and
+version, and reached typed as ``tenant.component(SOCKET)``.
 
 Interfaces are :class:`typing.Protocol` classes, so a provider need not
 inherit from them; the kernel checks providers structurally when a tenant's
@@ -20,6 +22,7 @@ from typing import Final, Literal, Protocol, runtime_checkable
 from sqlalchemy import Connection
 
 from finplug._events import DispatchReport, Event, EventsSession
+from finplug._idempotency import IdempotencySession, StoredKey
 from finplug._money import Money
 from finplug.ledger.session import LedgerSession
 from finplug.ledger.values import (
@@ -37,6 +40,7 @@ from finplug.ledger.values import (
 __all__ = [
     "COMPONENTS",
     "EventsAPI",
+    "IdempotencyAPI",
     "LedgerAPI",
 ]
 
@@ -201,8 +205,47 @@ class EventsAPI(Protocol):
         ...
 
 
+@runtime_checkable
+class IdempotencyAPI(Protocol):
+    """``tenant.component("idempotency")``: the kernel's idempotency service (a kernel default).
+
+    Stripe's semantics for every component's keys: see
+    :mod:`finplug._idempotency` and ``docs/idempotency.md``. Components
+    reach it through their unit of work (``uow.idempotency``).
+    """
+
+    retention: timedelta
+    """How long a finished key is kept (the tenant's ``idempotency.retention_hours``)."""
+
+    def bind(self, conn: Connection, scope: str) -> IdempotencySession:
+        """The service inside a transaction the caller owns, for keys of ``scope``."""
+        ...
+
+    def get(self, scope: str, key: str) -> StoredKey | None:
+        """The key as stored now (its own transaction)."""
+        ...
+
+    def wait(
+        self,
+        scope: str,
+        key: str,
+        operation: str,
+        digest: bytes,
+        *,
+        timeout: float,
+        poll: float = 0.01,
+    ) -> StoredKey:
+        """The finished key, waiting up to ``timeout`` seconds for a call in progress."""
+        ...
+
+    def purge(self, now: datetime | None = None) -> int:
+        """Delete the finished keys whose retention has passed; how many went."""
+        ...
+
+
 #: The kernel's own components by name (sockets declare the others).
 COMPONENTS: Final[dict[str, type]] = {
     "events": EventsAPI,
+    "idempotency": IdempotencyAPI,
     "ledger": LedgerAPI,
 }

@@ -8,9 +8,10 @@ carry settings for them under their names (``plugins: {ledger: {...}}``).
 from __future__ import annotations
 
 from finplug._default_plugins.events import EventsPlugin
+from finplug._default_plugins.idempotency import IdempotencyPlugin
 from finplug._default_plugins.ledger import LedgerPlugin
 
-__all__ = ["DEFAULT_PLUGINS", "EventsPlugin", "LedgerPlugin"]
+__all__ = ["DEFAULT_PLUGINS", "EventsPlugin", "IdempotencyPlugin", "LedgerPlugin"]
 
 #: Plugins enabled in every tenant, whether or not its config lists them.
-DEFAULT_PLUGINS = (LedgerPlugin, EventsPlugin)
+DEFAULT_PLUGINS = (LedgerPlugin, EventsPlugin, IdempotencyPlugin)

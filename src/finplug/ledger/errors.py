@@ -3,18 +3,19 @@
 Every error is a :class:`LedgerError`: the request was refused and nothing
 was written. Messages repeat at most a few dozen characters of a value
 (:func:`finplug._text.shorten`); an exception keeps the full value where it
-has an attribute for it (:attr:`IdempotencyConflictError.key`).
+has an attribute for it (:attr:`EntryKeyConflictError.key`).
 """
 
 from __future__ import annotations
 
-from finplug._errors import FinplugError
+from finplug._errors import FinplugError, IdempotencyConflictError
 from finplug._money import Money
 from finplug._text import shorten
 
 __all__ = [
     "AccountNotFoundError",
     "CheckpointError",
+    "EntryKeyConflictError",
     "IdempotencyConflictError",
     "LedgerError",
     "OverdraftError",
@@ -33,15 +34,19 @@ class AccountNotFoundError(LedgerError, LookupError):
     """No account has the given code."""
 
 
-class IdempotencyConflictError(LedgerError):
-    """The key was already used for a different request."""
+class EntryKeyConflictError(LedgerError, IdempotencyConflictError):
+    """An entry's key was already used for a different request.
+
+    A :class:`finplug.IdempotencyConflictError` (the kernel's class for every
+    reused key) and a :class:`LedgerError`: either ``except`` clause catches it.
+    """
 
     def __init__(self, key: str) -> None:
-        self.key = key
-        """The key, in full (the message shows its start)."""
-        super().__init__(
+        IdempotencyConflictError.__init__(
+            self,
+            key,
             f"idempotency key {shorten(key)} was already used for a different request;"
-            " use a new key for a new request"
+            " use a new key for a new request",
         )
 
 

@@ -26,7 +26,7 @@ from finplug._money import Currency, Money
 from finplug._text import shorten
 from finplug.ledger.checks import EXPIRE_PREFIX
 from finplug.ledger.errors import (
-    IdempotencyConflictError,
+    EntryKeyConflictError,
     LedgerError,
     OverdraftError,
     PendingStateError,
@@ -151,7 +151,7 @@ def fresh(ops: Sequence[Op], known: dict[str, tuple[bytes, int]]) -> list[Op]:
 
     ``known`` maps the stored keys among the ops' to their request hash and
     entry. A key reused for another request refuses the whole batch
-    (:class:`IdempotencyConflictError`).
+    (:class:`EntryKeyConflictError`).
     """
     in_batch: dict[str, Op] = {}
     out: list[Op] = []
@@ -159,12 +159,12 @@ def fresh(ops: Sequence[Op], known: dict[str, tuple[bytes, int]]) -> list[Op]:
         prior = known.get(op.key)
         if prior is not None:
             if prior[0] != op.request_hash:
-                raise IdempotencyConflictError(op.key)
+                raise EntryKeyConflictError(op.key)
             continue
         twin = in_batch.get(op.key)
         if twin is not None:
             if twin.request_hash != op.request_hash:
-                raise IdempotencyConflictError(op.key)
+                raise EntryKeyConflictError(op.key)
             continue
         in_batch[op.key] = op
         out.append(op)

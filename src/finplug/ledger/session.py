@@ -45,7 +45,7 @@ from finplug.ledger.checks import (
 )
 from finplug.ledger.errors import (
     CheckpointError,
-    IdempotencyConflictError,
+    EntryKeyConflictError,
     LedgerError,
     PendingStateError,
     bad,
@@ -139,7 +139,7 @@ class LedgerSession:
             overdraft,
             limit,
         ):
-            raise IdempotencyConflictError(f"account:{code}")
+            raise EntryKeyConflictError(f"account:{code}")
         return found
 
     def account(self, code: str) -> Account:

@@ -10,6 +10,8 @@ tenant, before any plugin's migrations. The history is linear:
 * ``0004`` (``r0004_ledger_account_definitions.py``): every column of an
   account's definition immutable, and its hash recorded in a chain
   (``ledger_account_chain``) that ``verify()`` checks.
+* ``0005`` (``r0005_idempotency.py``): the idempotency service's keys
+  (``idempotency_keys``).
 
 To add a revision: copy the last script to ``r<NNNN>_<what>.py``, set
 ``revision = "<NNNN>"`` and ``down_revision`` to the previous revision, and
