@@ -143,7 +143,8 @@ def test_hook_finplug_register_components(make_tenant: MakeTenant) -> None:
     assert tenant.component("risk") is risk  # registered once, then cached
     # Nobody implements it: no components at all.
     bare = make_tenant([FeeEcho])
-    assert bare.component_names == ("events", "idempotency", "ledger")  # only the kernel's built-in ones
+    # Only the kernel's built-in ones.
+    assert bare.component_names == ("events", "idempotency", "ledger")
     assert bare.hooks.finplug_register_components(register=lambda n, o: None) == []
 
     class Liar(Plugin[TaggedSettings]):
