@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).parents[1]
-TARGETS = ["src", "tests", "benchmarks", "examples", "plugins"]
+TARGETS = ["src", "tests", "benchmarks", "examples", "plugins", "e2e"]
 
 
 def run(*args: str) -> subprocess.CompletedProcess[str]:
@@ -27,5 +27,5 @@ def test_ruff_format() -> None:
 def test_mypy_strict() -> None:
     plugin_sources = [str(p) for p in sorted((ROOT / "plugins").glob("*/src"))]
     plugin_tests = [str(p) for p in sorted((ROOT / "plugins").glob("finplug-*/tests"))]
-    out = run("mypy", "src", *plugin_sources, "tests", *plugin_tests, "benchmarks", "examples")
+    out = run("mypy", "src", *plugin_sources, "tests", *plugin_tests, "benchmarks", "examples", "e2e")
     assert out.returncode == 0, out.stdout + out.stderr

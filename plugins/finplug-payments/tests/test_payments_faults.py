@@ -35,6 +35,7 @@ from finplug import (
     Tenant,
     hookimpl,
 )
+from finplug._idempotency import idempotency_keys as idempotency
 from finplug.sockets.fees import Fee, FeeContext
 from finplug.sockets.payments import (
     PAYMENTS,
@@ -49,10 +50,11 @@ from finplug.sockets.payments import (
     RoutingStrategy,
 )
 from finplug.sockets.risk import RiskContext, RiskDecision
+from finplug.testing import new_tenant_id
 from finplug_channels_sim import SimChannel, SimConnector
 from finplug_fee_schedule import FeeSchedulePlugin
 from finplug_payments import PaymentsPlugin
-from finplug_payments._schema import attempts, idempotency, payments, transitions
+from finplug_payments._schema import attempts, payments, transitions
 from finplug_risk_rules import RiskRulesPlugin
 
 S = PaymentStatus
@@ -242,11 +244,13 @@ class Harness:
 
 
 @pytest.fixture
-def make(database_url: str, unique_id: str) -> Iterator[Callable[..., Harness]]:
+def make(finplug_database_url: str) -> Iterator[Callable[..., Harness]]:
     made: list[Harness] = []
+    suffix = new_tenant_id()
 
     def build(script: dict[str, str] | None = None, **config: Any) -> Harness:
-        harness = Harness(database_url, f"faults-{len(made)}-{unique_id}", script or {}, **config)
+        tenant_id = f"faults-{len(made)}-{suffix}"
+        harness = Harness(finplug_database_url, tenant_id, script or {}, **config)
         made.append(harness)
         return harness
 

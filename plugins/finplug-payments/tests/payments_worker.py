@@ -1,6 +1,6 @@
-"""A payments client in its own OS process, driven by tests/test_payments_processes.py.
+"""A payments client in its own OS process, driven by test_payments_processes.py.
 
-Run as ``python tests/payments_worker.py SPEC.json``. The spec names the
+Run as ``python payments_worker.py SPEC.json``. The spec names the
 database URL, the tenant id, the tenant config, a "go" file to wait for (so
 every worker starts at once) and the authorizations to make; the worker
 writes one line per call (key, payment id, status) and the number of channel

@@ -17,6 +17,7 @@ from sqlalchemy import func, select
 
 from finplug import Money, Platform
 from finplug.sockets.payments import PAYMENTS, PaymentStatus
+from finplug.testing import new_tenant_id
 from finplug_channels_sim import ChannelsSimPlugin
 from finplug_payments import PaymentsPlugin
 from finplug_payments._schema import attempts, payments
@@ -82,19 +83,19 @@ class Workers:
 
 
 @pytest.fixture
-def workers(tmp_path: Path, database_url: str) -> Iterator[Workers]:
-    made = Workers(tmp_path, database_url)
+def workers(tmp_path: Path, finplug_database_url: str) -> Iterator[Workers]:
+    made = Workers(tmp_path, finplug_database_url)
     yield made
     made.kill_all()
 
 
 @pytest.fixture
-def platform_for(database_url: str) -> Iterator[Any]:
+def platform_for(finplug_database_url: str) -> Iterator[Any]:
     made: list[tuple[Platform, str]] = []
 
     def make(cfg: dict[str, Any]) -> Platform:
         platform = Platform(
-            [PaymentsPlugin, ChannelsSimPlugin], environ={}, database_url=database_url
+            [PaymentsPlugin, ChannelsSimPlugin], environ={}, database_url=finplug_database_url
         )
         platform.add_tenant(cfg)
         platform.upgrade(cfg["tenant"])
@@ -108,9 +109,9 @@ def platform_for(database_url: str) -> Iterator[Any]:
 
 
 def test_concurrent_duplicates_from_several_processes_have_one_effect(
-    workers: Workers, platform_for: Any, unique_id: str
+    workers: Workers, platform_for: Any
 ) -> None:
-    cfg = config(f"dup-{unique_id}")
+    cfg = config(f"dup-{new_tenant_id()}")
     platform = platform_for(cfg)
     tenant = platform.tenant(cfg["tenant"])
     keys = [[f"order-{i}", f"{10 + i}.00"] for i in range(25)]
@@ -142,9 +143,9 @@ def test_concurrent_duplicates_from_several_processes_have_one_effect(
 
 
 def test_a_client_killed_mid_call_is_settled_by_the_janitor(
-    workers: Workers, platform_for: Any, unique_id: str
+    workers: Workers, platform_for: Any
 ) -> None:
-    cfg = config(f"kill-{unique_id}")
+    cfg = config(f"kill-{new_tenant_id()}")
     platform = platform_for(cfg)
     tenant = platform.tenant(cfg["tenant"])
     # The worker's channel takes 30 s to answer: it is killed while the call is in flight.

@@ -12,7 +12,8 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select, text
+from sqlalchemy import inspect as sa_inspect
 
 from finplug import (
     AssemblyError,
@@ -21,6 +22,7 @@ from finplug import (
     Platform,
     Tenant,
 )
+from finplug._idempotency import idempotency_keys as idempotency
 from finplug.sockets.payments import (
     PAYMENTS,
     IllegalTransitionError,
@@ -35,10 +37,11 @@ from finplug.sockets.payments import (
     PaymentValidationError,
 )
 from finplug.sockets.payments.hookspecs import payments_hooks
+from finplug.testing import new_tenant_id
 from finplug_channels_sim import ChannelsSimPlugin, SimConnector
 from finplug_fee_schedule import FeeSchedulePlugin
 from finplug_payments import PaymentsPlugin
-from finplug_payments._schema import attempts, idempotency, payments, transitions
+from finplug_payments._schema import attempts, payments, transitions
 from finplug_risk_rules import RiskRulesPlugin
 
 S = PaymentStatus
@@ -141,12 +144,14 @@ class Shop:
 
 
 @pytest.fixture
-def make_shop(database_url: str, unique_id: str) -> Iterator[Callable[..., Shop]]:
+def make_shop(finplug_database_url: str) -> Iterator[Callable[..., Shop]]:
+    """Shops on the kit's backend (SQLite, and PostgreSQL when configured), dropped after."""
     made: list[Shop] = []
+    suffix = new_tenant_id()
 
     def make(name: str = "shop", config: Mapping[str, Any] | None = None) -> Shop:
-        tenant_id = f"{name}-{unique_id}"
-        platform = Platform(PLUGINS, environ={}, database_url=database_url)
+        tenant_id = f"{name}-{suffix}"
+        platform = Platform(PLUGINS, environ={}, database_url=finplug_database_url)
         platform.add_tenant(dict(config or standard_config(tenant_id), tenant=tenant_id))
         platform.upgrade(tenant_id)
         shop = Shop(platform, platform.tenant(tenant_id))
@@ -494,7 +499,7 @@ def test_illegal_moves_raise_and_write_nothing(shop: Shop) -> None:
 # ---------------------------------------------------------------- risk and fees
 
 
-def test_risk_decline_review_and_confirm(make_shop: Callable[..., Shop], unique_id: str) -> None:
+def test_risk_decline_review_and_confirm(make_shop: Callable[..., Shop]) -> None:
     config = standard_config("x")
     config["plugins"]["risk-rules"] = {
         "decline_above": {"EUR": "1000.00"},
@@ -705,6 +710,63 @@ def test_a_tenant_from_payments_0001_gets_the_attempt_fees_column(
         conn.exec_driver_sql("ALTER TABLE payments_attempts DROP COLUMN fees")
         conn.exec_driver_sql("UPDATE alembic_version_payments SET version_num = '0001'")
     report = shop.platform.upgrade(shop.tenant.id)
-    assert report[shop.tenant.id]["payments"].applied == ("0002",)
+    assert report[shop.tenant.id]["payments"].applied == ("0002", "0003")
     assert shop.payments.capture(shop.key(), paid.id).status is S.CAPTURED
     assert shop.tenant.ledger.verify().ok
+
+
+#: ``payments_idempotency`` as payments revisions 0001 and 0002 made it.
+_OLD_KEYS_DDL = (
+    "CREATE TABLE payments_idempotency (key VARCHAR(200) PRIMARY KEY,"
+    " operation VARCHAR(16) NOT NULL, request_hash {blob} NOT NULL, state VARCHAR(8) NOT NULL,"
+    " payment_id VARCHAR(40), response TEXT, created_at {ts} NOT NULL, finished_at {ts})"
+)
+
+
+def test_a_tenant_from_payments_0002_keeps_its_keys_in_the_kernels_service(
+    shop: Shop,
+) -> None:
+    """Payments revision 0003 moves ``payments_idempotency`` into ``idempotency_keys``."""
+    key = shop.key()
+    paid = shop.payments.authorize(
+        key, amount=Money("10.00", "EUR"), merchant_id="m1", method="card"
+    )
+    pg = shop.tenant.storage.dialect == "postgresql"
+    blob, ts = ("BYTEA", "TIMESTAMPTZ") if pg else ("BLOB", "DATETIME")
+    with shop.tenant.storage.begin() as conn:
+        # Put the key back where payments kept it before 0003, and rewind to 0002.
+        row = conn.execute(select(idempotency).where(idempotency.c.key == key)).one()
+        conn.exec_driver_sql(_OLD_KEYS_DDL.format(blob=blob, ts=ts))
+        conn.execute(
+            text(
+                "INSERT INTO payments_idempotency VALUES"
+                " (:key, :op, :hash, :state, :pid, :response, :created, :finished)"
+            ),
+            {
+                "key": key,
+                "op": row.operation,
+                "hash": row.request_hash,
+                "state": row.state,
+                "pid": row.resource,
+                "response": row.response,
+                "created": row.created_at,
+                "finished": row.finished_at,
+            },
+        )
+        conn.execute(delete(idempotency))
+        conn.exec_driver_sql("UPDATE alembic_version_payments SET version_num = '0002'")
+    report = shop.platform.upgrade(shop.tenant.id)
+    assert report[shop.tenant.id]["payments"].applied == ("0003",)
+    # The same key replays the stored payment; another request with it is a conflict.
+    again = shop.payments.authorize(
+        key, amount=Money("10.00", "EUR"), merchant_id="m1", method="card"
+    )
+    assert again == paid
+    with pytest.raises(PaymentIdempotencyConflictError):
+        shop.payments.authorize(key, amount=Money("11.00", "EUR"), merchant_id="m1", method="card")
+    with shop.tenant.storage.begin() as conn:
+        moved = conn.execute(select(idempotency)).one()
+        tables = sa_inspect(conn).get_table_names()
+    assert (moved.scope, moved.resource, moved.state) == ("payments", paid.id, "done")
+    assert moved.expires_at is not None
+    assert "payments_idempotency" not in tables
