@@ -154,9 +154,11 @@ class IdempotencyConflictError(FinplugError):
     subclass of its own (e.g. ``PaymentIdempotencyConflictError``).
     """
 
-    def __init__(self, key: str, message: str | None = None) -> None:
+    def __init__(self, key: str, message: str | None = None, *, operation: str = "") -> None:
         self.key = key
         """The key, in full (the message shows only its start)."""
+        self.operation = operation
+        """The operation the key was first used for, when the refusing component knows it."""
         super().__init__(
             message
             or f"idempotency key {cut(key, 40)!r} was already used for a different request;"

@@ -252,6 +252,7 @@ class IdempotencySession:
                 key,
                 f"idempotency key {cut(key, 40)!r} was first used for {stored.operation}"
                 " with other arguments; use a new key for a new request",
+                operation=stored.operation,
             )
         return stored
 
@@ -352,6 +353,7 @@ class Idempotency:
                     key,
                     f"idempotency key {cut(key, 40)!r} was first used for {stored.operation}"
                     " with other arguments; use a new key for a new request",
+                    operation=stored.operation,
                 )
             if stored.done:
                 return stored

@@ -14,14 +14,13 @@ from sqlalchemy import (
     DateTime,
     Index,
     Integer,
-    LargeBinary,
     MetaData,
     String,
     Table,
     Text,
 )
 
-__all__ = ["attempts", "idempotency", "metadata", "payments", "transitions"]
+__all__ = ["attempts", "metadata", "payments", "transitions"]
 
 metadata = MetaData()
 
@@ -92,19 +91,4 @@ transitions = Table(
     Column("to_status", String(24), nullable=False),
     Column("at", DateTime(timezone=True), nullable=False),
     Column("reason", String(500), nullable=False),
-)
-
-idempotency = Table(
-    "payments_idempotency",
-    metadata,
-    Column("key", String(200), primary_key=True),
-    Column("operation", String(16), nullable=False),
-    Column("request_hash", LargeBinary(32), nullable=False),
-    # started: the first call is running (or died: the janitor finishes it); done.
-    Column("state", String(8), nullable=False),
-    Column("payment_id", String(40), nullable=True),
-    Column("response", Text, nullable=True),
-    Column("created_at", DateTime(timezone=True), nullable=False),
-    Column("finished_at", DateTime(timezone=True), nullable=True),
-    Index("ix_payments_idempotency_payment", "payment_id"),
 )

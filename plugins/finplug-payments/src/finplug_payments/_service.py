@@ -36,11 +36,9 @@ and reports the ones it cannot settle.
 from __future__ import annotations
 
 import builtins
-import hashlib
 import json
 import os
 import threading
-import time
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -48,8 +46,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final, NoReturn, cast
 
-from sqlalchemy import Connection, and_, bindparam, or_, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import Connection, and_, or_, select
 
 from finplug import (
     AssemblyError,
@@ -57,13 +54,17 @@ from finplug import (
     Event,
     FastSQL,
     HookCallError,
+    IdempotencyConflictError,
     Leg,
     Money,
     PluginContext,
     Record,
+    StoredKey,
+    UnitOfWork,
     currency,
+    request_digest,
 )
-from finplug.components import EventsAPI, LedgerAPI
+from finplug.components import IdempotencyAPI
 from finplug.sockets.fees import Fee, FeeContext, fee_hooks
 from finplug.sockets.payments import (
     PAYMENT_TRANSITIONS,
@@ -96,7 +97,7 @@ from finplug.sockets.payments import (
 )
 from finplug.sockets.payments.hookspecs import payments_hooks
 from finplug.sockets.risk import RISK, RiskContext, RiskDecision, RiskReason, RiskVerdict
-from finplug_payments._schema import attempts, idempotency, payments, transitions
+from finplug_payments._schema import attempts, payments, transitions
 from finplug_payments.routing import RoutingConfigError, RoutingSettings, RoutingTable
 
 __all__ = [
@@ -164,16 +165,29 @@ def _shown(value: object) -> str:
     return f"{text[: _SHOWN - 1]}… ({size} characters)"
 
 
-# Statements are built once and executed with parameters: SQLAlchemy then
-# reuses their compiled form instead of rebuilding and re-keying each call.
-_SEL_KEY: Final = select(idempotency).where(idempotency.c.key == bindparam("b_key"))
+#: The namespace of the payments' keys in the kernel's idempotency service.
+_SCOPE: Final = "payments"
 #: The attempt statuses a call's outcome may still be recorded over.
 _OPEN_ATTEMPT: Final = ("in_flight", "unknown")
 
-# conn.info keys of a transaction opened by PaymentsService._tx: the payments
-# it has read (locked) and the columns changed since, written once at its end.
-_ROWS: Final = "finplug_payments_rows"
-_DIRTY: Final = "finplug_payments_dirty"
+
+class _Tx:
+    """One payments step: its unit of work, and the payments it read and changed.
+
+    The rows it locked are the truth until it commits: :func:`_set` changes
+    them, and :func:`_flush` writes the changes (one ``UPDATE`` per payment)
+    just before the commit. Ledger accounts opened in it are remembered by the
+    service only once it commits.
+    """
+
+    __slots__ = ("conn", "dirty", "opened", "rows", "uow")
+
+    def __init__(self, uow: UnitOfWork) -> None:
+        self.uow = uow
+        self.conn: Connection = uow.conn
+        self.rows: dict[str, Record] = {}
+        self.dirty: dict[str, dict[str, object]] = {}
+        self.opened: list[str] = []
 
 
 #: The payment columns that say no channel call is in flight.
@@ -184,16 +198,17 @@ _NOTHING_PENDING: Final = {
 }
 
 
-def _lock_row(conn: Connection, payment_id: str) -> Record:
+def _lock_row(tx: _Tx, payment_id: str) -> Record:
     """The payment's row, locked until the transaction ends; read once per transaction.
 
     The transaction's copy is the truth until it commits: :func:`_set` changes
     it, and :meth:`PaymentsService._tx` writes the changes in one ``UPDATE``
     per payment before committing.
     """
-    rows: dict[str, Record] = conn.info[_ROWS]
+    rows = tx.rows
     row = rows.get(payment_id)
     if row is None:
+        conn = tx.conn
         row = FastSQL.of(conn).select_one(conn, payments, {"id": payment_id}, for_update=True)
         if row is None:
             raise PaymentNotFoundError(payment_id)
@@ -201,17 +216,16 @@ def _lock_row(conn: Connection, payment_id: str) -> Record:
     return row
 
 
-def _set(conn: Connection, payment_id: str, **values: object) -> None:
+def _set(tx: _Tx, payment_id: str, **values: object) -> None:
     """Change columns of one payment: its transaction's copy now, the database at commit."""
-    row = _lock_row(conn, payment_id)
+    row = _lock_row(tx, payment_id)
     vars(row).update(values)
-    dirty: dict[str, dict[str, object]] = conn.info[_DIRTY]
-    dirty.setdefault(payment_id, {}).update(values)
+    tx.dirty.setdefault(payment_id, {}).update(values)
 
 
-def _flush(conn: Connection) -> None:
+def _flush(tx: _Tx) -> None:
     """Write the payments changed in this transaction (one ``UPDATE`` each)."""
-    dirty: dict[str, dict[str, object]] = conn.info[_DIRTY]
+    dirty, conn = tx.dirty, tx.conn
     if dirty:
         fast = FastSQL.of(conn)
         for payment_id, values in dirty.items():
@@ -243,11 +257,6 @@ def new_payment_id(now: datetime) -> str:
         chars.append(_CROCKFORD[value & 31])
         value >>= 5
     return "pay_" + "".join(reversed(chars))
-
-
-def _request_hash(operation: str, args: Mapping[str, object]) -> bytes:
-    text = json.dumps({"op": operation, **args}, sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(text.encode()).digest()
 
 
 def _check_text(
@@ -413,10 +422,6 @@ class _Flow:
     follows the authorization (``capture=True``), computed before anything is written."""
 
 
-class _ReplayError(Exception):
-    """Internal: the key exists; carry its row out of the aborted transaction."""
-
-
 # ---------------------------------------------------------------- the service
 
 
@@ -442,12 +447,8 @@ class PaymentsService:
     # -- wiring -----------------------------------------------------------
 
     @property
-    def _ledger(self) -> LedgerAPI:
-        return cast("LedgerAPI", self._ctx.component("ledger"))
-
-    @property
-    def _events(self) -> EventsAPI:
-        return cast("EventsAPI", self._ctx.component("events"))
+    def _keys(self) -> IdempotencyAPI:
+        return cast("IdempotencyAPI", self._ctx.component("idempotency"))
 
     def _clock(self) -> datetime:
         return self._ctx.clock()
@@ -546,58 +547,42 @@ class PaymentsService:
     # -- transactions and idempotency -------------------------------------
 
     @contextmanager
-    def _tx(self) -> Iterator[Connection]:
-        opened: list[str] = []
-        with self._ctx.storage.begin() as conn:
-            info = conn.info
-            info["finplug_payments_opened"] = opened
-            info[_ROWS] = {}
-            info[_DIRTY] = {}
-            try:
-                yield conn
-                _flush(conn)
-            finally:
-                del info[_ROWS], info[_DIRTY]
-        self._opened.update(opened)
+    def _tx(self) -> Iterator[_Tx]:
+        """One step: a unit of work, committed when the block ends without an error."""
+        with self._ctx.unit_of_work() as uow:
+            tx = _Tx(uow)
+            uow.before_commit(lambda: _flush(tx))
+            uow.after_commit(lambda: self._opened.update(tx.opened))
+            yield tx
+            uow.commit()
 
     def _start(
         self,
         key: str,
         operation: str,
         digest: bytes,
-        body: Callable[[Connection], Payment | _Call],
+        body: Callable[[_Tx], Payment | _Call],
         payment_id: str,
     ) -> Payment | _Call:
-        """Step 1: insert the key and run ``body`` in the same transaction, or replay.
+        """Step 1: claim the key and run ``body`` in the same unit of work, or replay.
 
-        The key records its payment from the start, so the janitor can finish
-        a key whose call was cut off, whatever the operation. ``body`` runs
-        only for a new key, so a replay calls no hook; whatever ``body``
-        raises (a hook's :class:`~finplug.HookCallError` included) rolls the
-        key back with everything else, and the same key may be used again.
+        The key records its payment from the start (the claim's resource), so
+        the janitor can finish a key whose call was cut off, whatever the
+        operation. ``body`` runs only for a new key, so a replay calls no
+        hook; whatever ``body`` raises (a hook's :class:`~finplug.HookCallError`
+        included) rolls the claim back with everything else, and the same key
+        may be used again.
         """
         try:
-            with self._tx() as conn:
-                try:
-                    FastSQL.of(conn).insert(
-                        conn,
-                        idempotency,
-                        {
-                            "key": key,
-                            "operation": operation,
-                            "request_hash": digest,
-                            "state": "started",
-                            "payment_id": payment_id,
-                            "response": None,
-                            "created_at": self._clock(),
-                            "finished_at": None,
-                        },
-                    )
-                except IntegrityError:
-                    raise _ReplayError from None
-                return body(conn)
-        except _ReplayError:
-            return self._replay(key, operation, digest)
+            with self._tx() as tx:
+                stored = tx.uow.idempotency.claim(key, operation, digest, resource=payment_id)
+                if stored is None:
+                    return body(tx)
+        except IdempotencyConflictError as exc:
+            if isinstance(exc, PaymentIdempotencyConflictError):
+                raise
+            raise PaymentIdempotencyConflictError(key, exc.operation) from None
+        return self._replay(key, operation, digest, stored)
 
     def _stored(self, key: str, operation: str, digest: bytes) -> Payment | None:
         """The stored answer to ``key`` (waiting for a call in progress), or ``None`` if new.
@@ -605,45 +590,40 @@ class PaymentsService:
         Authorize and top-up look the key up before they ask risk, so a
         replay runs no hook at all (a velocity rule must not count a client's
         retries). Two first calls with one key at the same instant may both
-        miss here and both ask risk once; the key's insert in step 1 still
+        miss here and both ask risk once; the key's claim in step 1 still
         lets only one of them call a channel, and the other replays its result.
         """
-        with self._tx() as conn:
-            row = conn.execute(_SEL_KEY, {"b_key": key}).first()
-        if row is None:
+        stored = self._keys.get(_SCOPE, key)
+        if stored is None:
             return None
-        return self._replay(key, operation, digest, row)
+        return self._replay(key, operation, digest, stored)
 
-    def _replay(self, key: str, operation: str, digest: bytes, row: Any = None) -> Payment:
-        deadline = time.monotonic() + self._settings.idempotency_wait_seconds
-        while True:
-            if row is None:
-                with self._tx() as conn:
-                    row = conn.execute(_SEL_KEY, {"b_key": key}).one()
-            if row.request_hash != digest or row.operation != operation:
-                raise PaymentIdempotencyConflictError(key, row.operation)
-            if row.state == "done":
-                return _from_response(row.response)
-            if time.monotonic() >= deadline:
-                raise IdempotencyInProgressError(key)
-            time.sleep(0.01)
-            row = None
+    def _replay(self, key: str, operation: str, digest: bytes, stored: StoredKey) -> Payment:
+        """The first call's result (or its error, raised again) for a repeated key."""
+        if stored.request_hash != digest or stored.operation != operation:
+            raise PaymentIdempotencyConflictError(key, stored.operation)
+        if not stored.done:
+            try:
+                stored = self._keys.wait(
+                    _SCOPE,
+                    key,
+                    operation,
+                    digest,
+                    timeout=self._settings.idempotency_wait_seconds,
+                )
+            except IdempotencyConflictError as exc:
+                raise PaymentIdempotencyConflictError(key, exc.operation) from None
+            except LookupError:
+                # The first call rolled its claim back while we waited: the key is
+                # free again, and a retry with it runs afresh.
+                raise IdempotencyInProgressError(key) from None
+        assert stored.response is not None
+        return _from_response(stored.response)
 
     def _finish_key(
-        self, conn: Connection, key: str, payment: Payment | None, error: PaymentError | None
+        self, tx: _Tx, key: str, payment: Payment | None, error: PaymentError | None
     ) -> None:
-        response = _to_response(payment, error)
-        FastSQL.of(conn).update(
-            conn,
-            idempotency,
-            {
-                "state": "done",
-                "payment_id": payment.id if payment is not None else None,
-                "response": response,
-                "finished_at": self._clock(),
-            },
-            {"key": key},
-        )
+        tx.uow.idempotency.finish(key, _to_response(payment, error))
 
     # -- public calls -----------------------------------------------------
 
@@ -749,7 +729,7 @@ class PaymentsService:
             "attributes": attrs,
             "channel": channel,
         }
-        digest = _request_hash(operation, args)
+        digest = request_digest(operation, args)
         # A replay answers from the stored result before any hook runs.
         replayed = self._stored(key, operation, digest)
         if replayed is not None:
@@ -791,7 +771,7 @@ class PaymentsService:
         if risk.verdict is RiskVerdict.APPROVE:
             self._plan_fees(flow)
 
-        def create(conn: Connection) -> Payment | _Call:
+        def create(tx: _Tx) -> Payment | _Call:
             values = {
                 "id": payment_id,
                 "kind": kind.value,
@@ -820,19 +800,19 @@ class PaymentsService:
                 "created_at": now,
                 "updated_at": now,
             }
-            FastSQL.of(conn).insert(conn, payments, values)
-            conn.info[_ROWS][payment_id] = Record(**values)
-            self._transition(conn, payment_id, None, _S.CREATED, "created")
+            FastSQL.of(tx.conn).insert(tx.conn, payments, values)
+            tx.rows[payment_id] = Record(**values)
+            self._transition(tx, payment_id, None, _S.CREATED, "created")
             if risk.verdict is RiskVerdict.DECLINE:
-                return self._fail(conn, flow, "risk_declined", _reasons(risk.reasons))
+                return self._fail(tx, flow, "risk_declined", _reasons(risk.reasons))
             if risk.verdict is RiskVerdict.REVIEW:
                 self._move(
-                    conn, payment_id, _S.REQUIRES_ACTION, "risk review: " + _reasons(risk.reasons)
+                    tx, payment_id, _S.REQUIRES_ACTION, "risk review: " + _reasons(risk.reasons)
                 )
-                snapshot = self._load(conn, payment_id)
-                self._finish_key(conn, key, snapshot, None)
+                snapshot = self._load(tx, payment_id)
+                self._finish_key(tx, key, snapshot, None)
                 return snapshot
-            return self._next_attempt(conn, flow)
+            return self._next_attempt(tx, flow)
 
         started = self._start(key, operation, digest, create, payment_id)
         if isinstance(started, Payment):
@@ -935,11 +915,11 @@ class PaymentsService:
             )
         holder: list[_Flow] = []
 
-        def reserve(conn: Connection) -> Payment | _Call:
+        def reserve(tx: _Tx) -> Payment | _Call:
             # Hooks (channels, fees) run only for a new key, inside its
             # transaction: a raise rolls everything back, the key included.
             _, table = self._wire()
-            row = _lock_row(conn, payment_id)
+            row = _lock_row(tx, payment_id)
             status = _S(row.status)
             if status is not _S.REQUIRES_ACTION:
                 raise IllegalTransitionError(payment_id, status, "confirm")
@@ -959,11 +939,11 @@ class PaymentsService:
             )
             holder.append(flow)
             if not approve:
-                return self._fail(conn, flow, "review_rejected", "a reviewer rejected it")
+                return self._fail(tx, flow, "review_rejected", "a reviewer rejected it")
             self._plan_fees(flow)
-            return self._next_attempt(conn, flow)
+            return self._next_attempt(tx, flow)
 
-        digest = _request_hash("confirm", {"payment_id": payment_id, "approve": approve})
+        digest = request_digest("confirm", {"payment_id": payment_id, "approve": approve})
         started = self._start(key, "confirm", digest, reserve, payment_id)
         if isinstance(started, Payment):
             return started
@@ -983,24 +963,24 @@ class PaymentsService:
 
     # -- authorize / sale flow ---------------------------------------------
 
-    def _next_attempt(self, conn: Connection, flow: _Flow) -> Payment | _Call:
+    def _next_attempt(self, tx: _Tx, flow: _Flow) -> Payment | _Call:
         """Record the next channel call of the cascade, or fail the payment if none is left."""
         limit = self._routing.max_attempts
         if flow.tried >= len(flow.candidates) or flow.tried >= limit:
             if not flow.candidates:
                 return self._fail(
-                    conn, flow, "no_eligible_channel", "no enabled channel accepts this payment"
+                    tx, flow, "no_eligible_channel", "no enabled channel accepts this payment"
                 )
             last = flow.errors[-1] if flow.errors else None
             code = "all_channels_failed"
             message = f"{last}" if last is not None else "no channel succeeded"
-            return self._fail(conn, flow, code, message)
+            return self._fail(tx, flow, code, message)
         channel = flow.candidates[flow.tried]
         flow.tried += 1
-        row = _lock_row(conn, flow.payment_id)
+        row = _lock_row(tx, flow.payment_id)
         sale = flow.operation is _OP.SALE
         call = self._reserve_call(
-            conn,
+            tx,
             row,
             flow.operation,
             channel,
@@ -1034,60 +1014,60 @@ class PaymentsService:
         return step
 
     def _tx_failed_attempt(self, flow: _Flow, call: _Call, exc: ChannelError) -> Payment | _Call:
-        with self._tx() as conn:
-            if not self._close_attempt(conn, call, "failed", exc.code, exc.retriable):
-                return self._resolved_elsewhere(conn, flow.key, call.payment_id)
-            self._clear_pending(conn, call.payment_id)
+        with self._tx() as tx:
+            if not self._close_attempt(tx, call, "failed", exc.code, exc.retriable):
+                return self._resolved_elsewhere(tx, flow.key, call.payment_id)
+            self._clear_pending(tx, call.payment_id)
             if call.operation is _OP.CAPTURE:
                 # The automatic capture after an authorization failed: the payment
                 # stays authorized (the attempt shows why); the caller may capture later.
-                snapshot = self._load(conn, call.payment_id)
-                self._finish_key(conn, flow.key, snapshot, None)
+                snapshot = self._load(tx, call.payment_id)
+                self._finish_key(tx, flow.key, snapshot, None)
                 return snapshot
             if not exc.retriable:
-                return self._fail(conn, flow, exc.code, str(exc))
-            return self._next_attempt(conn, flow)
+                return self._fail(tx, flow, exc.code, str(exc))
+            return self._next_attempt(tx, flow)
 
     def _tx_succeeded(
         self, call: _Call, result: ChannelResult, flow: _Flow | None
     ) -> Payment | _Call:
         key = flow.key if flow is not None else None
-        with self._tx() as conn:
-            if not self._close_attempt(conn, call, "succeeded", "", None, result.channel_reference):
-                return self._resolved_elsewhere(conn, key, call.payment_id)
-            step = self._apply_success(conn, call, result)
+        with self._tx() as tx:
+            if not self._close_attempt(tx, call, "succeeded", "", None, result.channel_reference):
+                return self._resolved_elsewhere(tx, key, call.payment_id)
+            step = self._apply_success(tx, call, result)
             if isinstance(step, _Call):
                 return step
             if key is not None:
-                self._finish_key(conn, key, step, None)
+                self._finish_key(tx, key, step, None)
             return step
 
     def _tx_timeout(self, call: _Call, exc: ChannelTimeoutError, key: str) -> Payment:
-        with self._tx() as conn:
-            if not self._close_attempt(conn, call, "unknown", exc.code, None):
-                return self._resolved_elsewhere(conn, key, call.payment_id)
-            row = _lock_row(conn, call.payment_id)
+        with self._tx() as tx:
+            if not self._close_attempt(tx, call, "unknown", exc.code, None):
+                return self._resolved_elsewhere(tx, key, call.payment_id)
+            row = _lock_row(tx, call.payment_id)
             self._move(
-                conn,
+                tx,
                 call.payment_id,
                 _S.UNKNOWN,
                 f"{call.operation.value} timed out on {call.channel}",
                 row=row,
             )
-            snapshot = self._load(conn, call.payment_id)
-            self._finish_key(conn, key, snapshot, None)
+            snapshot = self._load(tx, call.payment_id)
+            self._finish_key(tx, key, snapshot, None)
             return snapshot
 
-    def _resolved_elsewhere(self, conn: Connection, key: str | None, payment_id: str) -> Payment:
+    def _resolved_elsewhere(self, tx: _Tx, key: str | None, payment_id: str) -> Payment:
         # The janitor settled this call while the channel answered us late.
         self._ctx.log.error(
             "payment %s: a channel answer arrived after the janitor had settled the call;"
             " the janitor's outcome stands",
             payment_id,
         )
-        snapshot = self._load(conn, payment_id)
+        snapshot = self._load(tx, payment_id)
         if key is not None:
-            self._finish_key(conn, key, snapshot, None)
+            self._finish_key(tx, key, snapshot, None)
         return snapshot
 
     # -- capture / void / refund -----------------------------------------
@@ -1105,11 +1085,11 @@ class PaymentsService:
             "currency": None if amount is None else amount.currency.code,
         }
 
-        def reserve(conn: Connection) -> Payment | _Call:
+        def reserve(tx: _Tx) -> Payment | _Call:
             # Hooks (channels, fees) run only for a new key, inside its
             # transaction: a raise rolls everything back, the key included.
             self._wire()
-            row = _lock_row(conn, payment_id)
+            row = _lock_row(tx, payment_id)
             status = _S(row.status)
             if row.pending_operation is not None:
                 raise PaymentBusyError(payment_id, row.pending_operation)
@@ -1146,10 +1126,10 @@ class PaymentsService:
                     "capture", value, row.channel, PaymentMethod(row.method), row.merchant_id
                 )
             return self._reserve_call(
-                conn, row, operation, row.channel, value, status_before=status, fees=fees
+                tx, row, operation, row.channel, value, status_before=status, fees=fees
             )
 
-        digest = _request_hash(operation.value, args)
+        digest = request_digest(operation.value, args)
         started = self._start(key, operation.value, digest, reserve, payment_id)
         if isinstance(started, Payment):
             return started
@@ -1164,26 +1144,26 @@ class PaymentsService:
         except ChannelTimeoutError as exc:
             return self._tx_timeout(call, exc, key)
         except ChannelError as exc:
-            with self._tx() as conn:
-                if not self._close_attempt(conn, call, "failed", exc.code, exc.retriable):
-                    return self._resolved_elsewhere(conn, key, call.payment_id)
-                self._clear_pending(conn, call.payment_id)
+            with self._tx() as tx:
+                if not self._close_attempt(tx, call, "failed", exc.code, exc.retriable):
+                    return self._resolved_elsewhere(tx, key, call.payment_id)
+                self._clear_pending(tx, call.payment_id)
                 error = OperationFailedError(payment_id, operation.value, exc.code, exc.retriable)
-                self._finish_key(conn, key, None, error)
+                self._finish_key(tx, key, None, error)
             raise error from None
-        with self._tx() as conn:
-            if not self._close_attempt(conn, call, "succeeded", "", None, result.channel_reference):
-                return self._resolved_elsewhere(conn, key, call.payment_id)
-            step = self._apply_success(conn, call, result)
+        with self._tx() as tx:
+            if not self._close_attempt(tx, call, "succeeded", "", None, result.channel_reference):
+                return self._resolved_elsewhere(tx, key, call.payment_id)
+            step = self._apply_success(tx, call, result)
             assert isinstance(step, Payment)
-            self._finish_key(conn, key, step, None)
+            self._finish_key(tx, key, step, None)
             return step
 
     # -- state, attempts, bookings -----------------------------------------
 
     def _reserve_call(
         self,
-        conn: Connection,
+        tx: _Tx,
         row: Any,
         operation: ChannelOperation,
         channel: str,
@@ -1195,8 +1175,8 @@ class PaymentsService:
         n = row.attempt_count + 1
         reference = f"{row.id}:{n}:{operation.value}"
         now = self._clock()
-        FastSQL.of(conn).insert(
-            conn,
+        FastSQL.of(tx.conn).insert(
+            tx.conn,
             attempts,
             {
                 "reference": reference,
@@ -1215,7 +1195,7 @@ class PaymentsService:
             },
         )
         _set(
-            conn,
+            tx,
             row.id,
             attempt_count=n,
             pending_operation=operation.value,
@@ -1238,7 +1218,7 @@ class PaymentsService:
 
     def _close_attempt(
         self,
-        conn: Connection,
+        tx: _Tx,
         call: _Call,
         status: str,
         error_code: str,
@@ -1246,9 +1226,9 @@ class PaymentsService:
         channel_reference: str = "",
     ) -> bool:
         """Record an attempt's outcome; False if it was already settled (by the janitor)."""
-        _lock_row(conn, call.payment_id)
-        done = FastSQL.of(conn).update(
-            conn,
+        _lock_row(tx, call.payment_id)
+        done = FastSQL.of(tx.conn).update(
+            tx.conn,
             attempts,
             {
                 "status": status,
@@ -1261,13 +1241,13 @@ class PaymentsService:
         )
         return done == 1
 
-    def _clear_pending(self, conn: Connection, payment_id: str) -> None:
+    def _clear_pending(self, tx: _Tx, payment_id: str) -> None:
         """No channel call is in flight for the payment any more."""
-        _set(conn, payment_id, **_NOTHING_PENDING, updated_at=self._clock())
+        _set(tx, payment_id, **_NOTHING_PENDING, updated_at=self._clock())
 
     def _transition(
         self,
-        conn: Connection,
+        tx: _Tx,
         payment_id: str,
         from_status: PaymentStatus | None,
         to_status: PaymentStatus,
@@ -1276,11 +1256,11 @@ class PaymentsService:
         row: Any = None,
     ) -> None:
         if row is None:
-            row = _lock_row(conn, payment_id)
+            row = _lock_row(tx, payment_id)
         n = row.transition_count + 1
         now = self._clock()
-        FastSQL.of(conn).insert(
-            conn,
+        FastSQL.of(tx.conn).insert(
+            tx.conn,
             transitions,
             {
                 "payment_id": payment_id,
@@ -1292,13 +1272,13 @@ class PaymentsService:
             },
         )
         _set(
-            conn,
+            tx,
             payment_id,
             transition_count=n,
             status=to_status.value,
             updated_at=now,
         )
-        self._events.bind(conn).emit(
+        tx.uow.events.emit(
             Event(
                 f"{row.kind}.{to_status.value}",
                 f"payment:{payment_id}",
@@ -1315,7 +1295,7 @@ class PaymentsService:
 
     def _move(
         self,
-        conn: Connection,
+        tx: _Tx,
         payment_id: str,
         to_status: PaymentStatus,
         reason: str,
@@ -1323,47 +1303,43 @@ class PaymentsService:
         row: Any = None,
     ) -> None:
         if row is None:
-            row = _lock_row(conn, payment_id)
+            row = _lock_row(tx, payment_id)
         current = _S(row.status)
         if to_status not in PAYMENT_TRANSITIONS[current] and to_status is not current:
             raise IllegalTransitionError(payment_id, current, f"move to {to_status.value}")
         if to_status is current:
             return
-        self._transition(conn, payment_id, current, to_status, reason, row=row)
+        self._transition(tx, payment_id, current, to_status, reason, row=row)
 
-    def _fail(self, conn: Connection, flow: _Flow, code: str, message: str) -> Payment:
+    def _fail(self, tx: _Tx, flow: _Flow, code: str, message: str) -> Payment:
         _set(
-            conn,
+            tx,
             flow.payment_id,
             failure_code=code[:64],
             failure_message=message[:_MAX_TEXT],
         )
-        self._move(conn, flow.payment_id, _S.FAILED, f"{code}: {message}")
-        snapshot = self._load(conn, flow.payment_id)
-        self._finish_key(conn, flow.key, snapshot, None)
+        self._move(tx, flow.payment_id, _S.FAILED, f"{code}: {message}")
+        snapshot = self._load(tx, flow.payment_id)
+        self._finish_key(tx, flow.key, snapshot, None)
         return snapshot
 
-    def _account(self, conn: Connection, code: str, kind: str, cur: str) -> str:
+    def _account(self, tx: _Tx, code: str, kind: str, cur: str) -> str:
         if code not in self._opened:
-            self._ledger.bind(conn, savepoint=False).open_account(
-                code, kind, cur, overdraft=_OVERDRAFT[kind]
-            )
-            conn.info["finplug_payments_opened"].append(code)
+            tx.uow.ledger.open_account(code, kind, cur, overdraft=_OVERDRAFT[kind])
+            tx.opened.append(code)
         return code
 
-    def _apply_success(
-        self, conn: Connection, call: _Call, result: ChannelResult
-    ) -> Payment | _Call:
+    def _apply_success(self, tx: _Tx, call: _Call, result: ChannelResult) -> Payment | _Call:
         """Book a channel success and move the payment; may reserve the capture that follows."""
-        row = _lock_row(conn, call.payment_id)
+        row = _lock_row(tx, call.payment_id)
         cur = row.currency
-        ledger = self._ledger.bind(conn, savepoint=False)
-        clearing = self._account(conn, _code(_CLEARING, call.channel, cur), "asset", cur)
+        ledger = tx.uow.ledger
+        clearing = self._account(tx, _code(_CLEARING, call.channel, cur), "asset", cur)
         pid = call.payment_id
         now = self._clock()
         values: dict[str, object] = {**_NOTHING_PENDING, "updated_at": now}
         if call.operation is _OP.AUTHORIZE:
-            merchant = self._account(conn, _code(_MERCHANT, row.merchant_id, cur), "liability", cur)
+            merchant = self._account(tx, _code(_MERCHANT, row.merchant_id, cur), "liability", cur)
             hold = ledger.hold(
                 f"{pid}:hold",
                 debit=clearing,
@@ -1374,14 +1350,14 @@ class PaymentsService:
             values.update(
                 channel=call.channel, channel_reference=result.channel_reference, hold_seq=hold.seq
             )
-            _set(conn, pid, **values)
-            self._move(conn, pid, _S.AUTHORIZED, f"authorized by {call.channel}")
+            _set(tx, pid, **values)
+            self._move(tx, pid, _S.AUTHORIZED, f"authorized by {call.channel}")
             if call.capture_after:
                 # Its fees were computed before the authorization was asked for:
                 # no hook runs here, so nothing can undo the booking above.
-                row = _lock_row(conn, pid)
+                row = _lock_row(tx, pid)
                 return self._reserve_call(
-                    conn,
+                    tx,
                     row,
                     _OP.CAPTURE,
                     call.channel,
@@ -1389,9 +1365,9 @@ class PaymentsService:
                     status_before=_S.AUTHORIZED,
                     fees=call.capture_fees,
                 )
-            return self._load(conn, pid)
+            return self._load(tx, pid)
         if call.operation is _OP.SALE:
-            wallet = self._account(conn, _code(_WALLET, row.customer_id, cur), "liability", cur)
+            wallet = self._account(tx, _code(_WALLET, row.customer_id, cur), "liability", cur)
             ledger.transfer(
                 f"{pid}:topup",
                 debit=clearing,
@@ -1399,35 +1375,35 @@ class PaymentsService:
                 amount=call.amount,
                 description=f"top-up {pid} via {call.channel}",
             )
-            fees = self._book_fees(conn, "topup", call, wallet, cur)
+            fees = self._book_fees(tx, "topup", call, wallet, cur)
             values.update(
                 channel=call.channel,
                 channel_reference=result.channel_reference,
                 captured=call.amount.minor_units,
                 fees=fees,
             )
-            _set(conn, pid, **values)
-            self._move(conn, pid, _S.CAPTURED, f"topped up via {call.channel}")
-            return self._load(conn, pid)
+            _set(tx, pid, **values)
+            self._move(tx, pid, _S.CAPTURED, f"topped up via {call.channel}")
+            return self._load(tx, pid)
         merchant = _code(_MERCHANT, row.merchant_id, cur)
         if call.operation is _OP.CAPTURE:
             ledger.post_pending(f"{pid}:capture", row.hold_seq, call.amount)
-            fees = self._book_fees(conn, "capture", call, merchant, cur)
+            fees = self._book_fees(tx, "capture", call, merchant, cur)
             values.update(captured=call.amount.minor_units, fees=fees)
-            _set(conn, pid, **values)
+            _set(tx, pid, **values)
             full = call.amount.minor_units == row.amount
             self._move(
-                conn,
+                tx,
                 pid,
                 _S.CAPTURED if full else _S.PARTIALLY_CAPTURED,
                 f"captured {call.amount} via {call.channel}",
             )
-            return self._load(conn, pid)
+            return self._load(tx, pid)
         if call.operation is _OP.VOID:
             ledger.void_pending(f"{pid}:void", row.hold_seq)
-            _set(conn, pid, **values)
-            self._move(conn, pid, _S.VOIDED, f"voided via {call.channel}")
-            return self._load(conn, pid)
+            _set(tx, pid, **values)
+            self._move(tx, pid, _S.VOIDED, f"voided via {call.channel}")
+            return self._load(tx, pid)
         # refund
         ledger.transfer(
             f"{pid}:refund:{call.reference}",
@@ -1438,14 +1414,12 @@ class PaymentsService:
         )
         refunded = row.refunded + call.amount.minor_units
         values.update(refunded=refunded)
-        _set(conn, pid, **values)
+        _set(tx, pid, **values)
         target = _S.REFUNDED if refunded == row.captured else _S.PARTIALLY_REFUNDED
-        self._move(conn, pid, target, f"refunded {call.amount} via {call.channel}")
-        return self._load(conn, pid)
+        self._move(tx, pid, target, f"refunded {call.amount} via {call.channel}")
+        return self._load(tx, pid)
 
-    def _book_fees(
-        self, conn: Connection, operation: str, call: _Call, payer: str, cur: str
-    ) -> int:
+    def _book_fees(self, tx: _Tx, operation: str, call: _Call, payer: str, cur: str) -> int:
         """Post the call's fee lines (debit ``payer``); returns their total in minor units.
 
         The lines were computed and checked when the call was reserved. Only
@@ -1458,12 +1432,12 @@ class PaymentsService:
         total = 0
         legs: list[Leg] = []
         for line in lines:
-            account = self._account(conn, _code(_FEES, line.beneficiary, cur), "income", cur)
+            account = self._account(tx, _code(_FEES, line.beneficiary, cur), "income", cur)
             legs.append(Leg.credit(account, Money.from_minor(line.units, cur)))
             total += line.units
         if total:
             legs.insert(0, Leg.debit(payer, Money.from_minor(total, cur)))
-            self._ledger.bind(conn, savepoint=False).post(
+            tx.uow.ledger.post(
                 f"{call.payment_id}:fees:{operation}",
                 legs,
                 description=f"fees on {operation} of {call.payment_id}",
@@ -1472,10 +1446,11 @@ class PaymentsService:
 
     # -- reading ---------------------------------------------------------
 
-    def _load(self, conn: Connection, payment_id: str) -> Payment:
+    def _load(self, tx: _Tx, payment_id: str) -> Payment:
         """The payment as this transaction sees it, with its attempts and transitions."""
+        conn = tx.conn
         fast = FastSQL.of(conn)
-        row = conn.info[_ROWS].get(payment_id)
+        row = tx.rows.get(payment_id)
         if row is None:
             row = fast.select_one(conn, payments, {"id": payment_id})
             if row is None:
@@ -1485,10 +1460,11 @@ class PaymentsService:
         moves = fast.select(conn, transitions, where, order_by=("n",))
         return _payment(row, tries, moves)
 
-    def _load_many(self, conn: Connection, ids: Sequence[str]) -> builtins.list[Payment]:
+    def _load_many(self, tx: _Tx, ids: Sequence[str]) -> builtins.list[Payment]:
         """Several payments in three queries, whatever their number (in ``ids`` order)."""
         if not ids:
             return []
+        conn = tx.conn
         rows = {r.id: r for r in conn.execute(select(payments).where(payments.c.id.in_(ids)))}
         tries: dict[str, builtins.list[Any]] = {pid: [] for pid in ids}
         for t in conn.execute(
@@ -1509,8 +1485,8 @@ class PaymentsService:
     def get(self, payment_id: str) -> Payment:
         """One payment, with its attempts and transitions."""
         _check_text("payment_id", payment_id, 40)
-        with self._tx() as conn:
-            return self._load(conn, payment_id)
+        with self._tx() as tx:
+            return self._load(tx, payment_id)
 
     def list(
         self,
@@ -1532,7 +1508,8 @@ class PaymentsService:
             except ValueError:
                 raise PaymentValidationError("status", f"unknown status {status!r}") from None
             query = query.where(payments.c.status == wanted.value)
-        with self._tx() as conn:
+        with self._tx() as tx:
+            conn = tx.conn
             if after is not None:
                 anchor = conn.execute(
                     select(payments.c.created_at).where(payments.c.id == after)
@@ -1550,7 +1527,7 @@ class PaymentsService:
                 .scalars()
                 .all()
             )
-            return self._load_many(conn, ids)
+            return self._load_many(tx, ids)
 
     # -- the janitor -------------------------------------------------------
 
@@ -1575,8 +1552,8 @@ class PaymentsService:
         cutoff = self._clock() - timedelta(seconds=self._settings.janitor_grace_seconds)
         calls: builtins.list[_Call] = []
         failed: builtins.list[JanitorFailure] = []
-        with self._tx() as conn:
-            rows = conn.execute(
+        with self._tx() as tx:
+            rows = tx.conn.execute(
                 select(payments.c.id, payments.c.pending_reference)
                 .where(
                     or_(
@@ -1592,7 +1569,7 @@ class PaymentsService:
             ).all()
             for row in rows:
                 try:
-                    calls.append(self._pending_call(conn, row.id, row.pending_reference))
+                    calls.append(self._pending_call(tx, row.id, row.pending_reference))
                 except Exception as exc:  # one unreadable payment never stops the run
                     failed.append(self._janitor_failed(row.id, exc))
         resolved: builtins.list[str] = []
@@ -1616,19 +1593,19 @@ class PaymentsService:
         )
         return JanitorFailure(payment_id, reason)
 
-    def _pending_call(self, conn: Connection, payment_id: str, reference: str | None) -> _Call:
+    def _pending_call(self, tx: _Tx, payment_id: str, reference: str | None) -> _Call:
         """The call a payment left in flight or unknown, as the janitor settles it."""
         attempt = (
             None
             if reference is None
-            else conn.execute(select(attempts).where(attempts.c.reference == reference)).first()
+            else tx.conn.execute(select(attempts).where(attempts.c.reference == reference)).first()
         )
         if attempt is None:
             raise PaymentError(
                 f"payment {payment_id!r} is unknown or in flight but has no recorded call"
                 f" ({reference!r})"
             )
-        payment = _lock_row(conn, payment_id)
+        payment = _lock_row(tx, payment_id)
         return _Call(
             payment_id,
             ChannelOperation(attempt.operation),
@@ -1650,53 +1627,41 @@ class PaymentsService:
             outcome = connector.lookup(_request(call))
         except ChannelTimeoutError:
             return False
-        with self._tx() as conn:
-            current = _lock_row(conn, call.payment_id)
+        with self._tx() as tx:
+            current = _lock_row(tx, call.payment_id)
             if current.pending_reference != call.reference:
                 return True  # settled meanwhile
             if isinstance(outcome, ChannelResult):
-                self._close_attempt(conn, call, "succeeded", "", None, outcome.channel_reference)
+                self._close_attempt(tx, call, "succeeded", "", None, outcome.channel_reference)
                 # From UNKNOWN the payment moves straight to where the call
                 # leads. call.capture_after is False: the janitor settles the authorization
                 # only; an automatic capture it interrupted is left to the caller.
-                self._apply_success(conn, call, outcome)
+                self._apply_success(tx, call, outcome)
             else:
                 code = outcome.code if outcome is not None else "not_received"
                 self._close_attempt(
-                    conn, call, "failed", code, None if outcome is None else outcome.retriable
+                    tx, call, "failed", code, None if outcome is None else outcome.retriable
                 )
                 before = _S(current.status_before)
-                self._clear_pending(conn, call.payment_id)
+                self._clear_pending(tx, call.payment_id)
                 if call.operation in (_OP.AUTHORIZE, _OP.SALE):
                     _set(
-                        conn,
+                        tx,
                         call.payment_id,
                         failure_code=f"channel_{code}"[:64],
                         failure_message="the channel never completed the call",
                     )
-                    self._move(conn, call.payment_id, _S.FAILED, f"janitor: {code}")
+                    self._move(tx, call.payment_id, _S.FAILED, f"janitor: {code}")
                 elif _S(current.status) is _S.UNKNOWN:
                     self._move(
-                        conn,
+                        tx,
                         call.payment_id,
                         before,
                         f"janitor: {call.operation.value} did not happen ({code})",
                     )
-            snapshot = self._load(conn, call.payment_id)
-            keys = (
-                conn.execute(
-                    select(idempotency.c.key).where(
-                        and_(
-                            idempotency.c.payment_id == call.payment_id,
-                            idempotency.c.state == "started",
-                        )
-                    )
-                )
-                .scalars()
-                .all()
-            )
-            for key in keys:
-                self._finish_key(conn, key, snapshot, None)
+            snapshot = self._load(tx, call.payment_id)
+            for stored in tx.uow.idempotency.started(call.payment_id):
+                self._finish_key(tx, stored.key, snapshot, None)
         return True
 
 

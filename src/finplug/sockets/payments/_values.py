@@ -13,7 +13,7 @@ from datetime import datetime
 from types import MappingProxyType
 from typing import Final, NamedTuple
 
-from finplug import FinplugError, Money
+from finplug import FinplugError, IdempotencyConflictError, IdempotencyInProgressError, Money
 
 __all__ = [
     "PAYMENT_TRANSITIONS",
@@ -167,27 +167,23 @@ class PaymentValidationError(PaymentError, ValueError):
         super().__init__(f"{field}: {message}")
 
 
-class PaymentIdempotencyConflictError(PaymentError):
-    """An idempotency key reused with other arguments (or for another operation)."""
+class PaymentIdempotencyConflictError(PaymentError, IdempotencyConflictError):
+    """An idempotency key reused with other arguments (or for another operation).
+
+    Also a :class:`finplug.IdempotencyConflictError`, the kernel's class for
+    every reused key: a host may catch either.
+    """
 
     code = "idempotency_conflict"
 
     def __init__(self, key: str, operation: str) -> None:
-        self.key = key
-        super().__init__(
+        IdempotencyConflictError.__init__(
+            self,
+            key,
             f"idempotency key {key!r} was first used for {operation} with other arguments;"
-            " use a new key for a new request"
+            " use a new key for a new request",
+            operation=operation,
         )
-
-
-class IdempotencyInProgressError(PaymentError):
-    """A call with the same key is still running; retry later with the same key."""
-
-    code = "idempotency_in_progress"
-
-    def __init__(self, key: str) -> None:
-        self.key = key
-        super().__init__(f"a call with idempotency key {key!r} is still in progress")
 
 
 class PaymentBusyError(PaymentError):
