@@ -13,15 +13,19 @@ from pathlib import Path
 from rich.console import Console
 from rich.panel import Panel
 from rich.table import Table
+from rich.text import Text
 
 from finplug._money import Money
 from finplug._platform import Platform
+from finplug._plugin import PROJECT
 from finplug._runtime import Tenant
+from finplug._text import cut
 from finplug.sockets.fees import FeeContext, fee_hooks
-from finplug.sockets.payments import PAYMENTS, Payment, PaymentError
 from finplug.sockets.risk import RISK, RiskContext, RiskDecision
 
-__all__ = ["PAYMENT_STORY", "SAMPLES", "Sample", "StoryStep", "run_demo"]
+__all__ = ["SAMPLES", "Sample", "run_demo"]
+
+_STORY_HOOK = "finplug_demo_story"
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,102 +158,43 @@ def _samples_table(tenant: Tenant) -> Table:
     return table
 
 
-@dataclass(frozen=True, slots=True)
-class StoryStep:
-    """One step of the payment story the demo plays for every tenant with payments."""
-
-    label: str
-    action: str
-    """``pay`` (authorize), ``pay+capture``, ``capture``, ``refund``, ``topup``, ``janitor``."""
-    amount: Money | None = None
-    method: str = "card"
-    ref: str = ""
-    """For capture and refund: the label of the step whose payment it acts on."""
-
-
-#: The demo's payment story: a capture and refund, an outage that falls back,
-#: a final decline, a timeout the janitor settles, a top-up and a big ticket
-#: that risk holds for review.
-PAYMENT_STORY: tuple[StoryStep, ...] = (
-    StoryStep("card payment", "pay", Money("120.00", "EUR")),
-    StoryStep("capture it", "capture", ref="card payment"),
-    StoryStep("refund part", "refund", Money("20.00", "EUR"), ref="card payment"),
-    StoryStep("outage, falls back", "pay+capture", Money("66.00", "EUR")),
-    StoryStep("declined card", "pay", Money("13.00", "EUR")),
-    StoryStep("channel timeout", "pay", Money("14.00", "EUR")),
-    StoryStep("janitor settles it", "janitor", ref="channel timeout"),
-    StoryStep("wallet top-up", "topup", Money("200.00", "EUR"), method="bank_transfer"),
-    StoryStep("big ticket", "pay", Money("4800.00", "EUR")),
-)
-
-
-def _play(tenant: Tenant, step: StoryStep, made: dict[str, Payment]) -> Payment:
-    payments = tenant.component(PAYMENTS)
-    key = f"demo:{step.label}"
-    if step.action in ("pay", "pay+capture"):
-        assert step.amount is not None
-        return payments.authorize(
-            key,
-            amount=step.amount,
-            merchant_id="m-001",
-            customer_id="c-001",
-            method=step.method,
-            capture=step.action == "pay+capture",
-        )
-    if step.action == "topup":
-        assert step.amount is not None
-        return payments.topup(key, customer_id="c-001", amount=step.amount, method=step.method)
-    target = made[step.ref]
-    if step.action == "janitor":
-        payments.resolve_unknown()
-        return payments.get(target.id)
-    if step.action == "capture":
-        return payments.capture(key, target.id)
-    return payments.refund(key, target.id, step.amount)
-
-
-def _payments_tables(tenant: Tenant) -> tuple[Table, Table]:
-    made: dict[str, Payment] = {}
-    story = Table(title="payment story", title_justify="left")
-    for column in ("step", "amount", "status", "route (channel: outcome)", "note"):
-        story.add_column(column, overflow="fold")
-    for step in PAYMENT_STORY:
-        try:
-            payment = _play(tenant, step, made)
-        except PaymentError as exc:
-            story.add_row(step.label, str(step.amount or ""), "[red]error[/]", "", str(exc))
+def _stories(tenant: Tenant) -> list[object]:
+    """Each plugin's ``finplug_demo_story``, called on its own (failure policy: report)."""
+    shown: list[object] = []
+    for plugin in tenant.plugins():
+        impl = getattr(plugin, _STORY_HOOK, None)
+        if impl is None or getattr(impl, f"{PROJECT}_impl", None) is None:
             continue
-        made[step.label] = payment
-        route = ", ".join(
-            f"{a.channel}: {a.operation} {a.status}"
-            + (f" ({a.error_code})" if a.error_code else "")
-            for a in payment.attempts
-        )
-        colour = "red" if payment.status.value in ("failed", "unknown") else "green"
-        if payment.status.value == "requires_action":
-            colour = "yellow"
-        note = payment.failure_code or ", ".join(payment.risk_reasons)
-        if payment.refunded:
-            note = f"refunded {payment.refunded}"
-        if payment.fees:
-            note = (note + "; " if note else "") + f"fees {payment.fees}"
-        story.add_row(
-            step.label, str(payment.amount), f"[{colour}]{payment.status.value}[/]", route, note
-        )
+        name = type(plugin).meta.name
+        try:
+            parts = impl()
+        except Exception as exc:
+            failure = f"{name}: its demo story failed: {type(exc).__name__}: {cut(str(exc), 200)}"
+            shown.append(Text(failure, style="red"))
+            continue
+        shown.extend(parts or ())
+    return shown
+
+
+def _balances(tenant: Tenant) -> Table | None:
+    accounts = tenant.ledger.accounts()
+    if not accounts:
+        return None
     balances = Table(title="ledger balances", title_justify="left")
     for column in ("account", "posted", "pending"):
         balances.add_column(column)
-    for account in tenant.ledger.accounts():
+    for account in accounts:
         balance = tenant.ledger.balance(account.code)
         balances.add_row(account.code, str(balance.posted), str(balance.pending))
-    return story, balances
+    return balances
 
 
 def run_demo(platform: Platform, folder: Path, console: Console) -> None:
     """Load every tenant config in ``folder`` and print each tenant's plugboard.
 
-    Tenants with a payments component also play :data:`PAYMENT_STORY` over
-    their own channels and routing, and show their ledger balances.
+    Each tenant's storage is migrated, each of its plugins plays its own
+    story (``finplug_demo_story``: payments over the tenant's own channels and
+    routing), and the tenant's ledger balances are shown and verified.
     """
     loaded = [r for r in platform.plugins if r.status == "loaded"]
     failed = [r for r in platform.plugins if r.status == "failed"]
@@ -279,10 +224,11 @@ def run_demo(platform: Platform, folder: Path, console: Console) -> None:
         )
         console.print(_plugins_table(tenant))
         console.print(_samples_table(tenant))
-        if tenant.has_component("payments"):
-            platform.upgrade(tenant_id)
-            story, balances = _payments_tables(tenant)
-            console.print(story)
+        platform.upgrade(tenant_id)
+        for part in _stories(tenant):
+            console.print(part)
+        balances = _balances(tenant)
+        if balances is not None:
             console.print(balances)
             verified = tenant.ledger.verify()
             console.print(

@@ -1,4 +1,4 @@
-"""The kernel's hook specifications: components, events, checks, commands and jobs.
+"""The kernel's hook specifications: components, events, checks, commands, jobs and the demo.
 
 Business hooks live with their sockets (:mod:`finplug.sockets.risk`,
 :mod:`finplug.sockets.fees`, :mod:`finplug.sockets.payments.hookspecs`) and
@@ -41,6 +41,7 @@ __all__ = [
     "JobFunction",
     "JobRegistrar",
     "finplug_check_tenant",
+    "finplug_demo_story",
     "finplug_on_event",
     "finplug_register_commands",
     "finplug_register_components",
@@ -241,6 +242,36 @@ def finplug_register_jobs(register: JobRegistrar) -> None:
     """
 
 
+@hookspec
+@failure_policy(HookFailurePolicy.REPORT)
+def finplug_demo_story() -> list[object] | None:
+    """Play this plugin's part of ``finplug demo`` on its tenant; return what to show.
+
+    Called per tenant, on the plugin instance built for that tenant, by
+    ``finplug demo`` after the tenant's storage is migrated: the plugin runs a
+    short story through its own component (payments authorizes, captures and
+    refunds sample payments over the tenant's channels) and returns rich
+    renderables (``rich`` tables, text, or plain strings) that the demo prints
+    under the tenant's panel.
+    Demo data goes to the demo's own storage, never a production tenant's.
+
+    Combination: collect all; the kernel calls each plugin's implementation on
+    its own, in hook order. Nobody implements it: the tenant's panel shows its
+    plugins and sample decisions only.
+
+    Failure policy: report. A raising implementation is shown as one red line
+    naming the plugin and its error; the other plugins' stories and the other
+    tenants still play.
+
+    Example::
+
+        @hookimpl
+        def finplug_demo_story(self):
+            quote = self.context.component(FX).quote("EUR", "USD")
+            return [Text(f"1 EUR = {quote.rate} USD")]
+    """
+
+
 # ---------------------------------------------------------------- typed relay
 
 
@@ -264,6 +295,10 @@ class _RegisterJobsCaller(Protocol):
     def __call__(self, *, register: JobRegistrar) -> list[None]: ...
 
 
+class _DemoStoryCaller(Protocol):
+    def __call__(self) -> list[list[object]]: ...
+
+
 class Hooks(Protocol):
     """The typed view of a tenant's hook relay (``tenant.hooks``).
 
@@ -277,3 +312,4 @@ class Hooks(Protocol):
     finplug_on_event: _OnEventCaller
     finplug_register_commands: _RegisterCommandsCaller
     finplug_register_jobs: _RegisterJobsCaller
+    finplug_demo_story: _DemoStoryCaller

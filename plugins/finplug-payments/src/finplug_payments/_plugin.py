@@ -42,7 +42,8 @@ JANITOR_BATCH = 100
 class PaymentsPlugin(Plugin[PaymentsSettings]):
     """Provides ``tenant.component(PAYMENTS)`` over the tenant's channels, ledger and outbox.
 
-    Adds the job ``payments.janitor`` and the command ``finplug payments janitor``.
+    Adds the job ``payments.janitor``, the command ``finplug payments janitor``
+    and its part of ``finplug demo``.
     """
 
     meta = PluginMeta(
@@ -84,6 +85,13 @@ class PaymentsPlugin(Plugin[PaymentsSettings]):
                 f" {', '.join(report.still_unknown) or '-'}; could not settle: {failed or '-'}"
             )
         return f"{len(report.resolved)} settled"
+
+    @hookimpl
+    def finplug_demo_story(self) -> list[object] | None:
+        """``finplug demo``: sample payments over this tenant's channels and routing."""
+        from finplug_payments._demo import play_story
+
+        return play_story(self._service)
 
     @staticmethod  # outermost: commands are per installation, so the hook is class-level
     @hookimpl
