@@ -372,6 +372,7 @@ def bench_assembly(settings: Settings, results: dict[str, Any]) -> None:
     assert platform.tenant("acme").plugin_names == (
         "events",
         "fee-schedule",
+        "idempotency",
         "ledger",
         "risk-rules",
     )

@@ -27,5 +27,7 @@ def test_ruff_format() -> None:
 def test_mypy_strict() -> None:
     plugin_sources = [str(p) for p in sorted((ROOT / "plugins").glob("*/src"))]
     plugin_tests = [str(p) for p in sorted((ROOT / "plugins").glob("finplug-*/tests"))]
-    out = run("mypy", "src", *plugin_sources, "tests", *plugin_tests, "benchmarks", "examples", "e2e")
+    out = run(
+        "mypy", "src", *plugin_sources, "tests", *plugin_tests, "benchmarks", "examples", "e2e"
+    )
     assert out.returncode == 0, out.stdout + out.stderr
