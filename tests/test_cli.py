@@ -15,9 +15,9 @@ from sqlalchemy import text
 from typer.testing import CliRunner
 
 from finplug import Money, Platform
-from finplug.cli import app, build_app
+from finplug.cli import app
 from finplug.ledger.values import LedgerCheckpoint
-from finplug.sockets.payments import PAYMENTS, PaymentStatus
+from finplug.sockets.payments import PAYMENTS
 
 ROOT = Path(__file__).parents[1]
 EXAMPLES = ROOT / "examples" / "tenants"
@@ -129,43 +129,6 @@ def _janitor_folder(tmp_path: Path, outcome: str) -> tuple[Path, str]:
         "      - {name: card, currencies: [EUR], script: {'14.00': " + outcome + "}}\n"
     )
     return tenants, f"sqlite:///{tmp_path}/db/{{tenant}}.db"
-
-
-@pytest.mark.parametrize(
-    ("outcome", "code", "status"),
-    [
-        ("timeout_applied", 0, PaymentStatus.AUTHORIZED),
-        ("lookup_timeout", 2, PaymentStatus.UNKNOWN),
-    ],
-)
-def test_payments_janitor_settles_unknown_payments(
-    tmp_path: Path, outcome: str, code: int, status: PaymentStatus
-) -> None:
-    tenants, url = _janitor_folder(tmp_path, outcome)
-    platform = Platform.discover(database_url=url)
-    platform.load_tenants(tenants)
-    platform.upgrade("shop")
-    shop = platform.tenant("shop")
-    stuck = shop.component(PAYMENTS).authorize(
-        "k", amount=Money("14.00", "EUR"), merchant_id="m", method="card"
-    )
-    assert stuck.status is PaymentStatus.UNKNOWN
-    result = CliRunner().invoke(
-        build_app(), ["payments", "janitor", "--tenants", str(tenants), "--database-url", url]
-    )
-    assert result.exit_code == code, result.output
-    assert shop.component(PAYMENTS).get(stuck.id).status is status
-    platform.close()
-
-
-def test_payments_janitor_names_a_missing_tenant(tmp_path: Path) -> None:
-    tenants, url = _janitor_folder(tmp_path, "approve")
-    result = CliRunner().invoke(
-        build_app(),
-        ["payments", "janitor", "--tenants", str(tenants), "--database-url", url, "--tenant", "x"],
-    )
-    assert result.exit_code == 1
-    assert "no tenant 'x'" in result.output
 
 
 def test_demo_reports_bad_configs(tmp_path: Path) -> None:

@@ -57,6 +57,8 @@ from finplug._sources import ConfigLimits
 from finplug._storage import DatabaseSettings
 from finplug._storage import StorageError
 from finplug._storage import TenantStorage
+from finplug._time import as_utc
+from finplug._time import utc_now
 from finplug._uow import UnitOfWork
 from finplug.ledger.errors import AccountNotFoundError
 from finplug.ledger.errors import CheckpointError
@@ -137,6 +139,7 @@ __all__ = [
     "UnitOfWorkError",
     "VerifyReport",
     "allocate",
+    "as_utc",
     "check_plugin",
     "currency",
     "exact_product",
@@ -145,6 +148,7 @@ __all__ = [
     "hookimpl",
     "hookspec",
     "request_digest",
+    "utc_now",
 ]
 
 

@@ -12,12 +12,13 @@ import os
 import tempfile
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from finplug._platform import Platform
 from finplug._plugin import PROJECT
 from finplug._runtime import Tenant
+from finplug._time import utc_now
 from finplug.hookspecs import JobFunction
 
 __all__ = ["Job", "JobResult", "JobState", "one_line", "run_jobs", "tenant_jobs"]
@@ -152,17 +153,13 @@ class JobState:
         Path(tmp).replace(self.path)
 
 
-def _utc_now() -> datetime:
-    return datetime.now(UTC)
-
-
 def run_jobs(
     platform: Platform,
     tenant_ids: Iterable[str],
     job: str | None = None,
     *,
     state: JobState | None = None,
-    clock: Callable[[], datetime] = _utc_now,
+    clock: Callable[[], datetime] = utc_now,
 ) -> list[JobResult]:
     """Run once, for each tenant, its due jobs (or only ``job``, due or not).
 

@@ -41,6 +41,7 @@ from finplug.testing import new_tenant_id
 from finplug_channels_sim import ChannelsSimPlugin, SimConnector
 from finplug_fee_schedule import FeeSchedulePlugin
 from finplug_payments import PaymentsPlugin
+from finplug_payments._booking import Books
 from finplug_payments._schema import attempts, payments, transitions
 from finplug_risk_rules import RiskRulesPlugin
 
@@ -590,14 +591,14 @@ def test_a_failure_while_booking_leaves_the_call_for_the_janitor(
     if operation != "authorize":
         paid = shop.authorize("30.00", capture=operation == "refund")
     service = shop.payments
-    real = type(service)._apply_success  # type: ignore[attr-defined]
+    real = Books.apply_success
     calls = {"n": 0}
 
     def broken(self: object, *args: object) -> object:
         calls["n"] += 1
         raise RuntimeError("database went away")
 
-    monkeypatch.setattr(type(service), "_apply_success", broken)
+    monkeypatch.setattr(Books, "apply_success", broken)
     before = len(shop.tenant.ledger.entries())
     key = shop.key()
     act: Callable[[], object] = (
@@ -613,7 +614,7 @@ def test_a_failure_while_booking_leaves_the_call_for_the_janitor(
     assert stuck.attempts[-1].status == "in_flight"
     with pytest.raises(PaymentBusyError):
         service.void(shop.key(), stuck.id)
-    monkeypatch.setattr(type(service), "_apply_success", real)
+    monkeypatch.setattr(Books, "apply_success", real)
     assert shop.payments.resolve_unknown().resolved == (stuck.id,)
     settled = shop.payments.get(stuck.id)
     expected = {

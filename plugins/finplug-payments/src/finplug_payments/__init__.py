@@ -8,6 +8,9 @@ Stripe-style idempotency keys (its errors are the socket's, in
 :mod:`finplug.sockets.payments`), acquiring bookkeeping through
 ``tenant.ledger`` in the same transaction as each payment record, an event
 for every state change, and a janitor for calls whose outcome is unknown.
+
+How a call runs, and which module does which part of it: the docstring of
+``finplug_payments._service`` and ``docs/payments.md`` ("Layout").
 """
 
 from __future__ import annotations
