@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import tomllib
 from pathlib import Path
 
 ROOT = Path(__file__).parents[1]
@@ -30,13 +31,21 @@ def test_ci_runs_the_readme_test_command_verbatim() -> None:
     assert "FINPLUG_TEST_DATABASE_URL" in ci
 
 
+def _in_progress(plugin: Path) -> bool:
+    """A distribution marked ``[tool.finplug] status = "in-progress"``: tested, not yet a plugin."""
+    text = (plugin / "pyproject.toml").read_text(encoding="utf-8")
+    return tomllib.loads(text).get("tool", {}).get("finplug", {}).get("status") == "in-progress"
+
+
 def test_requirements_install_every_bundled_plugin() -> None:
-    plugins = sorted(p.name for p in (ROOT / "plugins").iterdir() if not p.name.startswith("_"))
-    for req in ("requirements.txt", "requirements-test.txt"):
+    folders = sorted(p for p in (ROOT / "plugins").iterdir() if not p.name.startswith("_"))
+    plugins = [p.name for p in folders if not _in_progress(p)]
+    every = [p.name for p in folders]
+    # The demo installs finished plugins; the tests install everything, extras included.
+    for req, names in (("requirements.txt", plugins), ("requirements-test.txt", every)):
         lines = (ROOT / req).read_text(encoding="utf-8").splitlines()
-        assert [f"-e ./plugins/{name}" for name in plugins] == sorted(
-            line for line in lines if line.startswith("-e ./plugins/")
-        ), req
+        listed = sorted(line.split("[")[0] for line in lines if line.startswith("-e ./plugins/"))
+        assert [f"-e ./plugins/{name}" for name in names] == listed, req
 
 
 def test_every_plugin_is_a_complete_distribution() -> None:
@@ -44,4 +53,5 @@ def test_every_plugin_is_a_complete_distribution() -> None:
         for part in ("pyproject.toml", "README.md", "src", "tests"):
             assert (plugin / part).exists(), f"{plugin.name} lacks {part}"
         pyproject = (plugin / "pyproject.toml").read_text(encoding="utf-8")
-        assert '[project.entry-points."finplug.plugins"]' in pyproject, plugin.name
+        if not _in_progress(plugin):
+            assert '[project.entry-points."finplug.plugins"]' in pyproject, plugin.name
