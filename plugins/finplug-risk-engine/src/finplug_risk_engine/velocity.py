@@ -55,6 +55,7 @@ __all__ = [
     "Outcome",
     "Velocity",
     "VelocityError",
+    "outcome_row",
     "velocity_facts",
 ]
 
@@ -184,7 +185,7 @@ class Velocity:
         With ``conn``, the row joins that transaction (a unit of work's), so
         the outcome counts exactly when the business write commits.
         """
-        row = self._row(outcome)
+        row = outcome_row(outcome)
         if conn is not None:
             return FastSQL.of(conn).insert_new(conn, _T, row, ("ref",))
         with self._begin() as own:
@@ -192,34 +193,10 @@ class Velocity:
 
     def record_many(self, outcomes: Iterable[Outcome]) -> int:
         """Record several outcomes in one transaction; how many were new."""
-        rows = [self._row(o) for o in outcomes]
+        rows = [outcome_row(o) for o in outcomes]
         with self._begin() as conn:
             fast = FastSQL.of(conn)
             return sum(fast.insert_new(conn, _T, row, ("ref",)) for row in rows)
-
-    @staticmethod
-    def _row(outcome: Outcome) -> dict[str, object]:
-        _check_text("ref", outcome.ref, MAX_REF)
-        _check_text("kind", outcome.kind, 64)
-        if outcome.at.tzinfo is None:
-            raise VelocityError(f"outcome {outcome.ref!r}: `at` must be timezone-aware")
-        row: dict[str, object] = {
-            "ref": outcome.ref,
-            "kind": outcome.kind,
-            "at": as_utc(outcome.at),
-            "amount": None if outcome.amount is None else outcome.amount.minor_units,
-            "currency": None if outcome.amount is None else outcome.amount.currency.code,
-        }
-        for k in Key:
-            row[k.value] = None
-        for name, value in outcome.keys.items():
-            try:
-                key = Key(name)
-            except ValueError:
-                raise VelocityError(f"outcome {outcome.ref!r}: unknown key {name!r}") from None
-            if value is not None:
-                row[key.value] = _check_text(f"key {key.value}", value, MAX_KEY_VALUE)
-        return row
 
     def features(
         self,
@@ -256,6 +233,31 @@ class Velocity:
                 for spec, found in zip(group, row, strict=True):
                     values[spec.name] = _value(spec, found)
         return {spec.name: values[spec.name] for spec in specs}
+
+
+def outcome_row(outcome: Outcome) -> dict[str, object]:
+    """``outcome`` as a row of :data:`velocity_facts`, checked; :class:`VelocityError` if bad."""
+    _check_text("ref", outcome.ref, MAX_REF)
+    _check_text("kind", outcome.kind, 64)
+    if outcome.at.tzinfo is None:
+        raise VelocityError(f"outcome {outcome.ref!r}: `at` must be timezone-aware")
+    row: dict[str, object] = {
+        "ref": outcome.ref,
+        "kind": outcome.kind,
+        "at": as_utc(outcome.at),
+        "amount": None if outcome.amount is None else outcome.amount.minor_units,
+        "currency": None if outcome.amount is None else outcome.amount.currency.code,
+    }
+    for k in Key:
+        row[k.value] = None
+    for name, value in outcome.keys.items():
+        try:
+            key = Key(name)
+        except ValueError:
+            raise VelocityError(f"outcome {outcome.ref!r}: unknown key {name!r}") from None
+        if value is not None:
+            row[key.value] = _check_text(f"key {key.value}", value, MAX_KEY_VALUE)
+    return row
 
 
 def _zero(spec: FeatureSpec) -> int | Money:
