@@ -34,7 +34,8 @@ def test_ci_runs_the_readme_test_command_verbatim() -> None:
 def _in_progress(plugin: Path) -> bool:
     """A distribution marked ``[tool.finplug] status = "in-progress"``: tested, not yet a plugin."""
     text = (plugin / "pyproject.toml").read_text(encoding="utf-8")
-    return tomllib.loads(text).get("tool", {}).get("finplug", {}).get("status") == "in-progress"
+    status = tomllib.loads(text).get("tool", {}).get("finplug", {}).get("status")
+    return bool(status == "in-progress")
 
 
 def test_requirements_install_every_bundled_plugin() -> None:
