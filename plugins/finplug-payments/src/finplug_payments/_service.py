@@ -271,19 +271,25 @@ class PaymentsService:
         if channel is not None and channel not in connectors:
             known = ", ".join(sorted(connectors)) or "none"
             raise PaymentValidationError("channel", f"unknown channel {channel!r} (known: {known})")
-        # Risk, then fees, outside any transaction: hooks may be slow.
+        now = self._ctx.clock()
+        payment_id = new_payment_id(now)
+        # Risk, then fees, outside any transaction: hooks may be slow. Risk sees
+        # the payment's id (its decision log can name the payment) and the
+        # country the caller gave in the attributes.
+        country = attrs.get("country", "").strip().upper()
         risk = self._assess(
             RiskContext(
                 "wallet.topup" if kind is PaymentKind.TOPUP else "payment.authorize",
                 amount,
                 merchant_id=merchant_id or None,
                 customer_id=customer_id or None,
+                country=country
+                if len(country) == 2 and country.isascii() and country.isalpha()
+                else None,
                 payment_method=pay_method.value,
-                attributes=attrs,
+                attributes={**attrs, "payment_id": payment_id},
             )
         )
-        now = self._ctx.clock()
-        payment_id = new_payment_id(now)
         if channel is not None:
             info = connectors[channel].info
             candidates = [channel] if info.accepts(amount, pay_method) else []

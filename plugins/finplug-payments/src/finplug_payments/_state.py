@@ -10,6 +10,7 @@ is recorded as a transition and emitted as an event in the same step.
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -281,6 +282,11 @@ class Steps:
                     "from": None if from_status is None else from_status.value,
                     "to": to_status.value,
                     "merchant_id": row.merchant_id,
+                    "customer_id": row.customer_id,
+                    "amount": str(Money.from_minor(row.amount, row.currency).amount),
+                    "currency": row.currency,
+                    "method": row.method,
+                    "keys": _event_keys(row.attributes),
                     "reason": reason[:MAX_TEXT],
                 },
                 dedupe_key=f"{payment_id}:{n}",
@@ -305,3 +311,15 @@ class Steps:
         if to_status is current:
             return
         self.transition(tx, payment_id, current, to_status, reason, row=row)
+
+
+#: The attributes a payment's events carry, so that listeners (a risk
+#: engine's velocity features) can count by card, IP, device and e-mail
+#: domain; the others stay on the payment.
+EVENT_KEYS: Final = ("card_fingerprint", "ip", "device", "email_domain")
+
+
+def _event_keys(attributes: str) -> dict[str, str]:
+    """The :data:`EVENT_KEYS` among a payment's stored attributes (JSON text)."""
+    found = json.loads(attributes or "{}")
+    return {k: found[k] for k in EVENT_KEYS if isinstance(found.get(k), str)}
