@@ -19,6 +19,7 @@ def main() -> list[str]:
     platform = Platform.discover()
     lines = []
     for tenant_id in platform.load_tenants(TENANTS):
+        platform.upgrade(tenant_id)  # a host migrates each tenant's storage before serving it
         tenant = platform.tenant(tenant_id)
         amount = Money("4800.00", "EUR")
         risk_context = RiskContext("payment.authorize", amount, country="FR")

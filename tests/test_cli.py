@@ -95,14 +95,14 @@ def test_demo_shows_each_tenant_plugboard() -> None:
         env={**os.environ, "COLUMNS": "240"},  # wide tables: one line per row
     )
     out = result.stdout
-    for tenant in ("acme", "globex", "initech"):
+    for tenant in ("acme", "globex", "initech", "umbrella"):
         assert f"tenant {tenant}" in out
     for verdict in ("decline", "review", "approve"):
         assert verdict in out
     assert "no risk plugin" in out  # globex runs without a risk component
     assert "acquiring" in out
     # Payments over each tenant's own channels and routing.
-    assert out.count("payment story") == 2  # acme and globex; initech has no payments
+    assert out.count("payment story") == 3  # acme, globex and umbrella; initech has no payments
     for seen in (
         "card-eu: authorize failed (channel_unavailable), card-backup: authorize succeeded",
         "card-y: authorize failed (channel_unavailable), card-x: authorize succeeded",
@@ -111,6 +111,11 @@ def test_demo_shows_each_tenant_plugboard() -> None:
         "requires_action",
         "payments:wallet:c-001:EUR",
         "hash chain and balances verified",
+        # umbrella's risk engine: a decision table, a list, a velocity rule, a backtest.
+        "high_band",
+        "listed_customer",
+        "card_velocity",
+        "backtest of version 2",
     ):
         assert seen in out, seen
     assert "BROKEN" not in out
@@ -138,11 +143,13 @@ def test_demo_reports_bad_configs(tmp_path: Path) -> None:
     assert f"{tmp_path / 'bad.yaml'}:3: plugins.ghost: no plugin named 'ghost'" in result.output
 
 
-def test_embedding_example_runs() -> None:
+def test_embedding_example_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)  # its storage (./finplug-data) goes to a folder of the test's
     namespace = runpy.run_path(str(ROOT / "examples" / "embed.py"))
     lines = namespace["main"]()
     assert "acme: risk=review fees=67.45 EUR" in lines
     assert "globex: risk=approve fees=96.00 EUR" in lines
+    assert "umbrella: risk=approve fees=0.00 EUR" in lines  # no rule set published yet
 
 
 #: The checkpoint key the ledger commands read from the environment.
@@ -260,7 +267,7 @@ def test_demo_runs_from_any_folder(tmp_path: Path) -> None:
         check=False,
     )
     assert result.returncode == 0, result.stderr
-    assert result.stdout.count("payment story") == 2
+    assert result.stdout.count("payment story") == 3
     assert (tmp_path / "finplug-data" / "demo").is_dir()
 
 
@@ -276,7 +283,7 @@ def test_demo_runs_on_postgresql(tmp_path: Path) -> None:
     ids = []
     for config in EXAMPLES.iterdir():
         body = config.read_text()
-        for name in ("acme", "globex", "initech"):
+        for name in ("acme", "globex", "initech", "umbrella"):
             body = body.replace(f"tenant: {name}\n", f"tenant: {name}_{suffix}\n")
             body = body.replace(f'tenant = "{name}"', f'tenant = "{name}_{suffix}"')
         (folder / config.name).write_text(body)
@@ -284,7 +291,7 @@ def test_demo_runs_on_postgresql(tmp_path: Path) -> None:
     try:
         result = CliRunner().invoke(app, ["demo", "--tenants", str(folder), "--database-url", url])
         assert result.exit_code == 0, result.output
-        assert result.output.count("payment story") == 2
+        assert result.output.count("payment story") == 3
         assert "hash chain and balances verified" in result.output
     finally:
         with Platform.discover(database_url=url) as platform:

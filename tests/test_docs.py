@@ -33,6 +33,7 @@ PAGES = [
     "routing",
     "channel-connectors",
     "payments",
+    "risk-engine",
     "reference",
 ]
 

@@ -222,9 +222,9 @@ def run_demo(platform: Platform, folder: Path, console: Console) -> None:
                 title=f"tenant {tenant.id}",
             )
         )
+        platform.upgrade(tenant_id)  # a risk component may read its tables for the samples
         console.print(_plugins_table(tenant))
         console.print(_samples_table(tenant))
-        platform.upgrade(tenant_id)
         for part in _stories(tenant):
             console.print(part)
         balances = _balances(tenant)

@@ -16,4 +16,7 @@ sets with shadow runs and backtests, the decision log, the CLI, and the
 
 from __future__ import annotations
 
-__all__: list[str] = []
+from finplug_risk_engine._plugin import RiskEnginePlugin, RiskEngineSettings
+from finplug_risk_engine.engine import BacktestReport, RiskEngine
+
+__all__ = ["BacktestReport", "RiskEngine", "RiskEnginePlugin", "RiskEngineSettings"]
