@@ -106,3 +106,15 @@ def test_payments_floor_replays_traced_values_as_parameters() -> None:
     assert values == ("it's 12", b"\n\xff", 12, 3.5)
     sql, values = parameterized("UPDATE c SET n = n + 1 WHERE id = 1 RETURNING n")
     assert (sql, values) == ("UPDATE c SET n = n + ? WHERE id = ? RETURNING n", (1, 1))
+
+
+def test_risk_benchmark_quick_run_reports_every_figure() -> None:
+    figures = quick_run("risk.py")
+    assert figures["quick"] is True
+    assert_positive(
+        figures,
+        ("table_p50_us", "zen_p50_us", "ratio_vs_zen", "assess_p99_us", "backtest_s"),
+    )
+    # Quick mode replays fewer than a million decisions: the figure is absent, not guessed.
+    assert figures["backtest_1m_s"] is None
+    assert figures["backtest_decisions"] < 1_000_000
