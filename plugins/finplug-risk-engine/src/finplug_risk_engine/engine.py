@@ -74,8 +74,9 @@ class FeatureSource(Protocol):
         keys: Mapping[Key | str, str | None],
         *,
         at: datetime | None = None,
+        conn: Connection | None = None,
     ) -> dict[str, int | Money]:
-        """Each feature's value for the decision's keys, as of ``at``."""
+        """Each feature's value for the decision's keys, as of ``at`` (in ``conn``, if given)."""
         ...
 
 
@@ -111,6 +112,7 @@ class RiskEngine:
         features: FeatureSource,
         clock: Callable[[], datetime] = utc_now,
     ) -> None:
+        self._begin = begin
         self._clock = clock
         self.clock = clock
         """The platform's clock (UTC)."""
@@ -131,46 +133,54 @@ class RiskEngine:
     def assess(self, context: RiskContext) -> RiskDecision:
         """Decide ``context`` with the live rule set (approve when none is live); logged."""
         started = time.perf_counter_ns()
-        state = self.versions.state()
-        if state.live is None:
-            return RiskDecision.approve()
-        live = self.compiled(state.live)
-        shadow = self.compiled(state.shadow) if state.shadow is not None else None
-        at = self._clock()
-        subjects, keys = _subjects_and_keys(context)
-        matches = self.lists.matches(subjects, at=at)
-        specs = {s.name: s for s in live.features}
-        if shadow is not None:
-            specs.update({s.name: s for s in shadow.features})
-        values = self._features.features(list(specs.values()), keys, at=at) if specs else {}
-        snapshot = {
-            **_inputs(context),
-            "features": {name: str(_number(v)) for name, v in values.items()},
-            "lists": _lists(matches),
-        }
-        decision = _decide(live, snapshot)
-        shadow_entry: tuple[int, str, Sequence[FiredRule]] | None = None
-        if shadow is not None and state.shadow is not None:
-            try:
-                shadowed = _decide(shadow, snapshot)
-                shadow_entry = (state.shadow, _verdict(shadowed.action), shadowed.fired)
-            except Exception as exc:  # a shadow never affects the live decision
-                failed = FiredRule("shadow_failed", "review", f"{type(exc).__name__}: {exc}")
-                shadow_entry = (state.shadow, "error", (failed,))
-        verdict = VERDICTS[decision.action]
-        self.log.append(
-            at=at,
-            operation=context.operation,
-            verdict=_verdict(decision.action),
-            version=state.live,
-            fired=decision.fired,
-            snapshot=snapshot,
-            latency_us=(time.perf_counter_ns() - started) // 1000,
-            ref=context.attributes.get("payment_id"),
-            customer=context.customer_id,
-            merchant=context.merchant_id,
-            shadow=shadow_entry,
-        )
+        # One transaction: the state, the lists and the features are read, and
+        # the decision logged, at one instant of the tenant's data.
+        with self._begin() as conn:
+            state = self.versions.state(conn)
+            if state.live is None:
+                return RiskDecision.approve()
+            live = self.compiled(state.live, conn)
+            shadow = self.compiled(state.shadow, conn) if state.shadow is not None else None
+            at = self._clock()
+            subjects, keys = _subjects_and_keys(context)
+            matches = self.lists.matches(subjects, at=at, conn=conn)
+            specs = {s.name: s for s in live.features}
+            if shadow is not None:
+                specs.update({s.name: s for s in shadow.features})
+            values = (
+                self._features.features(list(specs.values()), keys, at=at, conn=conn)
+                if specs
+                else {}
+            )
+            snapshot = {
+                **_inputs(context),
+                "features": {name: str(_number(v)) for name, v in values.items()},
+                "lists": _lists(matches),
+            }
+            decision = _decide(live, snapshot)
+            shadow_entry: tuple[int, str, Sequence[FiredRule]] | None = None
+            if shadow is not None and state.shadow is not None:
+                try:
+                    shadowed = _decide(shadow, snapshot)
+                    shadow_entry = (state.shadow, _verdict(shadowed.action), shadowed.fired)
+                except Exception as exc:  # a shadow never affects the live decision
+                    failed = FiredRule("shadow_failed", "review", f"{type(exc).__name__}: {exc}")
+                    shadow_entry = (state.shadow, "error", (failed,))
+            verdict = VERDICTS[decision.action]
+            self.log.append(
+                at=at,
+                operation=context.operation,
+                verdict=_verdict(decision.action),
+                version=state.live,
+                fired=decision.fired,
+                snapshot=snapshot,
+                latency_us=(time.perf_counter_ns() - started) // 1000,
+                ref=context.attributes.get("payment_id"),
+                customer=context.customer_id,
+                merchant=context.merchant_id,
+                shadow=shadow_entry,
+                conn=conn,
+            )
         deciding = decision.action
         reasons: tuple[RiskReason, ...] = ()
         if verdict is not RiskVerdict.APPROVE and deciding is not None:
@@ -188,11 +198,11 @@ class RiskEngine:
 
     # -- versions and backtests ---------------------------------------------
 
-    def compiled(self, version: int) -> CompiledRuleSet:
+    def compiled(self, version: int, conn: Connection | None = None) -> CompiledRuleSet:
         """The compiled rule set of ``version`` (compiled once per process)."""
         found = self._compiled.get(version)
         if found is None:
-            content = self.versions.get(version).content
+            content = self.versions.get(version, conn).content
             found = compile_rule_set(content)
             with self._lock:
                 found = self._compiled.setdefault(version, found)

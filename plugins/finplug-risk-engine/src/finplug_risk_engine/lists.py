@@ -40,6 +40,7 @@ from sqlalchemy import (
 from sqlalchemy.engine import Row
 
 from finplug import FinplugError, as_utc, utc_now
+from finplug_risk_engine._tx import joined
 
 __all__ = [
     "AuditRecord",
@@ -350,7 +351,11 @@ class RiskLists:
         return bool(gone)
 
     def matches(
-        self, subjects: Mapping[Subject | str, str | None], *, at: datetime | None = None
+        self,
+        subjects: Mapping[Subject | str, str | None],
+        *,
+        at: datetime | None = None,
+        conn: Connection | None = None,
     ) -> list[ListEntry]:
         """Every active entry, on either list, for the given subjects' values (one query).
 
@@ -375,7 +380,7 @@ class RiskLists:
                 or_(list_entries.c.expires_at.is_(None), list_entries.c.expires_at > when),
             )
         )
-        with self._tx() as conn:
+        with joined(self._begin, conn) as conn:
             found = [_entry(r) for r in conn.execute(query)]
         order = {ListKind.ALLOW: 0, ListKind.BLOCK: 1}
         return sorted(found, key=lambda e: (order[e.list], e.subject.value, e.value))

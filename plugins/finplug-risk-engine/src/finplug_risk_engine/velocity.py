@@ -22,6 +22,7 @@ and a backtest asking with the decision's own ``at`` sees the same rows
 from __future__ import annotations
 
 import enum
+import functools
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
@@ -36,9 +37,11 @@ from sqlalchemy import (
     DateTime,
     Index,
     MetaData,
+    Select,
     String,
     Table,
     and_,
+    bindparam,
     case,
     func,
     literal,
@@ -47,6 +50,7 @@ from sqlalchemy import (
 from sqlalchemy.sql.elements import ColumnElement
 
 from finplug import FastSQL, FinplugError, Money, as_utc, currency, utc_now
+from finplug_risk_engine._tx import joined
 
 __all__ = [
     "Aggregate",
@@ -204,11 +208,13 @@ class Velocity:
         keys: Mapping[Key | str, str | None],
         *,
         at: datetime | None = None,
+        conn: Connection | None = None,
     ) -> dict[str, int | Money]:
         """Each feature's value for the decision's keys, as of ``at`` (default: now).
 
         One query per key the features group by (several features of one key
-        share it). A feature whose key the decision lacks is 0.
+        share it), in ``conn``'s transaction when given. A feature whose key
+        the decision lacks is 0.
         """
         when = as_utc(at) if at is not None else self._clock()
         values: dict[str, int | Money] = {}
@@ -216,20 +222,21 @@ class Velocity:
         for spec in specs:
             by_key.setdefault(spec.key, []).append(spec)
         wanted = {Key(k): v for k, v in keys.items()}
-        with self._begin() as conn:
+        with joined(self._begin, conn) as conn:
             for key, group in by_key.items():
                 value = wanted.get(key)
                 if value is None:
                     for spec in group:
                         values[spec.name] = _zero(spec)
                     continue
-                widest = max(s.window for s in group)
-                columns = [_aggregate(spec, when) for spec in group]
-                row = conn.execute(
-                    select(*columns).where(
-                        and_(_T.c[key.value] == value, _T.c.at > when - widest, _T.c.at <= when)
-                    )
-                ).one()
+                params: dict[str, object] = {
+                    "b_value": value,
+                    "b_from": when - max(s.window for s in group),
+                    "b_to": when,
+                }
+                for i, spec in enumerate(group):
+                    params[f"b_start{i}"] = when - spec.window
+                row = conn.execute(_statement(key, tuple(group)), params).one()
                 for spec, found in zip(group, row, strict=True):
                     values[spec.name] = _value(spec, found)
         return {spec.name: values[spec.name] for spec in specs}
@@ -276,8 +283,8 @@ def _value(spec: FeatureSpec, found: int | Decimal | None) -> int | Money:
     return number
 
 
-def _aggregate(spec: FeatureSpec, when: datetime) -> ColumnElement[Any]:
-    conditions: list[ColumnElement[bool]] = [_T.c.at > when - spec.window]
+def _aggregate(spec: FeatureSpec, i: int) -> ColumnElement[Any]:
+    conditions: list[ColumnElement[bool]] = [_T.c.at > bindparam(f"b_start{i}", type_=_AT)]
     if spec.kinds:
         conditions.append(_T.c.kind.in_(sorted(spec.kinds)))
     if spec.aggregate is Aggregate.SUM:
@@ -290,3 +297,19 @@ def _aggregate(spec: FeatureSpec, when: datetime) -> ColumnElement[Any]:
         return func.coalesce(func.sum(case((inside, _T.c.amount), else_=0)), 0)
     assert spec.of is not None
     return func.count(func.distinct(case((inside, _T.c[spec.of.value]), else_=literal(None))))
+
+
+_AT: Final = DateTime(timezone=True)
+
+
+@functools.lru_cache(maxsize=256)
+def _statement(key: Key, group: tuple[FeatureSpec, ...]) -> Select[Any]:
+    """The one query of a key's features, built once per feature group (values are bound)."""
+    columns = [_aggregate(spec, i) for i, spec in enumerate(group)]
+    return select(*columns).where(
+        and_(
+            _T.c[key.value] == bindparam("b_value"),
+            _T.c.at > bindparam("b_from", type_=_AT),
+            _T.c.at <= bindparam("b_to", type_=_AT),
+        )
+    )

@@ -122,11 +122,13 @@ class RedisVelocity:
         keys: Mapping[Key | str, str | None],
         *,
         at: datetime | None = None,
+        conn: object = None,
     ) -> dict[str, int | Money]:
         """Each feature's value for the decision's keys, as of ``at`` (default: now).
 
         One script per key the features group by; the same answers as
-        :meth:`Velocity.features` for the same outcomes.
+        :meth:`Velocity.features` for the same outcomes. ``conn`` (a database
+        transaction the caller holds) is not used: Redis is its own store.
         """
         when = _ms(at if at is not None else utc_now())
         wanted = {Key(k): v for k, v in keys.items()}

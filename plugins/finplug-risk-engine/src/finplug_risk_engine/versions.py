@@ -36,6 +36,7 @@ from sqlalchemy import (
 )
 
 from finplug import FinplugError, as_utc, utc_now
+from finplug_risk_engine._tx import joined
 
 __all__ = [
     "RuleSetState",
@@ -184,9 +185,9 @@ class RuleSetVersions:
             self._audit(conn, now, actor, "publish", number, note)
         return RuleSetVersion(number, digest, json.loads(text), now, actor, note)
 
-    def get(self, version: int) -> RuleSetVersion:
+    def get(self, version: int, conn: Connection | None = None) -> RuleSetVersion:
         """One version; :class:`VersionError` if there is none with that number."""
-        with self._begin() as conn:
+        with joined(self._begin, conn) as conn:
             row = conn.execute(select(rule_sets).where(rule_sets.c.version == version)).first()
         if row is None:
             raise VersionError(f"no rule-set version {version}")
@@ -198,9 +199,9 @@ class RuleSetVersions:
             rows = conn.execute(select(rule_sets).order_by(rule_sets.c.version)).all()
         return [_version(r) for r in rows]
 
-    def state(self) -> RuleSetState:
-        """The live and shadow versions now."""
-        with self._begin() as conn:
+    def state(self, conn: Connection | None = None) -> RuleSetState:
+        """The live and shadow versions now (in ``conn``'s transaction, when given)."""
+        with joined(self._begin, conn) as conn:
             row = conn.execute(
                 select(rule_set_state).where(rule_set_state.c.id == _STATE_ROW)
             ).first()
