@@ -306,6 +306,31 @@ def _in_interval(negate: bool, lf: Fn, hay: Interval) -> Fn:
             return d in hay
 
         return dollar_in_closed
+    if lf is dollar and not negate:
+        # The other bounds on a table cell's own value: decision tables run these per row.
+        if hay.low_closed:
+
+            def dollar_in_right_open(c: Any, d: Any = None, p: Any = None) -> bool:
+                if type(d) is Decimal:
+                    return lo <= d < hi
+                return d in hay
+
+            return dollar_in_right_open
+        if hay.high_closed:
+
+            def dollar_in_left_open(c: Any, d: Any = None, p: Any = None) -> bool:
+                if type(d) is Decimal:
+                    return lo < d <= hi
+                return d in hay
+
+            return dollar_in_left_open
+
+        def dollar_in_open(c: Any, d: Any = None, p: Any = None) -> bool:
+            if type(d) is Decimal:
+                return lo < d < hi
+            return d in hay
+
+        return dollar_in_open
     if hay.low_closed and hay.high_closed:
 
         def in_closed(c: Any, d: Any = None, p: Any = None) -> bool:
