@@ -254,11 +254,21 @@ class CompiledTable:
         return out
 
     def _first(self, context: Context) -> Any:
+        # _match inlined: this loop runs for every row of every evaluation.
         values = self._values(context)
-        for row in self._rows:
-            out = self._match(context, values, row)
-            if out is not None:
-                return out
+        for tests, outs in self._rows:
+            try:
+                for index, test in tests:
+                    value = values[index]
+                    if value is _FAILED or not test(context, value):
+                        break
+                else:
+                    out: dict[str, Any] = {}
+                    for path, fn in outs:
+                        set_path(out, path, fn(context))
+                    return out
+            except CELL_ERRORS:
+                continue
         return None
 
     def _collect(self, context: Context) -> Any:
