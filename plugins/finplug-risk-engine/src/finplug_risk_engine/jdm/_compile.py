@@ -14,6 +14,7 @@ from typing import Any, Protocol
 
 from finplug import FinplugError
 from finplug_risk_engine.jdm._errors import JdmError, JdmEvaluationError, Location
+from finplug_risk_engine.jdm._index import column_index
 from finplug_risk_engine.jdm._model import (
     DecisionTableContent,
     ExpressionContent,
@@ -52,6 +53,9 @@ CELL_ERRORS: tuple[type[BaseException], ...] = (
     ValueError,
 )
 
+#: Tables with fewer rows are scanned: an index would not pay for its lookups.
+_INDEX_FROM = 8
+
 _PATH = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*\Z")
 _KEYWORDS = frozenset({"true", "false", "null", "and", "or", "not", "in", "matches"})
 
@@ -60,7 +64,9 @@ class Compiler(Protocol):
     """The expression language the graph is compiled with.
 
     :mod:`finplug_risk_engine.expr` is the implementation; the protocol lets
-    a caller (or a test) supply another.
+    a caller (or a test) supply another. A compiler with a true
+    ``indexes_tables`` attribute compiles ZEN, and first-hit tables get
+    column indexes (:mod:`finplug_risk_engine.jdm._index`).
     """
 
     def expression(self, text: str, where: str) -> Evaluate:
@@ -160,6 +166,7 @@ class CompiledTable:
             getters.append(_field_getter(compiler, field, loc) if field else None)
         rows: list[_Row] = []
         collects: list[tuple[tuple[tuple[str, ...], Evaluate], ...]] = []
+        by_column: list[list[tuple[int, str, Test]]] = [[] for _ in content.inputs]
         for rule in content.rules:
             tests: list[tuple[int, Test]] = []
             for index, col in enumerate(content.inputs):
@@ -170,7 +177,9 @@ class CompiledTable:
                 if getters[index] is None:
                     tests.append((index, _standard_cell(_compile(compiler, text, loc))))
                 else:
-                    tests.append((index, _compile(compiler, text, loc, unary=True)))
+                    test = _compile(compiler, text, loc, unary=True)
+                    tests.append((index, test))
+                    by_column[index].append((len(rows), text, test))
             outs: list[tuple[tuple[str, ...], Evaluate]] = []
             gathered: list[tuple[tuple[str, ...], Evaluate]] = []
             for col in content.outputs:
@@ -202,6 +211,10 @@ class CompiledTable:
             self.evaluate = self._first_single(single)
         else:
             self.evaluate = self._first
+            if getattr(compiler, "indexes_tables", False) and len(rows) >= _INDEX_FROM:
+                indexed = self._indexed(by_column, len(rows))
+                if indexed is not None:
+                    self.evaluate = indexed
 
     def _values(self, context: Context) -> list[Any]:
         values: list[Any] = []
@@ -253,9 +266,63 @@ class CompiledTable:
             return None
         return out
 
+    def _indexed(
+        self, by_column: list[list[tuple[int, str, Test]]], n_rows: int
+    ) -> Evaluate | None:
+        """A first-hit evaluation that visits only the rows the indexed columns let through."""
+        indexes = []
+        for index, cells in enumerate(by_column):
+            if self._getters[index] is not None and cells:
+                found = column_index(cells, n_rows)
+                if found is not None:
+                    indexes.append((index, found))
+        if not indexes:
+            return None
+        covered = {index for index, _ in indexes}
+        # What is left of each row once its indexed cells are answered by the index.
+        rest = tuple(
+            (tuple((i, t) for i, t in tests if i not in covered), outs)
+            for tests, outs in self._rows
+        )
+        every = (1 << n_rows) - 1
+        plan = tuple(indexes)
+        scan = self._scan
+
+        def first_indexed(context: Context) -> Any:
+            values = self._values(context)
+            mask = every
+            for index, found in plan:
+                passing = found.lookup(values[index])
+                if passing is None:
+                    return scan(context, values)
+                mask &= passing
+                if not mask:
+                    return None
+            while mask:
+                low = mask & -mask
+                mask ^= low
+                tests, outs = rest[low.bit_length() - 1]
+                try:
+                    for index, test in tests:
+                        value = values[index]
+                        if value is _FAILED or not test(context, value):
+                            break
+                    else:
+                        out: dict[str, Any] = {}
+                        for path, fn in outs:
+                            set_path(out, path, fn(context))
+                        return out
+                except CELL_ERRORS:
+                    continue
+            return None
+
+        return first_indexed
+
     def _first(self, context: Context) -> Any:
+        return self._scan(context, self._values(context))
+
+    def _scan(self, context: Context, values: list[Any]) -> Any:
         # _match inlined: this loop runs for every row of every evaluation.
-        values = self._values(context)
         for tests, outs in self._rows:
             try:
                 for index, test in tests:

@@ -56,6 +56,10 @@ class ExprCompiler:
     exporting graphs never needs it.
     """
 
+    indexes_tables = True
+    """First-hit tables compiled with it get column indexes (:mod:`._index`): its
+    cells' texts can be read back as ZEN to find their constants."""
+
     def expression(self, text: str, where: str) -> Callable[[Mapping[str, Any]], Any]:
         """Compile a standard expression."""
         from finplug_risk_engine.expr import compile_expression
