@@ -214,18 +214,24 @@ class RiskEngine:
         """Replay ``version`` over logged decisions (default: the whole log)."""
         rules = self.compiled(version)
         report = BacktestReport(version)
-        for logged in decisions if decisions is not None else self.log.scan():
-            outcome = _decide(rules, logged.snapshot)
+        source = (
+            ((d.id, d.verdict, d.snapshot) for d in decisions)
+            if decisions is not None
+            else self.log.snapshots()
+        )
+        verdicts, fired_counts = report.verdicts, report.rules
+        for log_id, logged_verdict, snapshot in source:
+            outcome = _decide(rules, snapshot)
             replayed = _verdict(outcome.action)
             report.total += 1
-            pair = (logged.verdict, replayed)
-            report.verdicts[pair] = report.verdicts.get(pair, 0) + 1
+            pair = (logged_verdict, replayed)
+            verdicts[pair] = verdicts.get(pair, 0) + 1
             for fired in outcome.fired:
-                report.rules[fired.code] = report.rules.get(fired.code, 0) + 1
-            if replayed != logged.verdict:
+                fired_counts[fired.code] = fired_counts.get(fired.code, 0) + 1
+            if replayed != logged_verdict:
                 report.changed += 1
                 if len(report.examples) < 10:
-                    report.examples.append((logged.id, logged.verdict, replayed))
+                    report.examples.append((log_id, logged_verdict, replayed))
         return report
 
 
