@@ -10,84 +10,12 @@ sides counts as agreement.
 
 from __future__ import annotations
 
-import math
 from decimal import Decimal
 from typing import Any
 
 import pytest
-import zen
 
-from finplug_risk_engine.expr import (
-    EvaluationError,
-    compile_expression,
-    compile_unary,
-)
-
-_ERROR = "<error>"
-
-
-def to_json(value: Any) -> Any:
-    """Our value in zen's Python shape: Decimal → float, lists and dicts recursively."""
-    if isinstance(value, Decimal):
-        return float(value)
-    if isinstance(value, list):
-        return [to_json(v) for v in value]
-    if isinstance(value, dict):
-        return {k: to_json(v) for k, v in value.items()}
-    return value
-
-
-def to_zen_context(value: Any) -> Any:
-    """A context for zen: Decimals as ints when integral, else floats."""
-    if isinstance(value, Decimal):
-        return int(value) if value == value.to_integral_value() else float(value)
-    if isinstance(value, list):
-        return [to_zen_context(v) for v in value]
-    if isinstance(value, dict):
-        return {k: to_zen_context(v) for k, v in value.items()}
-    return value
-
-
-def same(ours: Any, theirs: Any) -> bool:
-    """Equal as JSON, numbers to 12 significant digits; bools are not numbers."""
-    if isinstance(ours, bool) or isinstance(theirs, bool):
-        return ours is theirs
-    if isinstance(ours, float | int) and isinstance(theirs, float | int):
-        return math.isclose(ours, theirs, rel_tol=1e-12, abs_tol=1e-18)
-    if isinstance(ours, list) and isinstance(theirs, list):
-        return len(ours) == len(theirs) and all(map(same, ours, theirs))
-    if isinstance(ours, dict) and isinstance(theirs, dict):
-        return ours.keys() == theirs.keys() and all(same(ours[k], theirs[k]) for k in ours)
-    return bool(ours == theirs)
-
-
-def ours_standard(text: str, context: dict[str, Any]) -> Any:
-    try:
-        return to_json(compile_expression(text).evaluate(context))
-    except EvaluationError:
-        return _ERROR
-
-
-def zen_standard(text: str, context: dict[str, Any]) -> Any:
-    try:
-        return zen.evaluate_expression(text, to_zen_context(context))
-    except RuntimeError:
-        return _ERROR
-
-
-def ours_unary(text: str, context: dict[str, Any], value: Any) -> Any:
-    try:
-        return compile_unary(text).test(context, value)
-    except EvaluationError:
-        return _ERROR
-
-
-def zen_unary(text: str, context: dict[str, Any], value: Any) -> Any:
-    try:
-        return zen.evaluate_unary_expression(text, to_zen_context({**context, "$": value}))
-    except RuntimeError:
-        return _ERROR
-
+from zen_oracle import ours_standard, ours_unary, same, zen_standard, zen_unary
 
 CONTEXT: dict[str, Any] = {
     "amount": Decimal("1250.50"),

@@ -1,0 +1,88 @@
+"""The zen-engine oracle for the expression tests: both sides in one JSON-like shape.
+
+zen returns numbers as floats; ours are Decimals. ``same`` compares numbers to
+12 significant digits (zen's own float conversion of a 28-digit decimal can be
+one ulp off), and an evaluation error on both sides counts as agreement.
+"""
+
+from __future__ import annotations
+
+import math
+from decimal import Decimal
+from typing import Any
+
+import zen
+
+from finplug_risk_engine.expr import (
+    EvaluationError,
+    compile_expression,
+    compile_unary,
+)
+
+__all__ = ["ERROR", "ours_standard", "ours_unary", "same", "to_json", "zen_standard", "zen_unary"]
+
+#: What either side gives for an evaluation that fails.
+ERROR = "<error>"
+
+
+def to_json(value: Any) -> Any:
+    """Our value in zen's Python shape: Decimal → float, lists and dicts recursively."""
+    if isinstance(value, Decimal):
+        return float(value)
+    if isinstance(value, list):
+        return [to_json(v) for v in value]
+    if isinstance(value, dict):
+        return {k: to_json(v) for k, v in value.items()}
+    return value
+
+
+def to_zen_context(value: Any) -> Any:
+    """A context for zen: Decimals as ints when integral, else floats."""
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    if isinstance(value, list):
+        return [to_zen_context(v) for v in value]
+    if isinstance(value, dict):
+        return {k: to_zen_context(v) for k, v in value.items()}
+    return value
+
+
+def same(ours: Any, theirs: Any) -> bool:
+    """Equal as JSON, numbers to 12 significant digits; bools are not numbers."""
+    if isinstance(ours, bool) or isinstance(theirs, bool):
+        return ours is theirs
+    if isinstance(ours, float | int) and isinstance(theirs, float | int):
+        return math.isclose(ours, theirs, rel_tol=1e-12, abs_tol=1e-18)
+    if isinstance(ours, list) and isinstance(theirs, list):
+        return len(ours) == len(theirs) and all(map(same, ours, theirs))
+    if isinstance(ours, dict) and isinstance(theirs, dict):
+        return ours.keys() == theirs.keys() and all(same(ours[k], theirs[k]) for k in ours)
+    return bool(ours == theirs)
+
+
+def ours_standard(text: str, context: dict[str, Any]) -> Any:
+    try:
+        return to_json(compile_expression(text).evaluate(context))
+    except EvaluationError:
+        return ERROR
+
+
+def zen_standard(text: str, context: dict[str, Any]) -> Any:
+    try:
+        return zen.evaluate_expression(text, to_zen_context(context))
+    except RuntimeError:
+        return ERROR
+
+
+def ours_unary(text: str, context: dict[str, Any], value: Any) -> Any:
+    try:
+        return compile_unary(text).test(context, value)
+    except EvaluationError:
+        return ERROR
+
+
+def zen_unary(text: str, context: dict[str, Any], value: Any) -> Any:
+    try:
+        return zen.evaluate_unary_expression(text, to_zen_context({**context, "$": value}))
+    except RuntimeError:
+        return ERROR
