@@ -14,21 +14,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import zen
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from finplug_risk_engine.jdm import (
-    JdmEvaluationError,
-    compile_graph,
-    graph_from_json,
     load_graph,
     same_json,
 )
+from zen_oracle import assert_same_as_zen
 
 ZEN_DATA = Path(__file__).parents[3] / ".." / "shared" / "data" / "zen"
 MOCK_TIME = "2025-08-19T16:55:02.078Z"
-ENGINE = zen.ZenEngine()
 SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
@@ -36,24 +32,6 @@ SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[Healt
 def pinned_clock(monkeypatch: pytest.MonkeyPatch) -> None:
     """zen's harness pins "now" so date functions give fixed answers."""
     monkeypatch.setenv("__ZEN_MOCK_UTC_TIME", MOCK_TIME)
-
-
-def zen_result(graph: dict[str, Any], data: Any) -> Any:
-    return ENGINE.create_decision(json.dumps(graph)).evaluate(data)["result"]
-
-
-def assert_same_as_zen(graph: dict[str, Any], data: Any) -> None:
-    compiled = compile_graph(graph_from_json(graph))
-    try:
-        expected = zen_result(graph, data)
-    except RuntimeError as zen_failed:
-        # zen fails the whole evaluation (an expression node met null + 1 ...): so must we.
-        with pytest.raises(JdmEvaluationError):
-            compiled.evaluate(data)
-        assert "NodeError" in str(zen_failed)
-        return
-    ours_result = compiled.evaluate(data)
-    assert same_json(ours_result, expected), (json.dumps(graph), data, expected, ours_result)
 
 
 def zen_files() -> list[Path]:

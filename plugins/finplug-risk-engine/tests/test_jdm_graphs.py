@@ -8,37 +8,15 @@ results must be exactly equal as JSON, and where zen fails an evaluation
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from typing import Any
 
 import pytest
-import zen
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from finplug_risk_engine.jdm import JdmEvaluationError, compile_graph, graph_from_json, same_json
-
-ENGINE = zen.ZenEngine()
-
-
-def zen_result(graph: dict[str, Any], data: Any) -> Any:
-    return ENGINE.create_decision(json.dumps(graph)).evaluate(data)["result"]
-
-
-def assert_same_as_zen(graph: dict[str, Any], data: Any) -> None:
-    compiled = compile_graph(graph_from_json(graph))
-    try:
-        expected = zen_result(graph, data)
-    except RuntimeError as zen_failed:
-        # zen fails the whole evaluation (an expression node met null + 1 ...): so must we.
-        with pytest.raises(JdmEvaluationError):
-            compiled.evaluate(data)
-        assert "NodeError" in str(zen_failed)
-        return
-    ours = compiled.evaluate(data)
-    assert same_json(ours, expected), (json.dumps(graph), data, expected, ours)
-
+from finplug_risk_engine.jdm import JdmEvaluationError, compile_graph, graph_from_json
+from zen_oracle import assert_same_as_zen, zen_result
 
 # ------------------------------------------------------------------ built graphs
 

@@ -1,4 +1,4 @@
-"""The zen-engine oracle for the expression tests: both sides in one JSON-like shape.
+"""The zen-engine oracle for the expression and graph tests: both sides in one shape.
 
 zen returns numbers as floats; ours are Decimals. ``same`` compares numbers to
 12 significant digits (zen's own float conversion of a 28-digit decimal can be
@@ -7,10 +7,12 @@ one ulp off), and an evaluation error on both sides counts as agreement.
 
 from __future__ import annotations
 
+import json
 import math
 from decimal import Decimal
 from typing import Any
 
+import pytest
 import zen
 
 from finplug_risk_engine.expr import (
@@ -18,8 +20,21 @@ from finplug_risk_engine.expr import (
     compile_expression,
     compile_unary,
 )
+from finplug_risk_engine.jdm import JdmEvaluationError, compile_graph, graph_from_json, same_json
 
-__all__ = ["ERROR", "ours_standard", "ours_unary", "same", "to_json", "zen_standard", "zen_unary"]
+__all__ = [
+    "ERROR",
+    "assert_same_as_zen",
+    "ours_standard",
+    "ours_unary",
+    "same",
+    "to_json",
+    "zen_result",
+    "zen_standard",
+    "zen_unary",
+]
+
+ENGINE = zen.ZenEngine()
 
 #: What either side gives for an evaluation that fails.
 ERROR = "<error>"
@@ -86,3 +101,23 @@ def zen_unary(text: str, context: dict[str, Any], value: Any) -> Any:
         return zen.evaluate_unary_expression(text, to_zen_context({**context, "$": value}))
     except RuntimeError:
         return ERROR
+
+
+def zen_result(graph: dict[str, Any], data: Any) -> Any:
+    """What zen-engine's ``evaluate(...)["result"]`` gives for ``graph`` on ``data``."""
+    return ENGINE.create_decision(json.dumps(graph)).evaluate(data)["result"]
+
+
+def assert_same_as_zen(graph: dict[str, Any], data: Any) -> None:
+    """Our graph's result equals zen's, or both fail the evaluation."""
+    compiled = compile_graph(graph_from_json(graph))
+    try:
+        expected = zen_result(graph, data)
+    except RuntimeError as zen_failed:
+        # zen fails the whole evaluation (an expression node met null + 1 ...): so must we.
+        with pytest.raises(JdmEvaluationError):
+            compiled.evaluate(data)
+        assert "NodeError" in str(zen_failed)
+        return
+    ours = compiled.evaluate(data)
+    assert same_json(ours, expected), (json.dumps(graph), data, expected, ours)

@@ -40,6 +40,7 @@ from sqlalchemy import (
 from sqlalchemy.engine import Row
 
 from finplug import FinplugError, as_utc, utc_now
+from finplug_risk_engine._checks import text
 from finplug_risk_engine._tx import joined
 
 __all__ = [
@@ -180,15 +181,7 @@ _DOMAIN_LABEL = re.compile(r"(?!-)[a-z0-9-]{1,63}(?<!-)")
 
 
 def _text(field: str, value: object, limit: int, *, empty: bool = False) -> str:
-    if not isinstance(value, str):
-        raise ListError(field, f"expected a string, got {type(value).__name__}")
-    if not value.strip() and not empty:
-        raise ListError(field, "must not be empty")
-    if len(value) > limit:
-        raise ListError(field, f"at most {limit} characters, got {len(value)}")
-    if "\x00" in value:
-        raise ListError(field, "must not contain NUL")
-    return value
+    return text(field, value, limit, ListError, empty=empty)
 
 
 def normalize(subject: Subject | str, value: str) -> str:

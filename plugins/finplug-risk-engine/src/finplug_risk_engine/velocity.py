@@ -50,6 +50,7 @@ from sqlalchemy import (
 from sqlalchemy.sql.elements import ColumnElement
 
 from finplug import FastSQL, FinplugError, Money, as_utc, currency, utc_now
+from finplug_risk_engine._checks import text
 from finplug_risk_engine._tx import joined
 
 __all__ = [
@@ -164,11 +165,7 @@ _T = velocity_facts
 
 
 def _check_text(what: str, value: object, limit: int) -> str:
-    if not isinstance(value, str) or not value or len(value) > limit or "\x00" in value:
-        raise VelocityError(
-            f"{what}: expected 1 to {limit} characters without NUL, got {value!r:.60}"
-        )
-    return value
+    return text(what, value, limit, lambda f, m: VelocityError(f"{f}: {m}"))
 
 
 class Velocity:

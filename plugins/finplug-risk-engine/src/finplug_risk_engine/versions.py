@@ -36,6 +36,7 @@ from sqlalchemy import (
 )
 
 from finplug import FinplugError, as_utc, utc_now
+from finplug_risk_engine._checks import text
 from finplug_risk_engine._tx import joined
 
 __all__ = [
@@ -141,9 +142,7 @@ class RuleSetState:
 
 
 def _text(field: str, value: object, limit: int, *, empty: bool = False) -> str:
-    if not isinstance(value, str) or (not value.strip() and not empty) or len(value) > limit:
-        raise VersionError(f"{field}: expected {'0' if empty else '1'} to {limit} characters")
-    return value
+    return text(field, value, limit, lambda f, m: VersionError(f"{f}: {m}"), empty=empty)
 
 
 class RuleSetVersions:
