@@ -19,7 +19,6 @@ from finplug import (
     OverdraftError,
     Plugin,
     PluginMeta,
-    UnitOfWork,
     UnitOfWorkError,
     request_digest,
 )
@@ -361,7 +360,3 @@ def test_ledger_conflicts_are_the_kernels_conflict_class(finplug_tenant: Finplug
     with pytest.raises(IdempotencyConflictError) as info:
         tenant.ledger.transfer("t-1", "cash", "income", Money("2.00", "EUR"))
     assert isinstance(info.value, LedgerError)
-
-
-def test_unit_of_work_is_exported_and_typed() -> None:
-    assert UnitOfWork.__module__ == "finplug._uow"

@@ -113,7 +113,6 @@ class RiskEngine:
         clock: Callable[[], datetime] = utc_now,
     ) -> None:
         self._begin = begin
-        self._clock = clock
         self.clock = clock
         """The platform's clock (UTC)."""
         self.features_source: FeatureSource = features
@@ -124,7 +123,6 @@ class RiskEngine:
         """The tenant's rule-set versions."""
         self.log = DecisionLog(begin)
         """The tenant's decision log."""
-        self._features = features
         self._compiled: dict[int, CompiledRuleSet] = {}
         self._lock = threading.Lock()
 
@@ -141,14 +139,14 @@ class RiskEngine:
                 return RiskDecision.approve()
             live = self.compiled(state.live, conn)
             shadow = self.compiled(state.shadow, conn) if state.shadow is not None else None
-            at = self._clock()
+            at = self.clock()
             subjects, keys = _subjects_and_keys(context)
             matches = self.lists.matches(subjects, at=at, conn=conn)
             specs = {s.name: s for s in live.features}
             if shadow is not None:
                 specs.update({s.name: s for s in shadow.features})
             values = (
-                self._features.features(list(specs.values()), keys, at=at, conn=conn)
+                self.features_source.features(list(specs.values()), keys, at=at, conn=conn)
                 if specs
                 else {}
             )
