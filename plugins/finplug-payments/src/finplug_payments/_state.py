@@ -10,6 +10,7 @@ is recorded as a transition and emitted as an event in the same step.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 from collections.abc import Iterator
@@ -321,5 +322,11 @@ EVENT_KEYS: Final = ("card_fingerprint", "ip", "device", "email_domain")
 
 def _event_keys(attributes: str) -> dict[str, str]:
     """The :data:`EVENT_KEYS` among a payment's stored attributes (JSON text)."""
+    return dict(_parsed_keys(attributes))
+
+
+@functools.lru_cache(maxsize=1024)
+def _parsed_keys(attributes: str) -> tuple[tuple[str, str], ...]:
+    # A payment's attributes never change: its transitions parse them once.
     found = json.loads(attributes or "{}")
-    return {k: found[k] for k in EVENT_KEYS if isinstance(found.get(k), str)}
+    return tuple((k, found[k]) for k in EVENT_KEYS if isinstance(found.get(k), str))
