@@ -21,9 +21,9 @@ from finplug_risk_engine.jdm import (
     load_graph,
     same_json,
 )
+from shared_data import ZEN_DATA
 from zen_oracle import assert_same_as_zen
 
-ZEN_DATA = Path(__file__).parents[3] / ".." / "shared" / "data" / "zen"
 MOCK_TIME = "2025-08-19T16:55:02.078Z"
 SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 

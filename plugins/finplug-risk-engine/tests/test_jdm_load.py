@@ -19,8 +19,7 @@ from finplug_risk_engine.jdm import (
     parse_graph,
     read_graph,
 )
-
-ZEN_DATA = Path(__file__).parents[3] / ".." / "shared" / "data" / "zen"
+from shared_data import ZEN_DATA
 
 
 def zen_files() -> list[Path]:

@@ -8,8 +8,8 @@ from pathlib import Path
 from typer.testing import CliRunner
 
 from finplug.cli import build_app
+from shared_data import ZEN_DATA
 
-ZEN = Path(__file__).resolve().parents[3] / ".." / "shared" / "data" / "zen"
 RULES = {
     "rules": [{"code": "big", "action": "review", "when": "amount > 1000", "message": "over 1000"}]
 }
@@ -76,8 +76,8 @@ def test_publish_refuses_a_bad_rule_set_with_its_location(tmp_path: Path) -> Non
 
 
 def test_risk_test_runs_a_jdm_files_tests(tmp_path: Path) -> None:
-    graphs = sorted(p for p in ZEN.glob("*.json") if json.loads(p.read_text()).get("tests"))
-    assert graphs, f"no JDM graphs with tests in {ZEN}"
+    graphs = sorted(p for p in ZEN_DATA.glob("*.json") if json.loads(p.read_text()).get("tests"))
+    assert graphs, f"no JDM graphs with tests in {ZEN_DATA}"
     for graph in graphs:
         code, out = _run("risk", "test", str(graph))
         assert code == 0, out
