@@ -18,6 +18,7 @@ from finplug_risk_engine.expr import (
     EvaluationError,
     Expression,
     ExpressionError,
+    ExpressionTypeError,
     UnaryTest,
     compile_expression,
     compile_unary,
@@ -206,11 +207,39 @@ def test_arithmetic(text: str, expected: Any) -> None:
     assert ev(text) == expected
 
 
-@pytest.mark.parametrize("text", ["1 + 'a'", "nothing + 1", "true + 1", "-name", "items * 2"])
-def test_arithmetic_type_errors_raise_at_evaluation(text: str) -> None:
-    expr = compile_expression(text)  # compiles: zen also fails only when it runs
+@pytest.mark.parametrize("text", ["nothing + 1", "-name", "items * 2", "name > 1"])
+def test_type_errors_of_variables_raise_at_evaluation(text: str) -> None:
+    expr = compile_expression(text)  # a variable's type is known only when it runs
     with pytest.raises(EvaluationError):
         expr.evaluate(CTX)
+
+
+@pytest.mark.parametrize(
+    ("text", "offset", "got"),
+    [
+        ("1 + 'a'", 2, "a number and a string"),
+        ("true + 1", 5, "a bool"),
+        ("amount * 'x'", 7, "a string"),
+        ("amount > 'high'", 7, "a string"),
+        ("not 5", 0, "a number"),
+        ("x in [1..'z']", 9, "a string"),
+        ("(amount > 1) < 2", 13, "a bool"),
+        ("upper(5)", 0, "literal arguments it rejects"),
+    ],
+)
+def test_type_errors_of_literals_are_located_at_compile_time(
+    text: str, offset: int, got: str
+) -> None:
+    with pytest.raises(ExpressionTypeError) as info:
+        compile_expression(text, where="node 'Fees' row 'r1'")
+    assert info.value.offset == offset
+    assert info.value.got == got
+    assert str(info.value).startswith("node 'Fees' row 'r1': type mismatch")
+
+
+@pytest.mark.parametrize("text", ["false and 'a' > 1", "x ?? 1 + 'a'", "flag ? 1 : 'a' * 2"])
+def test_a_branch_that_may_not_run_fails_only_when_it_runs(text: str) -> None:
+    compile_expression(text)  # zen too fails these only when the branch runs
 
 
 @pytest.mark.parametrize(
@@ -234,10 +263,16 @@ def test_comparison(text: str, expected: bool) -> None:
     assert ev(text) is expected
 
 
-@pytest.mark.parametrize("text", ["'a' < 'b'", "nothing > 1", "true > false", "1 < 2 < 3"])
+@pytest.mark.parametrize("text", ["name < limit", "nothing > 1", "flag > limit", "customer >= 1"])
 def test_ordering_needs_numbers(text: str) -> None:
     with pytest.raises(EvaluationError, match="numbers only"):
         ev(text)
+
+
+@pytest.mark.parametrize("text", ["'a' < 'b'", "true > false", "1 < 2 < 3", "amount > null"])
+def test_ordering_literals_that_are_not_numbers_fails_at_compile_time(text: str) -> None:
+    with pytest.raises(ExpressionTypeError, match="comparison"):
+        compile_expression(text)
 
 
 def test_ints_and_floats_in_the_context_count_as_numbers() -> None:
@@ -253,9 +288,12 @@ def test_logic_short_circuits_and_needs_booleans() -> None:
     assert ev("true or missing.x > 1") is True
     assert ev("true and 5") == D(5)
     assert ev("false or nothing") is None
-    for text in ["1 and true", "nothing or true", "not 1", "!nothing"]:
+    for text in ["limit and true", "nothing or true", "not limit", "!nothing"]:
         with pytest.raises(EvaluationError):
             ev(text)
+    for text in ["1 and true", "not 1", "'yes' or flag"]:
+        with pytest.raises(ExpressionTypeError):
+            compile_expression(text)
 
 
 def test_conditional_and_coalescing() -> None:
@@ -265,7 +303,9 @@ def test_conditional_and_coalescing() -> None:
     assert ev("0 ?? 3") == D(0)
     assert ev("false ?? 3") is False
     with pytest.raises(EvaluationError, match="boolean condition"):
-        ev("1 ? 2 : 3")
+        ev("limit ? 2 : 3")
+    with pytest.raises(ExpressionTypeError, match="condition"):
+        compile_expression("1 ? 2 : 3")
 
 
 @pytest.mark.parametrize(
@@ -294,9 +334,13 @@ def test_interval_on_its_own_is_its_text() -> None:
     assert ev("[1..10)") == "[1..10)"
     assert ev("flag ? (0.5..2] : 1") == "(0.5..2]"
     with pytest.raises(EvaluationError):
-        ev("'a' in [1..2]")
+        ev("name in [1..2]")
     with pytest.raises(EvaluationError):
-        ev("'a' in 'abc'")
+        ev("'a' in name")
+    with pytest.raises(ExpressionTypeError):
+        compile_expression("'a' in [1..2]")
+    with pytest.raises(ExpressionTypeError):
+        compile_expression("'a' in 'abc'")
 
 
 # ---------------------------------------------------------------- functions
@@ -363,20 +407,29 @@ def test_functions(text: str, expected: Any) -> None:
 @pytest.mark.parametrize(
     "text",
     [
-        "upper(1)",
-        "abs('a')",
+        "upper(limit)",
+        "abs(name)",
         "avg([])",
         "min([])",
-        "number('x')",
+        "number(name)",
         "len(customer)",
         "matches(name, '[')",
-        "date('2022-13-45')",
-        "duration('3 fortnights')",
+        "date(name)",
+        "duration(name)",
     ],
 )
 def test_function_argument_errors(text: str) -> None:
     with pytest.raises(EvaluationError):
         ev(text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["upper(1)", "abs('a')", "number('x')", "date('2022-13-45')", "duration('3 fortnights')"],
+)
+def test_function_literal_argument_errors_fail_at_compile_time(text: str) -> None:
+    with pytest.raises(ExpressionTypeError, match=r"\(\): "):
+        compile_expression(text)
 
 
 @pytest.mark.parametrize(
@@ -407,10 +460,9 @@ def test_closure_predicates_must_be_boolean() -> None:
 def test_constants_are_folded_at_compile_time() -> None:
     expr = compile_expression("round(2 * 3.5 + len('abc'), 0)")
     assert expr.evaluate({}) == D(10)
-    # Folding never raises: a constant type error still fails at evaluation.
-    broken = compile_expression("1 + 'a'")
-    with pytest.raises(EvaluationError):
-        broken.evaluate({})
+    # A constant that cannot be computed is a type error found at compile time.
+    with pytest.raises(ExpressionTypeError):
+        compile_expression("1 + 'a'")
 
 
 # ---------------------------------------------------------------- unary cells

@@ -39,7 +39,7 @@ STRING_CELLS = st.one_of(
     st.lists(st.sampled_from(WORDS), min_size=2, max_size=3, unique=True).map(
         lambda ws: ", ".join(f"'{w}'" for w in ws)
     ),
-    st.sampled_from(WORDS).map(lambda w: f"not('{w}')"),
+    st.sampled_from(WORDS).map(lambda w: f"$ != '{w}'"),
     st.sampled_from(WORDS).map(lambda w: f"$ != '{w}'"),
 )
 

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from finplug import FinplugError
+from finplug_risk_engine.expr import ExpressionTypeError
 from finplug_risk_engine.jdm import (
     DecisionTableContent,
     JdmError,
@@ -159,6 +160,30 @@ def test_cell_that_does_not_compile_names_node_row_and_column() -> None:
     assert "'> (5'" in str(error)
     assert "node 'Fees' (t1) row 'r2' column 'Amount' (c-amount)" in str(error)
     assert isinstance(error.__cause__, FinplugError)
+
+
+@pytest.mark.parametrize(
+    ("column", "cell", "row", "got"),
+    [
+        ("c-amount", "> 'high'", "r1", "a string"),
+        ("c-amount", "[1..'x']", "r2", "a string"),
+        ("c-fee", "amount * 'x'", "r1", "a string"),
+        ("c-fee", "upper(5)", "r2", "literal arguments it rejects"),
+    ],
+)
+def test_type_mismatch_in_a_cell_is_located_at_load(
+    column: str, cell: str, row: str, got: str
+) -> None:
+    data = small_graph()
+    [rule] = [r for r in data["nodes"][1]["content"]["rules"] if r["_id"] == row]
+    rule[column] = cell
+    error = load_error(data)
+    loc = error.location
+    assert (loc.source, loc.node_id, loc.row_id, loc.column_id) == ("fees.json", "t1", row, column)
+    assert "type mismatch" in str(error)
+    assert repr(cell) in str(error)
+    assert isinstance(error.__cause__, ExpressionTypeError)
+    assert error.__cause__.got == got
 
 
 def test_output_cell_that_does_not_compile_is_located() -> None:

@@ -56,7 +56,7 @@ def test_every_match_is_reported_and_precedence_decides() -> None:
 
 def test_a_failing_rule_fails_closed() -> None:
     rules = compile_rule_set(
-        {"rules": [{"code": "bad", "action": "allow", "when": "amount > 'x'"}]}
+        {"rules": [{"code": "bad", "action": "allow", "when": "amount > currency"}]}
     )
     decision = rules.decide(INPUTS)
     assert decision.action is Action.REVIEW

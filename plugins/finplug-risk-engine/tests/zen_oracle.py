@@ -2,7 +2,9 @@
 
 zen returns numbers as floats; ours are Decimals. ``same`` compares numbers to
 12 significant digits (zen's own float conversion of a 28-digit decimal can be
-one ulp off), and an evaluation error on both sides counts as agreement.
+one ulp off), and an evaluation error on both sides counts as agreement. An
+``ExpressionTypeError`` (our compile-time check of an operation that fails on
+every input) agrees with zen failing that evaluation at run time.
 """
 
 from __future__ import annotations
@@ -17,14 +19,22 @@ import zen
 
 from finplug_risk_engine.expr import (
     EvaluationError,
+    ExpressionTypeError,
     compile_expression,
     compile_unary,
 )
-from finplug_risk_engine.jdm import JdmEvaluationError, compile_graph, graph_from_json, same_json
+from finplug_risk_engine.jdm import (
+    JdmError,
+    JdmEvaluationError,
+    compile_graph,
+    graph_from_json,
+    same_json,
+)
 
 __all__ = [
     "ERROR",
     "assert_same_as_zen",
+    "assert_zen_fails_the_rejected_text",
     "ours_standard",
     "ours_unary",
     "same",
@@ -78,7 +88,7 @@ def same(ours: Any, theirs: Any) -> bool:
 def ours_standard(text: str, context: dict[str, Any]) -> Any:
     try:
         return to_json(compile_expression(text).evaluate(context))
-    except EvaluationError:
+    except (EvaluationError, ExpressionTypeError):
         return ERROR
 
 
@@ -92,7 +102,7 @@ def zen_standard(text: str, context: dict[str, Any]) -> Any:
 def ours_unary(text: str, context: dict[str, Any], value: Any) -> Any:
     try:
         return compile_unary(text).test(context, value)
-    except EvaluationError:
+    except (EvaluationError, ExpressionTypeError):
         return ERROR
 
 
@@ -108,9 +118,48 @@ def zen_result(graph: dict[str, Any], data: Any) -> Any:
     return ENGINE.create_decision(json.dumps(graph)).evaluate(data)["result"]
 
 
+#: ``$`` values a rejected input cell is tried with: it must fail on each in zen.
+PROBES: tuple[Any, ...] = (0, 1, -3, 2.5, "a", "", None, True, False, [1], {"a": 1})
+
+
+def _input_column_ids(graph: dict[str, Any], node_id: str | None) -> set[str]:
+    for node in graph["nodes"]:
+        if node.get("id") == node_id and node.get("type") == "decisionTableNode":
+            return {column["id"] for column in node["content"]["inputs"]}
+    return set()
+
+
+def assert_zen_fails_the_rejected_text(
+    graph: dict[str, Any], rejected: JdmError, data: Any
+) -> None:
+    """Our load-time type error names text that zen fails on every input.
+
+    An input cell is tried against every probe ``$``; an expression (an output
+    cell, an expression node, a switch condition) against the data and an empty
+    context. zen treats a failing input cell as "no match" and fails the graph
+    on a failing expression: either way the text never computes.
+    """
+    cause = rejected.__cause__
+    assert isinstance(cause, ExpressionTypeError), rejected
+    context = data if isinstance(data, dict) else {}
+    if rejected.location.column_id in _input_column_ids(graph, rejected.location.node_id):
+        results = [zen_unary(cause.text, context, probe) for probe in PROBES]
+    else:
+        results = [zen_standard(cause.text, context), zen_standard(cause.text, {})]
+    assert results == [ERROR] * len(results), (cause.text, results)
+
+
 def assert_same_as_zen(graph: dict[str, Any], data: Any) -> None:
-    """Our graph's result equals zen's, or both fail the evaluation."""
-    compiled = compile_graph(graph_from_json(graph))
+    """Our graph's result equals zen's, or both fail the evaluation.
+
+    A graph our loader rejects for a type mismatch must hold text that zen
+    cannot compute either (see :func:`assert_zen_fails_the_rejected_text`).
+    """
+    try:
+        compiled = compile_graph(graph_from_json(graph))
+    except JdmError as rejected:
+        assert_zen_fails_the_rejected_text(graph, rejected, data)
+        return
     try:
         expected = zen_result(graph, data)
     except RuntimeError as zen_failed:

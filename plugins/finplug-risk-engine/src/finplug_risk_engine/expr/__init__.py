@@ -37,12 +37,14 @@ from finplug_risk_engine.expr._ast import Binary, Conditional, IntervalLit, Node
 from finplug_risk_engine.expr._compiler import compile_node
 from finplug_risk_engine.expr._errors import EvaluationError, ExpressionError
 from finplug_risk_engine.expr._parser import parse_standard, parse_unary
+from finplug_risk_engine.expr._types import ExpressionTypeError, check_types
 from finplug_risk_engine.expr._values import Interval
 
 __all__ = [
     "EvaluationError",
     "Expression",
     "ExpressionError",
+    "ExpressionTypeError",
     "UnaryTest",
     "compile_expression",
     "compile_unary",
@@ -127,6 +129,7 @@ def compile_expression(text: str, *, where: str = "") -> Expression:
     """Parse and compile a standard expression; :class:`ExpressionError` if it is invalid."""
     tree = parse_standard(text, where)
     try:
+        check_types(tree, text, where)
         return Expression(text, where, tree)
     except RecursionError:
         raise _too_deep(text, where) from None
@@ -136,6 +139,8 @@ def compile_unary(text: str, *, where: str = "") -> UnaryTest:
     """Parse and compile a unary-test cell; :class:`ExpressionError` if it is invalid."""
     tree = parse_unary(text, where)
     try:
+        if tree is not None:
+            check_types(tree, text, where)
         return UnaryTest(text, where, tree)
     except RecursionError:
         raise _too_deep(text, where) from None
