@@ -145,6 +145,31 @@ def test_a_backtest_of_the_live_version_reproduces_its_log_and_shows_a_change(
     assert changed.rules["big"] == 3
 
 
+def test_now_in_a_rule_is_the_decisions_instant_live_and_in_a_backtest(
+    finplug_tenant: FinplugTenant,
+) -> None:
+    weekend = {
+        "rules": [
+            {
+                "code": "weekend_large",
+                "action": "review",
+                "when": "dayOfWeek(date('now')) >= 6 and amount > 100",
+            }
+        ]
+    }
+    clock = Clock()
+    clock.now = datetime(2026, 12, 5, 23, 59, 59, tzinfo=UTC)  # a Saturday
+    engine, _ = _engine(finplug_tenant([RiskEnginePlugin]), clock)
+    engine.versions.go_live(engine.versions.publish(weekend, actor="ann").version, actor="ann")
+    assert engine.assess(_pay("500.00")).verdict is RiskVerdict.REVIEW
+    clock.now = datetime(2026, 12, 7, 0, 0, 1, tzinfo=UTC)  # the Monday after
+    assert engine.assess(_pay("500.00", customer="c2")).verdict is RiskVerdict.APPROVE
+    # Replayed on Monday, each decision still reads its own instant.
+    report = engine.backtest(engine.versions.state().live or 0)
+    assert (report.total, report.changed) == (2, 0)
+    assert report.verdicts == {("review", "review"): 1, ("approve", "approve"): 1}
+
+
 @settings(max_examples=10, deadline=None)
 @given(st.lists(st.sampled_from(["5.00", "600.00", "1200.00"]), min_size=1, max_size=12))
 def test_shadow_and_backtest_agree_with_each_version_run_alone(amounts: list[str]) -> None:

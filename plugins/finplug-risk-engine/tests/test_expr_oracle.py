@@ -10,12 +10,13 @@ sides counts as agreement.
 
 from __future__ import annotations
 
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
 import pytest
 
-from zen_oracle import ours_standard, ours_unary, same, zen_standard, zen_unary
+from zen_oracle import MOCK_NOW, ours_standard, ours_unary, same, zen_standard, zen_unary
 
 CONTEXT: dict[str, Any] = {
     "amount": Decimal("1250.50"),
@@ -390,6 +391,18 @@ STANDARD = [
     "dateString(date(created))",
     "monthString(date(created))",
     "weekdayString(date(created))",
+    # 'now' is the pinned instant on both sides (zen's mock clock, our pinned_clock)
+    "date('now')",
+    "time('now')",
+    "dayOfWeek(date('now'))",
+    "weekdayString(date('now'))",
+    "dateString(date('now'))",
+    "year('now')",
+    "date('now') - date(created) > duration('3d')",
+    "date('now') > date(created) + duration('5d') ? 'stale' : 'fresh'",
+    "date('NOW')",
+    "date(' now')",
+    "date('today')",
     "date(created) > date('2023-01-01')",
     "date('2022-13-45')",
     # mixed
@@ -511,6 +524,12 @@ def test_unary_matches_zen(text: str, column: str) -> None:
     ours = ours_unary(text, CONTEXT, value)
     theirs = zen_unary(text, CONTEXT, value)
     assert same(ours, theirs), f"{text!r} with $={value!r}: ours {ours!r}, zen {theirs!r}"
+
+
+def test_both_engines_read_the_same_pinned_now() -> None:
+    pinned = datetime.fromisoformat(MOCK_NOW.replace("Z", "+00:00"))
+    assert zen_standard("date('now')", {}) == pinned.timestamp()
+    assert ours_standard("date('now')", {}) == pinned.timestamp()
 
 
 def test_the_table_is_large_enough() -> None:

@@ -7,6 +7,7 @@ cell forms.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from decimal import Decimal
 from types import MappingProxyType
 from typing import Any
@@ -22,6 +23,8 @@ from finplug_risk_engine.expr import (
     UnaryTest,
     compile_expression,
     compile_unary,
+    current_time,
+    pinned_clock,
 )
 from finplug_risk_engine.expr._ast import Binary, Ident, IntervalLit, Literal, Member, Unary
 from finplug_risk_engine.expr._parser import parse_standard
@@ -455,6 +458,20 @@ def test_closures(text: str, expected: Any) -> None:
 def test_closure_predicates_must_be_boolean() -> None:
     with pytest.raises(EvaluationError, match="boolean"):
         ev("filter(items, 1)")
+
+
+def test_now_is_the_pinned_instant_and_never_folded() -> None:
+    expr = compile_expression("dayOfWeek(date('now'))")
+    seconds = compile_expression("time('now')")
+    with pinned_clock(datetime(2026, 12, 6, 9, 30, tzinfo=UTC)):  # a Sunday
+        assert expr.evaluate({}) == D(7)
+        assert seconds.evaluate({}) == D(9 * 3600 + 30 * 60)
+    with pinned_clock("2026-12-07T00:00:01Z"):  # text, parsed when read
+        assert expr.evaluate({}) == D(1)
+        assert current_time() == datetime(2026, 12, 7, 0, 0, 1, tzinfo=UTC)
+    before = datetime.now(UTC).timestamp()
+    unpinned = compile_expression("date('now')").evaluate({})
+    assert before - 1 <= unpinned <= datetime.now(UTC).timestamp()
 
 
 def test_constants_are_folded_at_compile_time() -> None:

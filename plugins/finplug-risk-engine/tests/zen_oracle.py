@@ -11,17 +11,18 @@ from __future__ import annotations
 
 import json
 import math
+import os
 from decimal import Decimal
 from typing import Any
 
 import pytest
-import zen
 
 from finplug_risk_engine.expr import (
     EvaluationError,
     ExpressionTypeError,
     compile_expression,
     compile_unary,
+    pinned_clock,
 )
 from finplug_risk_engine.jdm import (
     JdmError,
@@ -31,8 +32,17 @@ from finplug_risk_engine.jdm import (
     same_json,
 )
 
+#: The instant both engines read as ``'now'``. zen-engine's own tests pin the
+#: clock with this variable, which it reads once, at its first ``'now'``: it is
+#: set before zen is imported, and ours is pinned with ``pinned_clock``.
+MOCK_NOW = "2023-03-20T10:11:12Z"
+os.environ["__ZEN_MOCK_UTC_TIME"] = MOCK_NOW
+
+import zen  # noqa: E402
+
 __all__ = [
     "ERROR",
+    "MOCK_NOW",
     "assert_same_as_zen",
     "assert_zen_fails_the_rejected_text",
     "ours_standard",
@@ -87,7 +97,8 @@ def same(ours: Any, theirs: Any) -> bool:
 
 def ours_standard(text: str, context: dict[str, Any]) -> Any:
     try:
-        return to_json(compile_expression(text).evaluate(context))
+        with pinned_clock(MOCK_NOW):
+            return to_json(compile_expression(text).evaluate(context))
     except (EvaluationError, ExpressionTypeError):
         return ERROR
 
@@ -101,7 +112,8 @@ def zen_standard(text: str, context: dict[str, Any]) -> Any:
 
 def ours_unary(text: str, context: dict[str, Any], value: Any) -> Any:
     try:
-        return compile_unary(text).test(context, value)
+        with pinned_clock(MOCK_NOW):
+            return compile_unary(text).test(context, value)
     except (EvaluationError, ExpressionTypeError):
         return ERROR
 
@@ -164,9 +176,10 @@ def assert_same_as_zen(graph: dict[str, Any], data: Any) -> None:
         expected = zen_result(graph, data)
     except RuntimeError as zen_failed:
         # zen fails the whole evaluation (an expression node met null + 1 ...): so must we.
-        with pytest.raises(JdmEvaluationError):
+        with pytest.raises(JdmEvaluationError), pinned_clock(MOCK_NOW):
             compiled.evaluate(data)
         assert "NodeError" in str(zen_failed)
         return
-    ours = compiled.evaluate(data)
+    with pinned_clock(MOCK_NOW):
+        ours = compiled.evaluate(data)
     assert same_json(ours, expected), (json.dumps(graph), data, expected, ours)

@@ -35,6 +35,7 @@ from sqlalchemy import Connection
 from finplug import Money, utc_now
 from finplug.sockets.risk import RiskContext, RiskDecision, RiskReason, RiskVerdict
 from finplug_risk_engine.decision_log import DecisionLog, FiredRule, LoggedDecision
+from finplug_risk_engine.expr import pinned_clock
 from finplug_risk_engine.lists import ListKind, RiskLists, Subject
 from finplug_risk_engine.rules import Action, CompiledRuleSet, RuleDecision, compile_rule_set
 from finplug_risk_engine.velocity import FeatureSpec, Key, Outcome
@@ -152,6 +153,7 @@ class RiskEngine:
             )
             snapshot = {
                 **_inputs(context),
+                "at": at.isoformat(),
                 "features": {name: str(_number(v)) for name, v in values.items()},
                 "lists": _lists(matches),
             }
@@ -285,10 +287,15 @@ def _lists(matches: Iterable[Any]) -> dict[str, dict[str, bool]]:
 
 
 def _decide(rules: CompiledRuleSet, snapshot: Mapping[str, Any]) -> RuleDecision:
-    """Evaluate ``rules`` over a snapshot (strings of numbers become Decimals)."""
+    """Evaluate ``rules`` over a snapshot (strings of numbers become Decimals).
+
+    ``date('now')`` in a rule or graph reads the snapshot's ``at``, the
+    decision's own instant, so a replay sees the time the decision saw.
+    """
     inputs = dict(snapshot)
     if inputs.get("amount") is not None:
         inputs["amount"] = Decimal(inputs["amount"])
     inputs["features"] = {k: Decimal(v) for k, v in snapshot.get("features", {}).items()}
-    inputs["graphs"] = rules.run_graphs(inputs) if rules.graphs else {}
-    return rules.decide(inputs)
+    with pinned_clock(snapshot.get("at")):
+        inputs["graphs"] = rules.run_graphs(inputs) if rules.graphs else {}
+        return rules.decide(inputs)

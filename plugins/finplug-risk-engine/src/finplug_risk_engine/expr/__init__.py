@@ -26,6 +26,10 @@ Evaluation raises :class:`EvaluationError` (also a ``FinplugError``, not an
 ``'a' < 1``, ``not 1``, ``> 10`` tested against a string. Arithmetic runs in
 the thread's decimal context, which by default is zen's (28 significant
 digits, half-even); a caller that changes it changes the results.
+
+``date('now')`` (and the other date functions given ``'now'``) reads the
+instant pinned with ``pinned_clock(moment)``, else the wall clock; the risk
+engine pins each decision's own time, so a replay reads the time it replays.
 """
 
 from __future__ import annotations
@@ -35,6 +39,7 @@ from typing import Any
 
 from finplug_risk_engine.expr._ast import Binary, Conditional, IntervalLit, Node
 from finplug_risk_engine.expr._compiler import compile_node
+from finplug_risk_engine.expr._dates import current_time, pinned_clock
 from finplug_risk_engine.expr._errors import EvaluationError, ExpressionError
 from finplug_risk_engine.expr._parser import parse_standard, parse_unary
 from finplug_risk_engine.expr._types import ExpressionTypeError, check_types
@@ -48,6 +53,8 @@ __all__ = [
     "UnaryTest",
     "compile_expression",
     "compile_unary",
+    "current_time",
+    "pinned_clock",
 ]
 
 

@@ -29,6 +29,7 @@ from finplug_risk_engine.expr._ast import (
     Template,
     Unary,
 )
+from finplug_risk_engine.expr._dates import DATE_FUNCTIONS, NOW
 from finplug_risk_engine.expr._errors import EvaluationError
 from finplug_risk_engine.expr._functions import FUNCTIONS
 from finplug_risk_engine.expr._ops import (
@@ -245,8 +246,17 @@ class Compiler:
         fns = [as_fn(arg) for arg in args]
         if len(fns) == 1:
             (a,) = fns
-            return _fold(lambda c, d=None, p=None: impl(a(c, d, p)), *args)
-        return _fold(lambda c, d=None, p=None: impl(*[f(c, d, p) for f in fns]), *args)
+            single: Fn = lambda c, d=None, p=None: impl(a(c, d, p))  # noqa: E731
+            return single if _reads_clock(node) else _fold(single, *args)
+        many: Fn = lambda c, d=None, p=None: impl(*[f(c, d, p) for f in fns])  # noqa: E731
+        return many if _reads_clock(node) else _fold(many, *args)
+
+
+def _reads_clock(node: Call) -> bool:
+    """``date('now')``, ``time('now')``...: the value changes with the decision's instant."""
+    return node.name in DATE_FUNCTIONS and any(
+        isinstance(arg, Literal) and arg.value == NOW for arg in node.args
+    )
 
 
 def _path(name: str, keys: tuple[str, ...]) -> Fn:

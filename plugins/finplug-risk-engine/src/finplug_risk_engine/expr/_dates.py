@@ -5,12 +5,19 @@ timestamp; ``time('10:00')`` the seconds since midnight; ``duration('30m')``
 a number of seconds; ``year``, ``monthOfYear``, ``dayOfMonth``,
 ``dayOfWeek`` (ISO, Monday 1), ``dayOfYear``, ``weekOfYear`` (ISO),
 ``dateString``, ``monthString`` and ``weekdayString`` read a timestamp.
+
+``'now'`` (exactly, as in zen) is the decision's instant: the clock a caller
+pinned with :func:`pinned_clock` (the engine pins the decision's time, and a
+backtest the logged decision's time), else the wall clock. A call that reads
+``'now'`` is never folded into a constant at compile time.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -18,7 +25,36 @@ from typing import Any
 from finplug_risk_engine.expr._errors import EvaluationError
 from finplug_risk_engine.expr._values import as_number, type_name
 
-__all__ = ["DATE_FUNCTIONS"]
+__all__ = ["DATE_FUNCTIONS", "NOW", "current_time", "pinned_clock"]
+
+#: The date string that means the decision's instant.
+NOW = "now"
+
+_PINNED: ContextVar[datetime | str | None] = ContextVar("finplug_risk_engine_now", default=None)
+
+
+@contextmanager
+def pinned_clock(moment: datetime | str | None) -> Iterator[None]:
+    """Within the block, ``date('now')`` is ``moment`` (an aware datetime or ISO text).
+
+    ``None`` leaves the wall clock. Text is parsed only if an expression reads it.
+    """
+    token = _PINNED.set(moment)
+    try:
+        yield
+    finally:
+        _PINNED.reset(token)
+
+
+def current_time() -> datetime:
+    """The pinned instant, else the wall clock (UTC)."""
+    pinned = _PINNED.get()
+    if pinned is None:
+        return datetime.now(UTC)
+    if isinstance(pinned, str):
+        return _parse(pinned)
+    return pinned if pinned.tzinfo is not None else pinned.replace(tzinfo=UTC)
+
 
 _DURATION = re.compile(r"\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]+)\s*")
 _UNITS = {
@@ -47,6 +83,8 @@ _UNITS = {
 
 
 def _parse(text: str) -> datetime:
+    if text == NOW:
+        return current_time()
     candidate = text.strip().replace(" ", "T", 1)
     if candidate.endswith("Z"):
         candidate = candidate[:-1] + "+00:00"
@@ -68,6 +106,9 @@ def _date(value: object) -> Decimal:
 def _time(value: object) -> Decimal:
     if not isinstance(value, str):
         raise EvaluationError(f"time: expected a string, got {type_name(value)}")
+    if value == NOW:
+        moment = current_time()
+        return Decimal(moment.hour * 3600 + moment.minute * 60 + moment.second)
     parts = value.strip().split(":")
     if not 2 <= len(parts) <= 3 or not all(p.isdigit() for p in parts):
         raise EvaluationError(f"time: cannot parse {value!r}")
