@@ -184,6 +184,13 @@ def test_hook_finplug_assess_risk(make_tenant: MakeTenant) -> None:
     small = RiskContext("yes", Money("1.00", "EUR"))
     assert risk_hooks.of(tenant.hooks).finplug_assess_risk(context=small) == []
     assert combine_risk_decisions([]).approved
+    # Strictest wins: a step-up is stricter than approve, milder than review.
+    step_up = RiskDecision.step_up(RiskReason("ip", "IP abroad", "a"))
+    review = RiskDecision.review(RiskReason("big", "big", "b"))
+    assert combine_risk_decisions([None, step_up]).verdict is RiskVerdict.STEP_UP
+    assert combine_risk_decisions([step_up, review]).verdict is RiskVerdict.REVIEW
+    assert [r.code for r in combine_risk_decisions([step_up, review]).reasons] == ["ip", "big"]
+    assert RiskVerdict.APPROVE < RiskVerdict.STEP_UP < RiskVerdict.REVIEW < RiskVerdict.DECLINE
     # Nobody implements it: an empty list, i.e. approve.
     assert risk_hooks.of(make_tenant([FeeEcho]).hooks).finplug_assess_risk(context=big) == []
 

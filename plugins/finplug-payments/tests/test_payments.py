@@ -37,6 +37,7 @@ from finplug.sockets.payments import (
     PaymentValidationError,
 )
 from finplug.sockets.payments.hookspecs import payments_hooks
+from finplug.sockets.risk import RiskVerdict
 from finplug.testing import new_tenant_id
 from finplug_channels_sim import ChannelsSimPlugin, SimConnector
 from finplug_fee_schedule import FeeSchedulePlugin
@@ -511,11 +512,16 @@ def test_risk_decline_review_and_confirm(make_shop: Callable[..., Shop]) -> None
     assert (declined.status, declined.failure_code) == (S.FAILED, "risk_declined")
     assert declined.attempts == ()
     assert shop.channel("card-a").calls == ()
+    assert declined.risk_verdict is RiskVerdict.DECLINE
     held = shop.authorize("600.00")
     assert held.status is S.REQUIRES_ACTION
     assert held.risk_reasons
+    assert held.risk_verdict is RiskVerdict.REVIEW
+    assert held.transitions[-1].reason.startswith("risk review: ")
     approved = shop.payments.confirm(shop.key(), held.id, approve=True)
     assert approved.status is S.AUTHORIZED
+    assert approved.risk_verdict is RiskVerdict.REVIEW  # what risk decided, kept
+    assert shop.authorize("10.00").risk_verdict is RiskVerdict.APPROVE
     rejected = shop.payments.confirm(shop.key(), shop.authorize("700.00").id, approve=False)
     assert (rejected.status, rejected.failure_code) == (S.FAILED, "review_rejected")
 
@@ -709,11 +715,35 @@ def test_a_tenant_from_payments_0001_gets_the_attempt_fees_column(
     paid = shop.authorize("10.00")
     with shop.tenant.storage.begin() as conn:
         conn.exec_driver_sql("ALTER TABLE payments_attempts DROP COLUMN fees")
+        conn.exec_driver_sql("ALTER TABLE payments_payments DROP COLUMN risk_verdict")
         conn.exec_driver_sql("UPDATE alembic_version_payments SET version_num = '0001'")
     report = shop.platform.upgrade(shop.tenant.id)
-    assert report[shop.tenant.id]["payments"].applied == ("0002", "0003")
+    assert report[shop.tenant.id]["payments"].applied == ("0002", "0003", "0004")
     assert shop.payments.capture(shop.key(), paid.id).status is S.CAPTURED
     assert shop.tenant.ledger.verify().ok
+
+
+def test_a_tenant_from_payments_0003_gets_the_risk_verdict_of_its_payments(
+    make_shop: Callable[..., Shop],
+) -> None:
+    """Payments revision 0004 adds ``risk_verdict``, filled from what each payment shows."""
+    config = standard_config("x")
+    config["plugins"]["risk-rules"] = {
+        "decline_above": {"EUR": "1000.00"},
+        "review_above": {"EUR": "500.00"},
+    }
+    shop = make_shop("old", config)
+    made = [shop.authorize(amount) for amount in ("2000.00", "600.00", "10.00")]
+    with shop.tenant.storage.begin() as conn:
+        conn.exec_driver_sql("ALTER TABLE payments_payments DROP COLUMN risk_verdict")
+        conn.exec_driver_sql("UPDATE alembic_version_payments SET version_num = '0003'")
+    report = shop.platform.upgrade(shop.tenant.id)
+    assert report[shop.tenant.id]["payments"].applied == ("0004",)
+    assert [shop.payments.get(p.id).risk_verdict for p in made] == [
+        RiskVerdict.DECLINE,
+        RiskVerdict.REVIEW,
+        RiskVerdict.APPROVE,
+    ]
 
 
 #: ``payments_idempotency`` as payments revisions 0001 and 0002 made it.
@@ -755,9 +785,10 @@ def test_a_tenant_from_payments_0002_keeps_its_keys_in_the_kernels_service(
             },
         )
         conn.execute(delete(idempotency))
+        conn.exec_driver_sql("ALTER TABLE payments_payments DROP COLUMN risk_verdict")
         conn.exec_driver_sql("UPDATE alembic_version_payments SET version_num = '0002'")
     report = shop.platform.upgrade(shop.tenant.id)
-    assert report[shop.tenant.id]["payments"].applied == ("0003",)
+    assert report[shop.tenant.id]["payments"].applied == ("0003", "0004")
     # The same key replays the stored payment; another request with it is a conflict.
     again = shop.payments.authorize(
         key, amount=Money("10.00", "EUR"), merchant_id="m1", method="card"

@@ -10,8 +10,8 @@ from pydantic import SecretStr
 
 from finplug import ConfigError, Money, Tenant
 from finplug._jobs import tenant_jobs
-from finplug.sockets.payments import PAYMENTS, PaymentStatus
-from finplug.sockets.risk import RISK
+from finplug.sockets.payments import PAYMENTS, Payment, PaymentStatus
+from finplug.sockets.risk import RISK, RiskVerdict
 from finplug.testing import FinplugTenant
 from finplug_channels_sim import ChannelsSimPlugin
 from finplug_payments import PaymentsPlugin
@@ -90,6 +90,50 @@ def test_payments_ask_the_engine_and_its_events_feed_velocity(
     assert logged[0].snapshot["country"] == "FR"
     assert logged[3].snapshot["features"] == {"authorized_per_card_1h": "2"}
     assert [f.code for f in logged[3].fired] == ["card_velocity"]
+
+
+def test_a_step_up_rule_holds_the_payment_for_the_customers_authentication(
+    finplug_tenant: FinplugTenant,
+) -> None:
+    tenant = _shop(finplug_tenant)
+    engine = tenant.component(RISK)
+    assert isinstance(engine, RiskEngine)
+    rules = {
+        "rules": [
+            {
+                "code": "foreign_ip",
+                "action": "step_up",
+                "when": "attributes.ip_country != country",
+                "message": "the IP is not in the card's country",
+            },
+            {"code": "big", "action": "review", "when": "amount > 1000"},
+        ]
+    }
+    engine.versions.go_live(engine.versions.publish(rules, actor="ann").version, actor="ann")
+    payments = tenant.component(PAYMENTS)
+
+    def pay(key: str, amount: str, ip_country: str) -> Payment:
+        attributes = {"country": "FR", "ip_country": ip_country}
+        return payments.authorize(
+            key, amount=Money(amount, "EUR"), merchant_id="m1", method="card", attributes=attributes
+        )
+
+    held = pay("k1", "50.00", "US")
+    assert (held.status, held.risk_verdict) == (PaymentStatus.REQUIRES_ACTION, RiskVerdict.STEP_UP)
+    assert held.risk_reasons == ("foreign_ip",)
+    assert held.transitions[-1].reason == "risk step-up: foreign_ip (risk-engine:v1:foreign_ip)"
+    # Radar's precedence: a step-up rule decides before review rules.
+    assert pay("k2", "5000.00", "US").risk_verdict is RiskVerdict.STEP_UP
+    assert pay("k3", "5000.00", "FR").risk_verdict is RiskVerdict.REVIEW
+    assert pay("k4", "50.00", "FR").status is PaymentStatus.AUTHORIZED
+    # The customer passed the authentication: the payment goes on.
+    assert payments.confirm("k5", held.id, approve=True).status is PaymentStatus.AUTHORIZED
+    assert [d.verdict for d in engine.log.query(limit=10)] == [
+        "step_up",
+        "step_up",
+        "review",
+        "approve",
+    ]
 
 
 def test_the_plugin_checks_its_live_rule_set_and_registers_its_job(

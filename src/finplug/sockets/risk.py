@@ -47,7 +47,7 @@ __all__ = [
 ]
 
 #: The risk socket's version; plugins declare the range they support.
-VERSION: Final = "1.0"
+VERSION: Final = "1.1"
 
 _log = logging.getLogger("finplug.risk")
 
@@ -55,13 +55,20 @@ _EMPTY: Mapping[str, str] = MappingProxyType({})
 
 
 class RiskVerdict(enum.IntEnum):
-    """Outcome of a risk assessment, ordered by severity (higher is stricter)."""
+    """Outcome of a risk assessment, ordered by severity (higher is stricter).
+
+    Order them with ``<`` and ``max``; never store their numbers: socket 1.1
+    added ``STEP_UP`` below ``REVIEW`` and renumbered the stricter verdicts.
+    """
 
     APPROVE = 0
     """Go ahead."""
-    REVIEW = 1
+    STEP_UP = 1
+    """Go ahead once the customer has passed a stronger authentication (3-D Secure,
+    a one-time code …); the caller holds the operation until it did."""
+    REVIEW = 2
     """Go ahead only after a person has looked (the caller decides how to hold)."""
-    DECLINE = 2
+    DECLINE = 3
     """Do not go ahead."""
 
 
@@ -106,14 +113,19 @@ class RiskDecision:
     """A verdict with the reasons behind it."""
 
     verdict: RiskVerdict
-    """Approve, review or decline."""
+    """Approve, step up, review or decline."""
     reasons: tuple[RiskReason, ...] = ()
-    """Why, for review and decline (empty for approve)."""
+    """Why, for every verdict but approve (empty for approve)."""
 
     @classmethod
     def approve(cls) -> RiskDecision:
         """The decision when nothing objects."""
         return _APPROVE
+
+    @classmethod
+    def step_up(cls, *reasons: RiskReason) -> RiskDecision:
+        """Ask for a stronger authentication of the customer for the given reasons."""
+        return cls(RiskVerdict.STEP_UP, reasons)
 
     @classmethod
     def review(cls, *reasons: RiskReason) -> RiskDecision:

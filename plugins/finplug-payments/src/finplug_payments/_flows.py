@@ -10,7 +10,7 @@ reserves the next candidate after a retriable failure, or fails the payment.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Final
 
@@ -117,6 +117,7 @@ class Flows:
                     "failure_code": "",
                     "failure_message": "",
                     "risk_reasons": json.dumps([r.code for r in risk.reasons]),
+                    "risk_verdict": risk.verdict.name.lower(),
                     "attributes": json.dumps(attributes, sort_keys=True),
                     "transition_count": 0,
                     "attempt_count": 0,
@@ -126,9 +127,9 @@ class Flows:
             )
             if risk.verdict is RiskVerdict.DECLINE:
                 return self._fail(tx, flow, "risk_declined", _reasons(risk.reasons))
-            if risk.verdict is RiskVerdict.REVIEW:
+            if risk.verdict in _HELD:
                 self._steps.move(
-                    tx, payment_id, _S.REQUIRES_ACTION, "risk review: " + _reasons(risk.reasons)
+                    tx, payment_id, _S.REQUIRES_ACTION, _HELD[risk.verdict] + _reasons(risk.reasons)
                 )
                 snapshot = repository.load(tx, payment_id)
                 finish(tx, key, snapshot)
@@ -406,6 +407,13 @@ class Flows:
             assert isinstance(step, Payment)
             finish(tx, key, step)
             return step
+
+
+#: The verdicts that hold a new payment in ``requires_action``, and the note they leave.
+_HELD: Final[Mapping[RiskVerdict, str]] = {
+    RiskVerdict.STEP_UP: "risk step-up: ",
+    RiskVerdict.REVIEW: "risk review: ",
+}
 
 
 def _reasons(reasons: Sequence[RiskReason]) -> str:

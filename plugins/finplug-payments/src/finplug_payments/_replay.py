@@ -27,6 +27,7 @@ from finplug.sockets.payments import (
     PaymentStatus,
     PaymentTransition,
 )
+from finplug.sockets.risk import RiskVerdict
 from finplug_payments._state import Steps, Tx
 from finplug_payments._values import Call
 
@@ -165,6 +166,7 @@ def _payment_json(p: Payment) -> dict[str, Any]:
         "failure_code": p.failure_code,
         "failure_message": p.failure_message,
         "risk_reasons": list(p.risk_reasons),
+        "risk_verdict": p.risk_verdict.name.lower(),
         "attempts": [
             [
                 a.operation,
@@ -190,6 +192,13 @@ def _payment_json(p: Payment) -> dict[str, Any]:
     }
 
 
+def _verdict_before_0004(d: Mapping[str, Any]) -> str:
+    """The verdict of a response stored before payments 0004 (as that revision fills it)."""
+    if d["failure_code"] == "risk_declined":
+        return "decline"
+    return "review" if d["risk_reasons"] else "approve"
+
+
 def _payment_from_json(d: Mapping[str, Any]) -> Payment:
     cur = d["currency"]
     return Payment(
@@ -210,6 +219,7 @@ def _payment_from_json(d: Mapping[str, Any]) -> Payment:
         failure_code=d["failure_code"],
         failure_message=d["failure_message"],
         risk_reasons=tuple(d["risk_reasons"]),
+        risk_verdict=RiskVerdict[d.get("risk_verdict", _verdict_before_0004(d)).upper()],
         attempts=tuple(
             PaymentAttempt(op, ch, ref, Money(amt, cur), st, code, retr, chref)
             for op, ch, ref, amt, st, code, retr, chref in d["attempts"]

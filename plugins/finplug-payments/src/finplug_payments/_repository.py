@@ -24,6 +24,7 @@ from finplug.sockets.payments import (
     PaymentStatus,
     PaymentTransition,
 )
+from finplug.sockets.risk import RiskVerdict
 from finplug_payments._schema import attempts, payments, transitions
 from finplug_payments._state import Tx
 
@@ -51,6 +52,7 @@ def payment_of(row: Any, tries: Sequence[Any], moves: Sequence[Any]) -> Payment:
         failure_code=row.failure_code,
         failure_message=row.failure_message,
         risk_reasons=tuple(json.loads(row.risk_reasons)),
+        risk_verdict=RiskVerdict[row.risk_verdict.upper()],
         attempts=tuple(
             PaymentAttempt(
                 t.operation,

@@ -50,6 +50,7 @@ payments = Table(
     Column("failure_code", String(64), nullable=False),
     Column("failure_message", String(500), nullable=False),
     Column("risk_reasons", Text, nullable=False),
+    Column("risk_verdict", String(16), nullable=False),
     Column("attributes", Text, nullable=False),
     Column("transition_count", Integer, nullable=False),
     Column("attempt_count", Integer, nullable=False),

@@ -43,14 +43,13 @@ from finplug_risk_engine.versions import RuleSetVersions
 
 __all__ = ["VERDICTS", "BacktestReport", "FeatureSource", "RiskEngine"]
 
-#: The socket verdict each action gives (step-up holds for review until the
-#: risk socket has a step-up verdict of its own).
+#: The socket verdict each action gives.
 VERDICTS: dict[Action | None, RiskVerdict] = {
     None: RiskVerdict.APPROVE,
     Action.ALLOW: RiskVerdict.APPROVE,
     Action.BLOCK: RiskVerdict.DECLINE,
     Action.REVIEW: RiskVerdict.REVIEW,
-    Action.STEP_UP: RiskVerdict.REVIEW,
+    Action.STEP_UP: RiskVerdict.STEP_UP,
 }
 
 #: Which attribute of a context names which list subject and velocity key.
@@ -236,8 +235,6 @@ class RiskEngine:
 
 
 def _verdict(action: Action | None) -> str:
-    if action is Action.STEP_UP:
-        return "step_up"
     return VERDICTS[action].name.lower()
 
 

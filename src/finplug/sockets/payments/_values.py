@@ -14,6 +14,7 @@ from types import MappingProxyType
 from typing import Final, NamedTuple
 
 from finplug import FinplugError, IdempotencyConflictError, IdempotencyInProgressError, Money
+from finplug.sockets.risk import RiskVerdict
 
 __all__ = [
     "PAYMENT_TRANSITIONS",
@@ -67,7 +68,8 @@ class PaymentStatus(enum.StrEnum):
     CREATED = "created"
     """Recorded; no channel has answered yet."""
     REQUIRES_ACTION = "requires_action"
-    """Waiting for someone: a risk review must approve it before authorization."""
+    """Waiting for someone: a risk review or the customer's step-up authentication
+    (see :attr:`Payment.risk_verdict`) must approve it before authorization."""
     AUTHORIZED = "authorized"
     """The channel holds the funds; nothing captured yet."""
     CAPTURED = "captured"
@@ -296,7 +298,12 @@ class Payment:
     failure_message: str = ""
     """Human explanation of the failure, safe to show to an operator."""
     risk_reasons: tuple[str, ...] = ()
-    """Codes of the risk reasons that asked for review or declined."""
+    """Codes of the risk reasons that asked for a step-up or review, or declined."""
+    risk_verdict: RiskVerdict = RiskVerdict.APPROVE
+    """What risk decided when the payment was created. A payment in
+    ``requires_action`` waits for the customer's stronger authentication
+    (``STEP_UP``) or a person's review (``REVIEW``); either way
+    ``confirm`` finishes it."""
     attempts: tuple[PaymentAttempt, ...] = ()
     """Every channel call made for it, oldest first."""
     transitions: tuple[PaymentTransition, ...] = ()
