@@ -118,6 +118,10 @@ def test_demo_shows_each_tenant_plugboard() -> None:
         "backtest of version 2",
     ):
         assert seen in out, seen
+    # umbrella's rules go live before its payments run: the decision table holds the big ticket.
+    lines = out.splitlines()
+    assert any("big ticket" in line and "high_band" in line for line in lines)
+    assert any("large card payment" in line and "a high amount for this" in line for line in lines)
     assert "BROKEN" not in out
     assert "error" not in out
 

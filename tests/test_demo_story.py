@@ -38,6 +38,17 @@ class Broken(Plugin[NoSettings]):
         raise RuntimeError("no coffee beans")
 
 
+class Opener(Plugin[NoSettings]):
+    """A ``tryfirst`` story: it plays before the others, whatever the hook order."""
+
+    meta = PluginMeta(name="zz-opener", version="0")
+
+    @hookimpl(tryfirst=True)
+    def finplug_demo_story(self) -> list[object] | None:
+        """Set the scene."""
+        return ["opener: doors open"]
+
+
 class Silent(Plugin[NoSettings]):
     """A plugin without a story: nothing is printed for it."""
 
@@ -48,11 +59,12 @@ def test_hook_finplug_demo_story(tmp_path: Path) -> None:
     folder = tmp_path / "tenants"
     folder.mkdir()
     (folder / "cafe.yaml").write_text(
-        "tenant: cafe\nplugins:\n  broken: {}\n  teller: {}\n  silent: {}\n", encoding="utf-8"
+        "tenant: cafe\nplugins:\n  broken: {}\n  teller: {}\n  silent: {}\n  zz-opener: {}\n",
+        encoding="utf-8",
     )
     out = io.StringIO()
     platform = Platform(
-        [Teller, Broken, Silent],
+        [Teller, Broken, Silent, Opener],
         environ={},
         database_url=f"sqlite:///{tmp_path}/db/{{tenant}}.db",
     )
@@ -62,6 +74,10 @@ def test_hook_finplug_demo_story(tmp_path: Path) -> None:
     assert "broken: its demo story failed: RuntimeError: no coffee beans" in text
     assert "teller: sold one coffee" in text
     assert "teller: done" in text
+    # Stories play in the order pluggy calls the hook: a tryfirst one first.
+    opened = text.index("opener: doors open")
+    assert opened < text.index("broken: its demo story")
+    assert opened < text.index("teller: sold one coffee")
     # The kernel shows the tenant's ledger after the stories, and verifies it.
     assert "ledger balances" in text
     assert "7.50 EUR" in text

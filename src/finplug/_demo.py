@@ -17,7 +17,6 @@ from rich.text import Text
 
 from finplug._money import Money
 from finplug._platform import Platform
-from finplug._plugin import PROJECT
 from finplug._runtime import Tenant
 from finplug._text import cut
 from finplug.sockets.fees import FeeContext, fee_hooks
@@ -161,11 +160,7 @@ def _samples_table(tenant: Tenant) -> Table:
 def _stories(tenant: Tenant) -> list[object]:
     """Each plugin's ``finplug_demo_story``, called on its own (failure policy: report)."""
     shown: list[object] = []
-    for plugin in tenant.plugins():
-        impl = getattr(plugin, _STORY_HOOK, None)
-        if impl is None or getattr(impl, f"{PROJECT}_impl", None) is None:
-            continue
-        name = type(plugin).meta.name
+    for name, impl in tenant.implementations(_STORY_HOOK):
         try:
             parts = impl()
         except Exception as exc:
@@ -224,9 +219,11 @@ def run_demo(platform: Platform, folder: Path, console: Console) -> None:
         )
         platform.upgrade(tenant_id)  # a risk component may read its tables for the samples
         console.print(_plugins_table(tenant))
-        console.print(_samples_table(tenant))
+        # The stories first: a plugin's story may set the tenant up (the risk
+        # engine's makes its rule set live), and the samples then show it at work.
         for part in _stories(tenant):
             console.print(part)
+        console.print(_samples_table(tenant))
         balances = _balances(tenant)
         if balances is not None:
             console.print(balances)

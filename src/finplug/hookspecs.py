@@ -256,8 +256,11 @@ def finplug_demo_story() -> list[object] | None:
     Demo data goes to the demo's own storage, never a production tenant's.
 
     Combination: collect all; the kernel calls each plugin's implementation on
-    its own, in hook order. Nobody implements it: the tenant's panel shows its
-    plugins and sample decisions only.
+    its own, in the order pluggy would call them (so ``@hookimpl(tryfirst=True)``
+    plays first: the risk engine's story makes its rule set live before the
+    payments story pays), then shows the tenant's sample decisions and ledger.
+    Nobody implements it: the tenant's panel shows its plugins and sample
+    decisions only.
 
     Failure policy: report. A raising implementation is shown as one red line
     naming the plugin and its error; the other plugins' stories and the other

@@ -117,6 +117,21 @@ class Tenant(_RuntimeView):
         """Plugin instances in hook-call order."""
         return iter(self._instances[n] for n in self.plugin_names)
 
+    def implementations(self, hook: str) -> list[tuple[str, Callable[..., Any]]]:
+        """(plugin name, bound implementation) of ``hook``, in the order pluggy calls them.
+
+        ``tryfirst`` implementations come first and ``trylast`` last; wrappers
+        are left out. For hooks whose failure policy is *report*, which the
+        kernel calls one implementation at a time.
+        """
+        caller = getattr(self._pm.hook, hook, None)
+        impls = reversed(caller.get_hookimpls() if caller is not None else [])
+        return [
+            (impl.plugin_name, impl.function)
+            for impl in impls
+            if not (impl.hookwrapper or impl.wrapper)
+        ]
+
     @property
     def component_names(self) -> tuple[str, ...]:
         """Components this tenant has, sorted."""
@@ -276,19 +291,16 @@ class Tenant(_RuntimeView):
         the others still run.
         """
         hook = "finplug_check_tenant"
-        caller = getattr(self._pm.hook, hook, None)
-        for impl in reversed(caller.get_hookimpls() if caller is not None else []):
-            if impl.hookwrapper or impl.wrapper:
-                continue
+        for plugin_name, function in self.implementations(hook):
             try:
-                batch = impl.function()
+                batch = function()
             except Exception as exc:
-                error = HookCallError(self.id, hook, impl.plugin_name, exc)
+                error = HookCallError(self.id, hook, plugin_name, exc)
                 yield [
                     ConfigIssue(
                         None,
                         None,
-                        f"plugins.{impl.plugin_name}",
+                        f"plugins.{plugin_name}",
                         f"{error}; the plugin's cross-plugin check could not run",
                     )
                 ]

@@ -155,9 +155,13 @@ class RiskEnginePlugin(Plugin[RiskEngineSettings]):
         """``risk-engine.expire_lists``: take expired list entries off, hourly."""
         register("risk-engine.expire_lists", self._expire, every=timedelta(hours=1))
 
-    @hookimpl
+    @hookimpl(tryfirst=True)  # the rules go live before other stories make payments
     def finplug_demo_story(self) -> list[object] | None:
-        """``finplug demo``: a decision table, a velocity rule, a list and a backtest at work."""
+        """``finplug demo``: a decision table, a velocity rule, a list and a backtest at work.
+
+        Runs before the other plugins' stories, so the tenant's payments in the
+        demo are decided by the live rule set it publishes.
+        """
         from finplug_risk_engine._demo import play_story
 
         return play_story(self.engine)
