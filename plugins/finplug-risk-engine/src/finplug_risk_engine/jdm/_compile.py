@@ -116,7 +116,12 @@ def _field_getter(compiler: Compiler, field: str, location: Location) -> Evaluat
         path = tuple(text.split("."))
         if len(path) == 1:
             key = path[0]
-            return lambda context: context.get(key)
+
+            def get(context: Context) -> Any:
+                return context.get(key)
+
+            setattr(get, "key", key)  # noqa: B010  # read by _plain_keys
+            return get
         return lambda context: get_path(context, path)
     return evaluate
 
@@ -281,15 +286,17 @@ class CompiledTable:
         covered = {index for index, _ in indexes}
         # What is left of each row once its indexed cells are answered by the index.
         rest = tuple(
-            (tuple((i, t) for i, t in tests if i not in covered), outs)
+            (tuple((i, t) for i, t in tests if i not in covered), _emitter(outs))
             for tests, outs in self._rows
         )
         every = (1 << n_rows) - 1
         plan = tuple(indexes)
         scan = self._scan
+        read = self._values
+        keys = _plain_keys(self._getters)
 
         def first_indexed(context: Context) -> Any:
-            values = self._values(context)
+            values = [context.get(key) for key in keys] if keys is not None else read(context)
             mask = every
             for index, found in plan:
                 passing = found.lookup(values[index])
@@ -301,17 +308,14 @@ class CompiledTable:
             while mask:
                 low = mask & -mask
                 mask ^= low
-                tests, outs = rest[low.bit_length() - 1]
+                tests, emit = rest[low.bit_length() - 1]
                 try:
                     for index, test in tests:
                         value = values[index]
                         if value is _FAILED or not test(context, value):
                             break
                     else:
-                        out: dict[str, Any] = {}
-                        for path, fn in outs:
-                            set_path(out, path, fn(context))
-                        return out
+                        return emit(context)
                 except CELL_ERRORS:
                     continue
             return None
@@ -375,6 +379,38 @@ class CompiledTable:
             return result
 
         return first
+
+
+def _plain_keys(getters: tuple[Evaluate | None, ...]) -> tuple[str, ...] | None:
+    """The keys when every column reads one top-level key (``amount``), else ``None``.
+
+    Such a column cannot fail, so its values are one ``get`` each.
+    """
+    keys = [getattr(getter, "key", None) for getter in getters]
+    if all(isinstance(key, str) for key in keys):
+        return tuple(key for key in keys if isinstance(key, str))
+    return None
+
+
+def _emitter(outs: tuple[tuple[tuple[str, ...], Evaluate], ...]) -> Evaluate:
+    """A row's output object, built in one expression when every field is one key."""
+    if not all(len(path) == 1 for path, _ in outs) or len({p for p, _ in outs}) != len(outs):
+
+        def nested(context: Context) -> dict[str, Any]:
+            out: dict[str, Any] = {}
+            for path, fn in outs:
+                set_path(out, path, fn(context))
+            return out
+
+        return nested
+    pairs = tuple((path[0], fn) for path, fn in outs)
+    if len(pairs) == 1:
+        ((k1, f1),) = pairs
+        return lambda context: {k1: f1(context)}
+    if len(pairs) == 2:
+        (k1, f1), (k2, f2) = pairs
+        return lambda context: {k1: f1(context), k2: f2(context)}
+    return lambda context: {key: fn(context) for key, fn in pairs}
 
 
 def _standard_cell(evaluate: Evaluate) -> Test:

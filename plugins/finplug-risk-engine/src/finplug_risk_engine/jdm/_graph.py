@@ -186,7 +186,7 @@ class CompiledGraph:
     returns, with numbers as :class:`~decimal.Decimal`.
     """
 
-    __slots__ = ("_plan", "_routes", "_runners", "_shape", "graph", "tables")
+    __slots__ = ("_chain", "_plan", "_routes", "_runners", "_shape", "graph", "tables")
 
     def __init__(self, graph: JdmGraph, compiler: Compiler | None = None) -> None:
         self.graph: JdmGraph = graph
@@ -225,6 +225,7 @@ class CompiledGraph:
         self._runners = tuple(runners)
         self._routes = routes
         self._plan = None if routes else self._record()
+        self._chain = self._as_chain()
 
     def to_json(self) -> dict[str, Any]:
         """The graph as a JDM JSON object, equal to the one it was loaded from."""
@@ -239,9 +240,33 @@ class CompiledGraph:
         expression node fails, as zen does.
         """
         context = to_values(input)
+        if self._chain is not None:
+            # input -> one node -> output: the node's data is the result.
+            name, runner = self._chain
+            incoming = context if type(context) is dict or type(context) is list else {}
+            out = runner(incoming, lambda: {name: context})
+            if type(out) is dict and None not in out.values():
+                return out  # made for this evaluation: nothing to drop, no copy
+            return lift(out)
         if self._plan is not None:
             return self._run_plan(context)
         return self._run_walk(context)
+
+    def _as_chain(self) -> tuple[str, CompiledNode] | None:
+        """(input node's name, the runner) when the plan is input -> one node -> output."""
+        if self._plan is None:
+            return None
+        steps, leaves = self._plan
+        if len(steps) != 3 or len(leaves) != 1:
+            return None
+        (first, _, entry), (middle, into_middle, runner), (last, into_last, exit_) = steps
+        if entry is not _INPUT or runner is None or exit_ is not None:
+            return None
+        if into_middle != (first,) or into_last != (middle,) or leaves != (last,):
+            return None
+        if self._shape.kinds[last] != "outputNode":
+            return None
+        return self._shape.names[first], runner
 
     # ----------------------------------------------------------------- runs
 

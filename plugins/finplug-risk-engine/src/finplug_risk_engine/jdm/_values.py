@@ -41,7 +41,12 @@ def to_values(value: Any) -> Any:
             item_kind = type(item)
             if item_kind is int:
                 item = Decimal(item)
-            elif item_kind is not str and item_kind is not bool and item is not None:
+            elif (
+                item_kind is not str
+                and item_kind is not Decimal
+                and item_kind is not bool
+                and item is not None
+            ):
                 item = to_values(item)
             out[key if type(key) is str else str(key)] = item
         return out
