@@ -4,8 +4,10 @@ An :class:`EngineCache` lives on the platform and creates each engine on
 first use (assembling a tenant opens nothing). SQLite files run in WAL mode
 with foreign keys on, a 30-second busy timeout and ``synchronous=NORMAL``
 unless the URL asks for another level, and every transaction takes the
-write lock up front (``BEGIN IMMEDIATE``). The cache also remembers which
-PostgreSQL tenant roles it has checked or keyed, so that is done once.
+write lock up front (``BEGIN IMMEDIATE``). Their WAL checkpoints run in a
+background thread (:mod:`finplug._storage.checkpoint`), not in a commit. The
+cache also remembers which PostgreSQL tenant roles it has checked or keyed,
+so that is done once.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import DBAPIError
 
+from finplug._storage.checkpoint import FALLBACK_PAGES, checkpointer
 from finplug._storage.urls import StorageError, redact_url, sqlite_file
 
 __all__ = ["SQLITE_SYNCHRONOUS", "EngineCache"]
@@ -36,6 +39,7 @@ def _sqlite_connector(synchronous: str) -> Any:
         cursor.execute("PRAGMA busy_timeout=30000")
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute(f"PRAGMA synchronous={synchronous.upper()}")
+        cursor.execute(f"PRAGMA wal_autocheckpoint={FALLBACK_PAGES}")
         cursor.close()
 
     return connect
@@ -57,6 +61,7 @@ class EngineCache:
 
     def __init__(self) -> None:
         self._engines: dict[str, Engine] = {}
+        self._files: dict[str, str] = {}  # engine key -> SQLite file the checkpointer has
         self._lock = threading.Lock()
         self.provisioned: set[str] = set()
         """PostgreSQL tenant roles checked or created through this cache."""
@@ -75,19 +80,26 @@ class EngineCache:
             with self._lock:
                 engine = self._engines.get(key)
                 if engine is None:
-                    engine = self._create(make_url(url))
+                    engine, database = self._create(make_url(url))
                     self._engines[key] = engine
+                    if database is not None:
+                        self._files[key] = database
         return engine
 
     def discard(self, url: str | URL) -> None:
         """Close and forget the engine for ``url``, if there is one."""
+        key = self._key(url)
         with self._lock:
-            engine = self._engines.pop(self._key(url), None)
+            engine = self._engines.pop(key, None)
+            database = self._files.pop(key, None)
         if engine is not None:
             engine.dispose()
+        if database is not None:
+            checkpointer.forget(database)
 
     @staticmethod
-    def _create(parsed: URL) -> Engine:
+    def _create(parsed: URL) -> tuple[Engine, str | None]:
+        """The engine, and the SQLite file the checkpointer now has (``None``: none)."""
         if parsed.get_backend_name() == "sqlite":
             synchronous = str(parsed.query.get("synchronous", "normal")).lower()
             if synchronous not in SQLITE_SYNCHRONOUS:
@@ -102,8 +114,13 @@ class EngineCache:
             engine = create_engine(parsed)
             event.listen(engine, "connect", _sqlite_connector(synchronous))
             event.listen(engine, "begin", _sqlite_begin)
-            return engine
-        return create_engine(parsed, pool_pre_ping=True)
+            if database is None:
+                return engine, None
+            path = str(Path(database).resolve())
+            checkpointer.register(path)
+            event.listen(engine, "commit", lambda _conn: checkpointer.mark_dirty(path))
+            return engine, path
+        return create_engine(parsed, pool_pre_ping=True), None
 
     def dispose(self) -> None:
         """Close every pooled connection."""
@@ -111,5 +128,9 @@ class EngineCache:
             for engine in self._engines.values():
                 engine.dispose()
             self._engines.clear()
+            files, self._files = list(self._files.values()), {}
+        for database in files:
+            checkpointer.forget(database)
+        with self._lock:
             self.provisioned.clear()
             self.keyed.clear()
