@@ -172,6 +172,30 @@ def test_increment_returns_the_new_value(tenants: tuple[Tenant, Tenant], fast_fo
         assert fast.increment(conn, things, "n", {"id": "missing"}) is None
 
 
+counters = Table(
+    "fastsql_counters",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("at", DateTime(timezone=True), nullable=False),
+)
+
+
+def test_insert_returning_gives_the_new_rows_generated_id(
+    tenants: tuple[Tenant, Tenant], fast_for: object
+) -> None:
+    tenant, _ = tenants
+    with tenant.storage.begin() as conn:
+        fast = fast_for(conn)  # type: ignore[operator]
+        first = fast.insert_returning(conn, counters, {"at": AT}, "id")
+        second = fast.insert_returning(conn, counters, {"at": AT}, "id")
+        stamped = fast.insert_returning(conn, counters, {"at": AT}, "at")
+        ids = [r.id for r in fast.select(conn, counters, {"at": AT}, order_by=("id",))]
+    assert isinstance(first, int)
+    assert second == first + 1
+    assert ids == [first, second, second + 1]
+    assert _utc(stamped) == AT  # the column through its type's result processor
+
+
 def test_tenants_reach_only_their_own_tables(
     tenants: tuple[Tenant, Tenant], fast_for: object
 ) -> None:

@@ -214,6 +214,38 @@ class FastSQL:
             return
         self._run(conn, shape, tuple(values.values()))
 
+    def insert_returning(
+        self, conn: Connection, table: Table, values: Mapping[str, Any], column: str
+    ) -> Any:
+        """``INSERT`` one row and return its ``column`` (an autoincrement id, say).
+
+        ``INSERT … RETURNING`` on both drivers (SQLite 3.35 and later).
+        """
+        key = ("insert_returning", table.name, column, *values)
+        shape = self._shapes.get(key)
+        if shape is None:
+            names = tuple(values)
+            sql = None
+            if self._raw:
+                cols = ", ".join(self._cols(conn, names))
+                marks = ", ".join([self._mark] * len(names))
+                (returned,) = self._cols(conn, (column,))
+                sql = (
+                    f"INSERT INTO {self._table(conn, table)} ({cols}) VALUES ({marks})"
+                    f" RETURNING {returned}"
+                )
+            shape = _Shape(
+                sql, _bind(table, names, conn), (column,), _results(table, (column,), conn)
+            )
+            shape = self._shapes.setdefault(key, shape)
+        if shape.sql is None:
+            return conn.execute(insert(table).returning(table.c[column]), dict(values)).scalar_one()
+        params = _values(shape.binds, tuple(values.values()))
+        with driver_cursor(conn) as cursor:
+            cursor.execute(shape.sql, params)
+            row = cursor.fetchone()
+        return _values(shape.results, row)[0] if shape.processed else row[0]
+
     def insert_new(
         self, conn: Connection, table: Table, values: Mapping[str, Any], conflict: Sequence[str]
     ) -> bool:

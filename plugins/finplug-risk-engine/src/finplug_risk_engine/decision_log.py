@@ -11,6 +11,7 @@ over a period is one indexed count.
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -31,11 +32,10 @@ from sqlalchemy import (
     Text,
     and_,
     func,
-    insert,
     select,
 )
 
-from finplug import as_utc
+from finplug import FastSQL, as_utc
 
 __all__ = [
     "DecisionLog",
@@ -69,7 +69,15 @@ def _luhn(digits: str) -> bool:
     return total % 10 == 0
 
 
+@functools.lru_cache(maxsize=4096)
+def _secret_name(name: str) -> bool:
+    return _SECRET_NAMES.search(name.lower().replace("-", "_")) is not None
+
+
 def _mask_numbers(text: str) -> str:
+    if len(text) < 13:  # too short to hold a card number
+        return text
+
     def mask(m: re.Match[str]) -> str:
         digits = re.sub(r"\D", "", m.group(0))
         return MASK if _luhn(digits) else m.group(0)
@@ -79,7 +87,7 @@ def _mask_numbers(text: str) -> str:
 
 def redact(value: Any, *, name: str = "") -> Any:
     """``value`` as the log may keep it: secret-named fields and card numbers masked (recursive)."""
-    if name and _SECRET_NAMES.search(name.lower().replace("-", "_")):
+    if name and _secret_name(name):
         return MASK
     if isinstance(value, str):
         return _mask_numbers(value)
@@ -246,18 +254,12 @@ class DecisionLog:
         }
 
         def write(c: Connection) -> int:
-            key = c.execute(insert(decisions).values(**row)).inserted_primary_key
-            assert key is not None
-            new_id = int(key[0])
-            codes = sorted({f.code for f in fired})
-            if codes:
-                c.execute(
-                    insert(decision_hits),
-                    [
-                        {"decision_id": new_id, "code": code, "version": version, "at": when}
-                        for code in codes
-                    ],
-                )
+            # Written on every decision: on the driver's cursor (FastSQL).
+            fast = FastSQL.of(c)
+            new_id = int(fast.insert_returning(c, decisions, row, "id"))
+            for code in sorted({f.code for f in fired}):
+                hit = {"decision_id": new_id, "code": code, "version": version, "at": when}
+                fast.insert(c, decision_hits, hit)
             return new_id
 
         if conn is not None:

@@ -34,12 +34,11 @@ from sqlalchemy import (
     insert,
     or_,
     select,
-    tuple_,
     update,
 )
 from sqlalchemy.engine import Row
 
-from finplug import FinplugError, as_utc, utc_now
+from finplug import FastSQL, FinplugError, as_utc, utc_now
 from finplug_risk_engine._checks import text
 from finplug_risk_engine._tx import joined
 
@@ -227,7 +226,10 @@ def _kind(kind: ListKind | str) -> ListKind:
 
 
 def _entry(row: Row[Any]) -> ListEntry:
-    r = row._mapping
+    return _entry_of(dict(row._mapping))
+
+
+def _entry_of(r: Mapping[str, Any]) -> ListEntry:
     return ListEntry(
         list=ListKind(r["list"]),
         subject=Subject(r["subject"]),
@@ -367,14 +369,21 @@ class RiskLists:
                 continue
         if not pairs:
             return []
-        query = select(list_entries).where(
-            and_(
-                tuple_(list_entries.c.subject, list_entries.c.value).in_(pairs),
-                or_(list_entries.c.expires_at.is_(None), list_entries.c.expires_at > when),
-            )
-        )
+        wanted = set(pairs)
+        # subject IN (...) AND value IN (...) through the (subject, value) index,
+        # then the exact pairs and the expiry here: one cheap statement per decision.
+        where = {
+            "subject": tuple(sorted({s for s, _ in pairs})),
+            "value": tuple(sorted({v for _, v in pairs})),
+        }
         with joined(self._begin, conn) as conn:
-            found = [_entry(r) for r in conn.execute(query)]
+            rows = FastSQL.of(conn).select(conn, list_entries, where)
+        found = [
+            _entry_of(vars(r))
+            for r in rows
+            if (r.subject, r.value) in wanted
+            and (r.expires_at is None or as_utc(r.expires_at) > when)
+        ]
         order = {ListKind.ALLOW: 0, ListKind.BLOCK: 1}
         return sorted(found, key=lambda e: (order[e.list], e.subject.value, e.value))
 

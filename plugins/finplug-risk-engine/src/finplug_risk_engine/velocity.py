@@ -46,8 +46,10 @@ from sqlalchemy import (
     func,
     literal,
     select,
+    true,
 )
 from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy.sql.expression import FromClause
 
 from finplug import FastSQL, FinplugError, Money, as_utc, currency, utc_now
 from finplug_risk_engine._checks import text
@@ -209,9 +211,9 @@ class Velocity:
     ) -> dict[str, int | Money]:
         """Each feature's value for the decision's keys, as of ``at`` (default: now).
 
-        One query per key the features group by (several features of one key
-        share it), in ``conn``'s transaction when given. A feature whose key
-        the decision lacks is 0.
+        One statement in ``conn``'s transaction when given: a subquery per key
+        the features group by (several features of one key share it), joined
+        into one row. A feature whose key the decision lacks is 0.
         """
         when = as_utc(at) if at is not None else self._clock()
         values: dict[str, int | Money] = {}
@@ -219,23 +221,28 @@ class Velocity:
         for spec in specs:
             by_key.setdefault(spec.key, []).append(spec)
         wanted = {Key(k): v for k, v in keys.items()}
-        with joined(self._begin, conn) as conn:
-            for key, group in by_key.items():
-                value = wanted.get(key)
-                if value is None:
-                    for spec in group:
-                        values[spec.name] = _zero(spec)
-                    continue
-                params: dict[str, object] = {
-                    "b_value": value,
-                    "b_from": when - max(s.window for s in group),
-                    "b_to": when,
-                }
-                for i, spec in enumerate(group):
-                    params[f"b_start{i}"] = when - spec.window
-                row = conn.execute(_statement(key, tuple(group)), params).one()
-                for spec, found in zip(group, row, strict=True):
-                    values[spec.name] = _value(spec, found)
+        asked: list[tuple[Key, tuple[FeatureSpec, ...]]] = []
+        params: dict[str, object] = {}
+        for key, group in by_key.items():
+            value = wanted.get(key)
+            if value is None:
+                for spec in group:
+                    values[spec.name] = _zero(spec)
+                continue
+            g = len(asked)
+            asked.append((key, tuple(group)))
+            params[f"g{g}_value"] = value
+            params[f"g{g}_from"] = when - max(s.window for s in group)
+            params[f"g{g}_to"] = when
+            for i, spec in enumerate(group):
+                params[f"g{g}_start{i}"] = when - spec.window
+        if asked:
+            with joined(self._begin, conn) as conn:
+                row = conn.execute(_statement(tuple(asked)), params).one()
+            found = iter(row)
+            for _key, specs_of_key in asked:
+                for spec in specs_of_key:
+                    values[spec.name] = _value(spec, next(found))
         return {spec.name: values[spec.name] for spec in specs}
 
 
@@ -280,8 +287,8 @@ def _value(spec: FeatureSpec, found: int | Decimal | None) -> int | Money:
     return number
 
 
-def _aggregate(spec: FeatureSpec, i: int) -> ColumnElement[Any]:
-    conditions: list[ColumnElement[bool]] = [_T.c.at > bindparam(f"b_start{i}", type_=_AT)]
+def _aggregate(spec: FeatureSpec, i: int, g: int) -> ColumnElement[Any]:
+    conditions: list[ColumnElement[bool]] = [_T.c.at > bindparam(f"g{g}_start{i}", type_=_AT)]
     if spec.kinds:
         conditions.append(_T.c.kind.in_(sorted(spec.kinds)))
     if spec.aggregate is Aggregate.SUM:
@@ -300,13 +307,23 @@ _AT: Final = DateTime(timezone=True)
 
 
 @functools.lru_cache(maxsize=256)
-def _statement(key: Key, group: tuple[FeatureSpec, ...]) -> Select[Any]:
-    """The one query of a key's features, built once per feature group (values are bound)."""
-    columns = [_aggregate(spec, i) for i, spec in enumerate(group)]
-    return select(*columns).where(
-        and_(
-            _T.c[key.value] == bindparam("b_value"),
-            _T.c.at > bindparam("b_from", type_=_AT),
-            _T.c.at <= bindparam("b_to", type_=_AT),
+def _statement(groups: tuple[tuple[Key, tuple[FeatureSpec, ...]], ...]) -> Select[Any]:
+    """One query for the features of several keys, built once per set of groups.
+
+    Each key's group is a one-row subquery of its aggregates (values bound as
+    ``g<n>_value``, ``g<n>_from``, ``g<n>_to``, ``g<n>_start<i>``); the
+    subqueries are joined into one row, their columns in group order.
+    """
+    subqueries = []
+    for g, (key, group) in enumerate(groups):
+        columns = [_aggregate(spec, i, g).label(f"f{i}") for i, spec in enumerate(group)]
+        where = and_(
+            _T.c[key.value] == bindparam(f"g{g}_value"),
+            _T.c.at > bindparam(f"g{g}_from", type_=_AT),
+            _T.c.at <= bindparam(f"g{g}_to", type_=_AT),
         )
-    )
+        subqueries.append(select(*columns).where(where).subquery(f"g{g}"))
+    joined_rows: FromClause = subqueries[0]
+    for sub in subqueries[1:]:
+        joined_rows = joined_rows.join(sub, true())  # one row each: the join is one row
+    return select(*(column for sub in subqueries for column in sub.c)).select_from(joined_rows)

@@ -35,7 +35,7 @@ from sqlalchemy import (
     update,
 )
 
-from finplug import FinplugError, as_utc, utc_now
+from finplug import FastSQL, FinplugError, as_utc, utc_now
 from finplug_risk_engine._checks import text
 from finplug_risk_engine._tx import joined
 
@@ -201,9 +201,8 @@ class RuleSetVersions:
     def state(self, conn: Connection | None = None) -> RuleSetState:
         """The live and shadow versions now (in ``conn``'s transaction, when given)."""
         with joined(self._begin, conn) as conn:
-            row = conn.execute(
-                select(rule_set_state).where(rule_set_state.c.id == _STATE_ROW)
-            ).first()
+            # Read on every decision: on the driver's cursor, without Core's per-call work.
+            row = FastSQL.of(conn).select_one(conn, rule_set_state, {"id": _STATE_ROW})
         return RuleSetState(None, None) if row is None else RuleSetState(row.live, row.shadow)
 
     def go_live(self, version: int, *, actor: str, note: str = "") -> RuleSetState:
