@@ -156,6 +156,34 @@ def test_before_and_after_commit_callbacks(finplug_tenant: FinplugTenant) -> Non
     assert seen == ["before", "after"]
 
 
+def test_a_savepoint_that_fails_undoes_only_its_part(finplug_tenant: FinplugTenant) -> None:
+    tenant = _tenant(finplug_tenant)
+    seen: list[str] = []
+    with tenant.unit_of_work() as uow:
+        uow.conn.execute(insert(notes).values(text="before"))
+        uow.after_commit(lambda: seen.append("kept callback"))
+
+        def part() -> None:
+            with uow.savepoint():
+                uow.conn.execute(insert(notes).values(text="inside"))
+                uow.ledger.transfer("t-part", "cash", "income", Money("3.00", "EUR"))
+                uow.events.emit(Event("note.lost", "note:lost"))
+                uow.after_commit(lambda: seen.append("dropped callback"))
+                raise RuntimeError("part failed")
+
+        with pytest.raises(RuntimeError, match="part failed"):
+            part()
+        assert uow.active
+        with uow.savepoint():  # a part that succeeds stays
+            uow.ledger.transfer("t-ok", "cash", "income", Money("1.00", "EUR"))
+        uow.commit()
+    assert _count(tenant) == 1
+    assert tenant.ledger.balance("income").posted == Money("1.00", "EUR")
+    assert [e.type for e in tenant.events.events()] == []
+    assert seen == ["kept callback"]
+    assert tenant.ledger.verify().ok
+
+
 def test_a_plugin_cannot_open_a_unit_of_work_during_set_up(
     finplug_tenant: FinplugTenant,
 ) -> None:

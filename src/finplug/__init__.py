@@ -50,7 +50,7 @@ from finplug._plugin import hookspec
 from finplug._registry import ENTRY_POINT_GROUP
 from finplug._registry import PluginRecord
 from finplug._registry import check_plugin
-from finplug._runtime import HookView
+from finplug._runtime import HookView, hook_implementations
 from finplug._socket import Socket
 from finplug._runtime import Tenant
 from finplug._sources import ConfigLimits
@@ -145,6 +145,7 @@ __all__ = [
     "exact_product",
     "export_beancount",
     "failure_policy",
+    "hook_implementations",
     "hookimpl",
     "hookspec",
     "request_digest",

@@ -21,7 +21,8 @@ lets it write them last, inside the transaction.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from types import TracebackType
 from typing import TYPE_CHECKING
 
@@ -152,6 +153,32 @@ class UnitOfWork:
         """Call ``callback`` once the transaction has committed (never after a rollback)."""
         self._require_open()
         self._after.append(callback)
+
+    @contextmanager
+    def savepoint(self) -> Iterator[None]:
+        """A part of the work that may fail alone: an exception undoes only the part.
+
+        Inside the block the work runs in a savepoint of the transaction. If
+        the block raises, the savepoint is rolled back (its rows, ledger
+        entries, events and keys undone), the ``before_commit`` and
+        ``after_commit`` callbacks it added are dropped, and the exception
+        propagates; the unit of work stays open with what came before. The
+        payments component runs each ``finplug_payment_booked`` implementation
+        this way.
+        """
+        self._require_open()
+        conn = self.conn
+        before, after = len(self._before), len(self._after)
+        nested = conn.begin_nested()
+        try:
+            yield
+        except BaseException:
+            if nested.is_active:
+                nested.rollback()
+            del self._before[before:]
+            del self._after[after:]
+            raise
+        nested.commit()
 
     @property
     def active(self) -> bool:

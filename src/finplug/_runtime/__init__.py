@@ -26,7 +26,14 @@ The names above are imported from this package; its modules have one job each:
 from __future__ import annotations
 
 from finplug._runtime.plan import TenantPlan, plan_tenant
-from finplug._runtime.relay import HookView
+from finplug._runtime.relay import HookView, hook_implementations
 from finplug._runtime.tenant import Tenant, build_tenant
 
-__all__ = ["HookView", "Tenant", "TenantPlan", "build_tenant", "plan_tenant"]
+__all__ = [
+    "HookView",
+    "Tenant",
+    "TenantPlan",
+    "build_tenant",
+    "hook_implementations",
+    "plan_tenant",
+]

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import inspect
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Generic, TypeVar, cast
 
 import pluggy
@@ -23,7 +23,27 @@ from finplug._errors import HookCallError
 from finplug._plugin import PROJECT
 from finplug._registry import HookSpec, module_specs, spec_table
 
-__all__ = ["HookRelay", "HookView", "TenantPluginManager", "spec_namespace"]
+__all__ = [
+    "HookRelay",
+    "HookView",
+    "TenantPluginManager",
+    "hook_implementations",
+    "spec_namespace",
+]
+
+
+def hook_implementations(caller: object) -> list[tuple[str, Callable[..., Any]]]:
+    """(plugin name, implementation) behind one hook caller, in the order pluggy calls them.
+
+    ``caller`` is an attribute of a tenant's relay or of a :class:`HookView`
+    (``payments_hooks.of(hooks).finplug_payment_booked``). ``tryfirst``
+    implementations come first and ``trylast`` last; wrappers are left out.
+    For hooks whose failure policy wants each implementation called on its
+    own (report, retry later), so that one failing never stops the others.
+    """
+    get = getattr(caller, "get_hookimpls", None)
+    impls = reversed(get()) if get is not None else []
+    return [(i.plugin_name, i.function) for i in impls if not (i.hookwrapper or i.wrapper)]
 
 
 class TenantPluginManager(pluggy.PluginManager):

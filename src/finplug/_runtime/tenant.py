@@ -24,7 +24,12 @@ from finplug._errors import AssemblyError, ComponentNotEnabledError, ConfigIssue
 from finplug._plugin import Plugin, PluginContext, _RuntimeView
 from finplug._registry import KERNEL_HOOKSPECS
 from finplug._runtime.plan import TenantPlan
-from finplug._runtime.relay import HookRelay, TenantPluginManager, spec_namespace
+from finplug._runtime.relay import (
+    HookRelay,
+    TenantPluginManager,
+    hook_implementations,
+    spec_namespace,
+)
 from finplug._socket import Socket
 from finplug._sources import parse_loc
 from finplug._storage import TenantStorage
@@ -124,13 +129,7 @@ class Tenant(_RuntimeView):
         are left out. For hooks whose failure policy is *report*, which the
         kernel calls one implementation at a time.
         """
-        caller = getattr(self._pm.hook, hook, None)
-        impls = reversed(caller.get_hookimpls() if caller is not None else [])
-        return [
-            (impl.plugin_name, impl.function)
-            for impl in impls
-            if not (impl.hookwrapper or impl.wrapper)
-        ]
+        return hook_implementations(getattr(self._pm.hook, hook, None))
 
     @property
     def component_names(self) -> tuple[str, ...]:

@@ -9,18 +9,23 @@ never be refused after the money moved.
 
 from __future__ import annotations
 
+import json
+from types import MappingProxyType
 from typing import Any, Final, NoReturn
 
-from finplug import HookCallError, Leg, Money, PluginContext
+from finplug import HookCallError, Leg, Money, PluginContext, hook_implementations
 from finplug.sockets.fees import Fee, FeeContext, fee_hooks
 from finplug.sockets.payments import (
+    BookingKind,
     ChannelOperation,
     ChannelResult,
     Payment,
+    PaymentBooking,
     PaymentMethod,
     PaymentStatus,
     PaymentValidationError,
 )
+from finplug.sockets.payments.hookspecs import payments_hooks
 from finplug_payments import _repository as repository
 from finplug_payments._checks import shown
 from finplug_payments._state import NOTHING_PENDING, Steps, Tx, lock_row, set_columns
@@ -222,6 +227,7 @@ class Books:
                 description=f"top-up {pid} via {call.channel}",
             )
             fees = self.book_fees(tx, "topup", call, wallet, cur)
+            self._booked(tx, BookingKind.TOPUP, f"{pid}:topup", row, call, fees, wallet)
             values.update(
                 channel=call.channel,
                 channel_reference=result.channel_reference,
@@ -235,6 +241,7 @@ class Books:
         if call.operation is _OP.CAPTURE:
             ledger.post_pending(f"{pid}:capture", row.hold_seq, call.amount)
             fees = self.book_fees(tx, "capture", call, merchant, cur)
+            self._booked(tx, BookingKind.CAPTURE, f"{pid}:capture", row, call, fees, merchant)
             values.update(captured=call.amount.minor_units, fees=fees)
             set_columns(tx, pid, **values)
             full = call.amount.minor_units == row.amount
@@ -258,12 +265,55 @@ class Books:
             amount=call.amount,
             description=f"refund of {pid} via {call.channel}",
         )
+        ref = f"{pid}:refund:{call.reference}"
+        self._booked(tx, BookingKind.REFUND, ref, row, call, 0, merchant)
         refunded = row.refunded + call.amount.minor_units
         values.update(refunded=refunded)
         set_columns(tx, pid, **values)
         target = _S.REFUNDED if refunded == row.captured else _S.PARTIALLY_REFUNDED
         steps.move(tx, pid, target, f"refunded {call.amount} via {call.channel}")
         return repository.load(tx, pid)
+
+    def _booked(
+        self, tx: Tx, kind: BookingKind, ref: str, row: Any, call: Call, fees: int, account: str
+    ) -> None:
+        """Hand the booking to ``finplug_payment_booked``, each plugin in a savepoint.
+
+        Failure policy (retry later): an implementation that raises is rolled
+        back alone and logged; the booking stands, and the payment's event,
+        emitted in this transaction, lets the plugin do it again.
+        """
+        implementations = hook_implementations(
+            payments_hooks.of(self._ctx.hooks).finplug_payment_booked
+        )
+        if not implementations:
+            return
+        cur = row.currency
+        booking = PaymentBooking(
+            ref=ref,
+            kind=kind,
+            payment_id=call.payment_id,
+            merchant_id=row.merchant_id,
+            customer_id=row.customer_id,
+            amount=call.amount,
+            fees=Money.from_minor(fees, cur),
+            account=account,
+            at=self._ctx.clock(),
+            attributes=MappingProxyType(json.loads(row.attributes)),
+        )
+        for plugin, implementation in implementations:
+            try:
+                with tx.uow.savepoint():
+                    implementation(uow=tx.uow, booking=booking)
+            except Exception as exc:
+                self._ctx.log.warning(
+                    "finplug_payment_booked of plugin %r failed for %s (%s: %s);"
+                    " rolled back alone, the payment's event will offer it again",
+                    plugin,
+                    ref,
+                    type(exc).__name__,
+                    str(exc)[:200],
+                )
 
     def book_fees(self, tx: Tx, operation: str, call: Call, payer: str, cur: str) -> int:
         """Post the call's fee lines (debit ``payer``); returns their total in minor units.

@@ -24,6 +24,7 @@ from typing import Final
 
 from finplug import Socket
 from finplug.sockets.payments._api import PaymentsAPI
+from finplug.sockets.payments._bookings import BookingKind, PaymentBooking
 from finplug.sockets.payments._channels import (
     ChannelConnector,
     ChannelDeclinedError,
@@ -64,6 +65,7 @@ __all__ = [
     "PAYMENT_TRANSITIONS",
     "SOCKET",
     "VERSION",
+    "BookingKind",
     "ChannelConnector",
     "ChannelDeclinedError",
     "ChannelError",
@@ -81,6 +83,7 @@ __all__ = [
     "OperationFailedError",
     "Payment",
     "PaymentAttempt",
+    "PaymentBooking",
     "PaymentBusyError",
     "PaymentError",
     "PaymentIdempotencyConflictError",
@@ -98,7 +101,7 @@ __all__ = [
 ]
 
 #: The payments socket's version; plugins declare the range they support.
-VERSION: Final = "1.0"
+VERSION: Final = "1.1"
 
 #: The payments socket: the ``payments`` component and its hooks; no default provider.
 SOCKET: Final = Socket[PaymentsAPI](

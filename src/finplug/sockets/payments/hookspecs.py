@@ -9,11 +9,13 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from finplug import HookFailurePolicy, HookView, failure_policy, hookspec
+from finplug import HookFailurePolicy, HookView, UnitOfWork, failure_policy, hookspec
+from finplug.sockets.payments._bookings import PaymentBooking
 from finplug.sockets.payments._channels import ChannelConnector, RoutingStrategy
 
 __all__ = [
     "PaymentsHooks",
+    "finplug_payment_booked",
     "finplug_register_channels",
     "finplug_routing_strategies",
     "payments_hooks",
@@ -71,12 +73,50 @@ def finplug_routing_strategies() -> dict[str, RoutingStrategy] | None:
     """
 
 
+@hookspec
+@failure_policy(HookFailurePolicy.RETRY_LATER)
+def finplug_payment_booked(uow: UnitOfWork, booking: PaymentBooking) -> None:
+    """A capture, top-up or refund was just booked: act on it in the same transaction.
+
+    Called by the payments component inside the unit of work that booked
+    ``booking`` in the ledger, after the booking and before the commit, with
+    that unit of work: what an implementation posts through ``uow.ledger``
+    (or writes through ``uow.conn``) commits or rolls back with the booking
+    itself. The settlement plugin splits a capture among its parties here.
+    Key what you post on ``booking.ref``: the same booking may be offered
+    again (see the failure policy).
+
+    Combination: collect all (results are ignored); each implementation runs
+    on its own.
+    Nobody implements it: nothing happens; the booking stands alone.
+
+    Failure policy: retry later. Each implementation runs in a savepoint of
+    the booking's transaction: one that raises is rolled back to it (its
+    writes undone, the booking kept, since money a channel moved is booked
+    whatever a plugin does) and logged with the payment and the plugin. The
+    payment's event (``payment.captured``, ``payment.refunded`` …) is in the
+    same transaction's outbox, so the plugin's ``finplug_on_event`` gets it,
+    with the kernel's redelivery, and does the work again from the payment.
+
+    Example::
+
+        @hookimpl
+        def finplug_payment_booked(self, uow, booking):
+            if booking.kind is BookingKind.CAPTURE:
+                uow.ledger.post(f"split:{booking.ref}", self.split_legs(booking))
+    """
+
+
 class _RegisterChannelsCaller(Protocol):
     def __call__(self) -> list[list[ChannelConnector]]: ...
 
 
 class _RoutingStrategiesCaller(Protocol):
     def __call__(self) -> list[dict[str, RoutingStrategy]]: ...
+
+
+class _PaymentBookedCaller(Protocol):
+    def __call__(self, *, uow: UnitOfWork, booking: PaymentBooking) -> list[None]: ...
 
 
 class PaymentsHooks(Protocol):
@@ -86,6 +126,8 @@ class PaymentsHooks(Protocol):
     """Calls every plugin's ``finplug_register_channels``."""
     finplug_routing_strategies: _RoutingStrategiesCaller
     """Calls every plugin's ``finplug_routing_strategies``."""
+    finplug_payment_booked: _PaymentBookedCaller
+    """Calls every plugin's ``finplug_payment_booked`` (payments calls each on its own)."""
 
 
 #: The typed view of the payments socket's hooks on a tenant's relay.
