@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Mapping
 from datetime import datetime
+from types import MappingProxyType
 from typing import Any, Final, cast
 
 from finplug import IdempotencyConflictError, Money, PluginContext, StoredKey, as_utc
@@ -167,6 +168,7 @@ def _payment_json(p: Payment) -> dict[str, Any]:
         "failure_message": p.failure_message,
         "risk_reasons": list(p.risk_reasons),
         "risk_verdict": p.risk_verdict.name.lower(),
+        "attributes": dict(p.attributes),
         "attempts": [
             [
                 a.operation,
@@ -220,6 +222,7 @@ def _payment_from_json(d: Mapping[str, Any]) -> Payment:
         failure_message=d["failure_message"],
         risk_reasons=tuple(d["risk_reasons"]),
         risk_verdict=RiskVerdict[d.get("risk_verdict", _verdict_before_0004(d)).upper()],
+        attributes=MappingProxyType(d.get("attributes", {})),
         attempts=tuple(
             PaymentAttempt(op, ch, ref, Money(amt, cur), st, code, retr, chref)
             for op, ch, ref, amt, st, code, retr, chref in d["attempts"]

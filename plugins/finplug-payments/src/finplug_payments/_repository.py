@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from datetime import datetime
+from types import MappingProxyType
 from typing import Any
 
 from sqlalchemy import Row, and_, or_, select
@@ -53,6 +54,7 @@ def payment_of(row: Any, tries: Sequence[Any], moves: Sequence[Any]) -> Payment:
         failure_message=row.failure_message,
         risk_reasons=tuple(json.loads(row.risk_reasons)),
         risk_verdict=RiskVerdict[row.risk_verdict.upper()],
+        attributes=MappingProxyType(json.loads(row.attributes)),
         attempts=tuple(
             PaymentAttempt(
                 t.operation,

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from types import MappingProxyType
 from typing import Final, NamedTuple
@@ -304,6 +304,9 @@ class Payment:
     ``requires_action`` waits for the customer's stronger authentication
     (``STEP_UP``) or a person's review (``REVIEW``); either way
     ``confirm`` finishes it."""
+    attributes: Mapping[str, str] = field(default_factory=lambda: _EMPTY, hash=False, repr=False)
+    """The free-form facts given when it was created (a split rule's name, card keys …);
+    left out of the repr, since a caller may put tokens there."""
     attempts: tuple[PaymentAttempt, ...] = ()
     """Every channel call made for it, oldest first."""
     transitions: tuple[PaymentTransition, ...] = ()
