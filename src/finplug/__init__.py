@@ -76,6 +76,7 @@ from finplug.ledger.values import Entry
 from finplug.ledger.values import EntryRequest
 from finplug.ledger.values import LedgerCheckpoint
 from finplug.ledger.values import Leg
+from finplug.ledger.values import Posting
 from finplug.ledger.values import VerifyReport
 
 if TYPE_CHECKING:
@@ -127,6 +128,7 @@ __all__ = [
     "PluginContext",
     "PluginMeta",
     "PluginRecord",
+    "Posting",
     "Record",
     "Socket",
     "StorageError",

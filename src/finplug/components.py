@@ -34,6 +34,7 @@ from finplug.ledger.values import (
     EntryRequest,
     LedgerCheckpoint,
     Leg,
+    Posting,
     VerifyReport,
 )
 
@@ -140,6 +141,30 @@ class LedgerAPI(Protocol):
 
     def entries(self, after: int = 0, limit: int = 1000) -> list[Entry]:
         """Entries in chain order."""
+        ...
+
+    def postings(
+        self,
+        accounts: Sequence[str],
+        *,
+        after: int = 0,
+        until: datetime | None = None,
+        limit: int = 10_000,
+    ) -> list[Posting]:
+        """What entries did to the posted balances of ``accounts``: a posting per entry and account.
+
+        By ``seq``, then account code. Each amount is the change to the
+        account's posted balance, signed by its normal side (as
+        :attr:`Balance.posted`): holds make none, a capture makes one at its
+        own ``seq``, a void or an expiry none. ``after`` is a cursor (entries
+        after that ``seq``), ``until`` keeps entries written at or before that
+        time; a page holds whole entries, at most ``limit`` postings
+        (``limit`` is 0 or at least the number of accounts), maybe fewer
+        even when more follow. Page on with ``after`` set to the last
+        posting's ``seq`` until a page is empty.
+        Unknown codes raise :class:`~finplug.AccountNotFoundError`; at most
+        200 accounts per call.
+        """
         ...
 
     def open_holds(self) -> list[Entry]:

@@ -27,6 +27,7 @@ from finplug.ledger.values import (
     EntryRequest,
     LedgerCheckpoint,
     Leg,
+    Posting,
     VerifyReport,
 )
 
@@ -154,6 +155,17 @@ class Ledger:
     def entries(self, after: int = 0, limit: int = 1000) -> list[Entry]:
         """Entries in chain order, after sequence number ``after``."""
         return self._run(lambda s: s.entries(after, limit))
+
+    def postings(
+        self,
+        accounts: Sequence[str],
+        *,
+        after: int = 0,
+        until: datetime | None = None,
+        limit: int = 10_000,
+    ) -> list[Posting]:
+        """What entries did to the posted balances of ``accounts``, by ``seq`` then code."""
+        return self._run(lambda s: s.postings(accounts, after=after, until=until, limit=limit))
 
     def open_holds(self) -> list[Entry]:
         """Holds not yet posted, voided or expired."""

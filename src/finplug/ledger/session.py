@@ -21,7 +21,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import nullcontext
 from datetime import UTC, datetime, timedelta
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 from sqlalchemy import Connection
 
@@ -50,8 +50,8 @@ from finplug.ledger.errors import (
     PendingStateError,
     bad,
 )
-from finplug.ledger.rows import account_of, balance_of, encode
-from finplug.ledger.statements import FEW_ROWS
+from finplug.ledger.rows import account_of, balance_of, encode, stored_time
+from finplug.ledger.statements import FEW_ROWS, MAX_POSTING_ACCOUNTS
 from finplug.ledger.store import Head, LedgerStore
 from finplug.ledger.values import (
     MAX_MINOR,
@@ -63,12 +63,31 @@ from finplug.ledger.values import (
     EntryRequest,
     LedgerCheckpoint,
     Leg,
+    Posting,
     VerifyReport,
 )
 
 __all__ = ["LedgerSession"]
 
 _EARLIEST = datetime.min.replace(tzinfo=UTC)
+_CODES = "a sequence of account codes (a list of str)"
+
+
+def _account_codes(accounts: object) -> list[str]:
+    """The distinct codes of ``accounts`` (a sequence of str, never a str itself), sorted."""
+    if isinstance(accounts, str | bytes | Mapping):
+        raise bad("accounts", _CODES, accounts)
+    try:
+        found = list(cast("Sequence[object]", accounts))
+    except TypeError:
+        raise bad("accounts", _CODES, accounts) from None
+    codes = sorted({check_code(code, f"accounts[{i}]") for i, code in enumerate(found)})
+    if len(codes) > MAX_POSTING_ACCOUNTS:
+        raise LedgerError(
+            f"postings reads at most {MAX_POSTING_ACCOUNTS} accounts at a time;"
+            f" got {len(codes)}: read them in groups"
+        )
+    return codes
 
 
 class LedgerSession:
@@ -347,6 +366,63 @@ class LedgerSession:
             return balance_of(code, cur, row.normal, 0, 0, 0, 0)
         net, dq, cq = found
         return balance_of(code, cur, row.normal, max(net, 0), max(-net, 0), dq, cq)
+
+    def postings(
+        self,
+        accounts: Sequence[str],
+        *,
+        after: int = 0,
+        until: datetime | None = None,
+        limit: int = 10_000,
+    ) -> list[Posting]:
+        """What entries did to the posted balances of ``accounts``: one :class:`Posting` each.
+
+        One per (entry, account) the entry moved posted money on, by ``seq``
+        then account code: holds make none, a capture makes one at its own
+        ``seq``, a void or an expiry none. ``after`` is a cursor (only
+        entries after that ``seq``), ``until`` keeps entries written at or
+        before that time.
+
+        A page holds whole entries: at most ``limit`` postings, ending
+        before an entry whose postings would not all fit (so ``limit`` must
+        be 0 or at least the number of accounts), and it may hold fewer
+        even when more follow. To read them all, call again with ``after``
+        set to the last posting's ``seq`` until a call returns none; entries
+        commit in ``seq`` order, so the cursor never skips one.
+
+        Every code must be an account's (:class:`AccountNotFoundError`
+        names the first that is not); at most 200 accounts per call.
+        """
+        codes = _account_codes(accounts)
+        check_int(after, "after", "a sequence number (an int)", -MAX_MINOR)
+        check_int(limit, "limit", "a number of postings (an int from 0)", 0)
+        moment = None if until is None else check_time(until, "until")
+        if limit and limit < len(codes):
+            raise LedgerError(
+                f"limit must be 0 or at least the number of accounts ({len(codes)}): a page"
+                f" holds whole entries, and one entry can post to each account; got {limit}"
+            )
+        if not codes:
+            return []
+        state = self._store.account_states(codes)
+        if not limit:
+            return []
+        ids = [state[code].id for code in codes]
+        # One posting more than asked for shows whether the last entry goes on.
+        rows = self._store.postings(ids, after, moment, min(limit, MAX_MINOR - 1) + 1)
+        if len(rows) > limit:
+            # A full page: it ends before the entry of the posting past it.
+            going_on = rows[limit][0]
+            rows = [row for row in rows[:limit] if row[0] != going_on]
+        out = []
+        for seq, code, delta, posted_at, key, description, kind in rows:
+            account = state[code]
+            units = int(delta)  # debits positive; PostgreSQL sums bigints as numeric
+            if account.normal == "credit":
+                units = -units
+            amount = Money.from_minor(units, account.currency)
+            out.append(Posting(seq, code, amount, stored_time(posted_at), key, description, kind))
+        return out
 
     def verify(
         self,

@@ -29,23 +29,28 @@ from sqlalchemy import (
     DateTime,
     Integer,
     LargeBinary,
+    Select,
     SmallInteger,
     String,
     bindparam,
+    func,
     literal_column,
     select,
+    union_all,
     update,
 )
 from sqlalchemy.engine import Dialect
-from sqlalchemy.sql.elements import BindParameter
+from sqlalchemy.sql.elements import BindParameter, ColumnElement
 
 from finplug.ledger.rows import ACCOUNT_COLS, PLAIN_COLS, PLAIN_CONSTANTS, TRANSFER_COLS, StoredRow
+from finplug.ledger.rules import POSTED
 from finplug.ledger.schema import accounts, chain, transfers
 
 __all__ = [
     "CORE_LOOKUPS",
     "FEW_ROWS",
     "HEADS",
+    "MAX_POSTING_ACCOUNTS",
     "SCHEMA",
     "SELECT_HEAD",
     "SELECT_HEAD_FOR_SHARE",
@@ -57,10 +62,14 @@ __all__ = [
     "driver_sql",
     "open_holds",
     "pg_values",
+    "select_postings",
 ]
 
 #: Up to this many rows, PostgreSQL gets an INSERT: a COPY costs an extra round trip.
 FEW_ROWS: Final = 8
+#: At most this many accounts in one :func:`select_postings`: two members of a
+#: compound SELECT each, and SQLite allows 500 members.
+MAX_POSTING_ACCOUNTS: Final = 200
 #: Where a table's schema goes in driver SQL text (replaced by :func:`driver_sql`'s prefix).
 SCHEMA: Final = "\x00schema\x00."
 
@@ -127,6 +136,89 @@ def open_holds(moment: datetime | None = None) -> Any:
     if moment is not None:
         query = query.where(t.timeout_at.is_not(None), t.timeout_at <= moment)
     return query.order_by(t.seq)
+
+
+def select_postings(
+    dialect: str, ids: Sequence[int], after: int, until: datetime | None, limit: int
+) -> Select[tuple[int, str, int, Any, str, str, str]]:
+    """At most ``limit`` postings of accounts ``ids`` after entry ``after``, in one query.
+
+    Each row: the entry's seq, the account's code, the sum of its posted
+    rows' amounts on the account (debits positive, credits negative), and the
+    entry's time, key, description and kind; by seq, then code.
+
+    Whatever the accounts' history, it reads little more than what it
+    returns. Each account's side is its own member of a ``UNION ALL``, an
+    ordered range of the side's index (``debit_id, seq``), from ``after``
+    on; both databases merge the members in ``seq`` order (SQLite's
+    ``MERGE``, PostgreSQL's ``Merge Append``) and stop after ``limit``
+    rows: the last of them bounds the page. The accounts' rows up to it are
+    read again from the same ranges and summed per (entry, account), and
+    the first ``limit`` sums kept: every entry up to the bound is whole,
+    and its postings are about as many as those rows (fewer where an entry
+    has several rows on an account, more where the LIMIT cut the last
+    entry's). An ``OR`` of
+    the two sides, or an ``IN`` list of accounts, could not be read in
+    ``seq`` order from one index: it would read and sort every row of the
+    accounts.
+
+    ``until`` becomes a bound on ``seq``, the last entry written by then:
+    entries' times never decrease along the chain (the write path stamps
+    each with the later of the clock and the previous entry's time), so the
+    entries written by then are exactly those up to it.
+    """
+    t = transfers.c
+    posted: ColumnElement[int] = literal_column(str(POSTED))
+    bound = None
+    if until is not None:
+        # The index on posted_at (SQLite's ends with the primary key, seq and
+        # pair): the last entry by then, without reading the entries before it.
+        last = transfers.alias("last_by_then")
+        bound = (
+            select(last.c.seq)
+            .where(last.c.posted_at <= until)
+            .order_by(last.c.posted_at.desc(), last.c.seq.desc())
+            .limit(1)
+            .scalar_subquery()
+        )
+    members: list[Select[tuple[int]]] = []
+    for account_id in ids:
+        for side in (t.debit_id, t.credit_id):
+            member = select(t.seq).where(side == account_id, t.flow == posted, t.seq > after)
+            if bound is not None:
+                member = member.where(t.seq <= bound)
+            if dialect != "sqlite":
+                # Its own LIMIT bounds each member whatever the plan. (SQLite
+                # would sort such a member, wrapped, before merging it.)
+                first = member.order_by(t.seq).limit(limit).subquery()
+                member = select(first.c.seq)
+            members.append(member)
+    firsts = union_all(*members).order_by(t.seq).limit(limit).subquery("firsts")
+    # Computed once, used by both sides below.
+    page_end = select(func.max(firsts.c.seq).label("seq")).cte("page_end")
+    end = select(page_end.c.seq).scalar_subquery()
+    moved = transfers.alias("moved")
+    m = moved.c
+    sides = [
+        select(m.seq, side.label("account_id"), delta.label("delta")).where(
+            side.in_(ids), m.flow == posted, m.seq > after, m.seq <= end
+        )
+        for side, delta in ((m.debit_id, m.amount), (m.credit_id, -m.amount))
+    ]
+    moves = union_all(*sides).subquery("moves")
+    sums = (
+        select(moves.c.seq, moves.c.account_id, func.sum(moves.c.delta).label("delta"))
+        .group_by(moves.c.seq, moves.c.account_id)
+        .subquery("sums")
+    )
+    head = transfers.alias("head")
+    h = head.c
+    query = (
+        select(sums.c.seq, accounts.c.code, sums.c.delta, h.posted_at, h.key, h.description, h.kind)
+        .join(head, (h.seq == sums.c.seq) & (h.pair == 0))
+        .join(accounts, accounts.c.id == sums.c.account_id)
+    )
+    return query.order_by(sums.c.seq, accounts.c.code).limit(limit)
 
 
 # ---------------------------------------------------------------- driver SQL

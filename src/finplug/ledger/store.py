@@ -42,6 +42,7 @@ from finplug.ledger.statements import (
     driver_sql,
     open_holds,
     pg_values,
+    select_postings,
 )
 from finplug.ledger.values import Entry
 
@@ -442,6 +443,13 @@ class LedgerStore:
                 if last is not None and (found is None or tuple(last[:2]) > found[:2]):
                     found = (last[0], last[1], last[2], last[3], last[4])
         return None if found is None else found[2:]
+
+    def postings(
+        self, ids: Sequence[int], after: int, until: datetime | None, limit: int
+    ) -> list[Any]:
+        """The rows of :func:`~finplug.ledger.statements.select_postings`, in its order."""
+        query = select_postings(self.conn.dialect.name, ids, after, until, limit)
+        return list(self.conn.execute(query))
 
     def lock_head_shared(self) -> None:
         """PostgreSQL: share-lock the chain head (writers wait); SQLite holds the write lock."""

@@ -1,4 +1,4 @@
-"""The values the ledger takes and returns: accounts, legs, entries, balances, checkpoints.
+"""The ledger's values, in and out: accounts, legs, entries, postings, balances, checkpoints.
 
 All immutable. They cross the ``ledger`` component's interface
 (:class:`finplug.components.LedgerAPI`) and are exported by :mod:`finplug`.
@@ -31,6 +31,7 @@ __all__ = [
     "EntryRequest",
     "LedgerCheckpoint",
     "Leg",
+    "Posting",
     "VerifyReport",
 ]
 
@@ -185,6 +186,41 @@ class Entry:
     """Its chain hash (SHA-256 over the entry and the previous hash)."""
     released: tuple[Leg, ...] = ()
     """For post/void/expire: the pending legs this entry released."""
+
+
+@dataclass(frozen=True, slots=True)
+class Posting:
+    """What one entry did to one account's posted balance (see :meth:`LedgerSession.postings`).
+
+    Only posted money makes a posting: a hold makes none, its capture
+    (``post_pending``) makes one at the capture's own ``seq`` for the amount
+    captured, and a hold voided or expired never makes one.
+
+    :attr:`amount` is signed as the account's :attr:`Balance.posted` is, by
+    its normal side: for a credit-normal account (liability, equity, income)
+    a credit is positive and a debit negative; for a debit-normal one (asset,
+    expense) the other way round. So it is the change the entry made to the
+    account's posted balance, and an account's postings add up to it.
+    """
+
+    seq: int
+    """The entry's sequence number."""
+    account: str
+    """The account's code."""
+    amount: Money
+    """The change to the account's posted balance, signed by its normal side.
+
+    The sum over every transfer row of the entry on the account; zero when
+    the entry debits and credits it by the same amount.
+    """
+    posted_at: datetime
+    """When the entry was written, by the ledger's clock (UTC)."""
+    key: str
+    """The entry's idempotency key."""
+    description: str
+    """The entry's description (``""`` when none was given)."""
+    kind: Literal["posted", "post_pending", "reversal"]
+    """The entry's kind: posted at once, the capture of a hold, or a reversal."""
 
 
 #: An HMAC key for checkpoints, as the platform's secrets hold it: at least
