@@ -16,6 +16,7 @@ from typing import Any, Final, NoReturn
 from finplug import HookCallError, Leg, Money, PluginContext, hook_implementations
 from finplug.sockets.fees import Fee, FeeContext, fee_hooks
 from finplug.sockets.payments import (
+    MERCHANT_ACCOUNT_PREFIX,
     BookingKind,
     ChannelOperation,
     ChannelResult,
@@ -54,8 +55,8 @@ _MAX_ACCOUNT_CODE: Final = 128
 _MAX_CHANNEL: Final = 64
 #: What each channel owes the platform (asset).
 CLEARING: Final = "payments:clearing:"
-#: What the platform owes each merchant (liability).
-MERCHANT: Final = "payments:merchant:"
+#: What the platform owes each merchant (liability): the socket's convention.
+MERCHANT: Final = MERCHANT_ACCOUNT_PREFIX
 #: Each customer's wallet (liability).
 WALLET: Final = "payments:wallet:"
 #: Fees charged, per beneficiary (income).

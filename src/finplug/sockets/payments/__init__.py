@@ -24,7 +24,12 @@ from typing import Final
 
 from finplug import Socket
 from finplug.sockets.payments._api import PaymentsAPI
-from finplug.sockets.payments._bookings import BookingKind, PaymentBooking
+from finplug.sockets.payments._bookings import (
+    MERCHANT_ACCOUNT_PREFIX,
+    BookingKind,
+    PaymentBooking,
+    merchant_account,
+)
 from finplug.sockets.payments._channels import (
     ChannelConnector,
     ChannelDeclinedError,
@@ -61,6 +66,7 @@ from finplug.sockets.payments._values import (
 from finplug.sockets.payments.hookspecs import PaymentsHooks, payments_hooks
 
 __all__ = [
+    "MERCHANT_ACCOUNT_PREFIX",
     "PAYMENTS",
     "PAYMENT_TRANSITIONS",
     "SOCKET",
@@ -97,6 +103,7 @@ __all__ = [
     "PaymentsHooks",
     "RouteRequest",
     "RoutingStrategy",
+    "merchant_account",
     "payments_hooks",
 ]
 

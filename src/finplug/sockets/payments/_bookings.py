@@ -17,7 +17,20 @@ from types import MappingProxyType
 
 from finplug import Money
 
-__all__ = ["BookingKind", "PaymentBooking"]
+__all__ = ["MERCHANT_ACCOUNT_PREFIX", "BookingKind", "PaymentBooking", "merchant_account"]
+
+#: The prefix of the ledger account where payments books what each merchant is owed.
+MERCHANT_ACCOUNT_PREFIX = "payments:merchant:"
+
+
+def merchant_account(merchant_id: str, currency_code: str) -> str:
+    """The ledger account of what ``merchant_id`` is owed in a currency (a liability).
+
+    ``payments:merchant:<merchant id>:<currency>``: payments credits it with
+    captures (less fees) and debits it with refunds; settlement pays it out.
+    """
+    return f"{MERCHANT_ACCOUNT_PREFIX}{merchant_id}:{currency_code}"
+
 
 _EMPTY: Mapping[str, str] = MappingProxyType({})
 
