@@ -118,3 +118,14 @@ def test_risk_benchmark_quick_run_reports_every_figure() -> None:
     # Quick mode replays fewer than a million decisions: the figure is absent, not guessed.
     assert figures["backtest_1m_s"] is None
     assert figures["backtest_decisions"] < 1_000_000
+
+
+def test_split_properties_benchmark_quick_run_checks_every_case() -> None:
+    figures = quick_run("split_properties.py")
+    assert figures["quick"] is True
+    assert figures["cases"] == 20_000
+    assert figures["violations"] == 0
+    assert_positive(figures, ("elapsed_s", "cases_per_s", "allocate_per_s", "refunds"))
+    # The naive baseline (each share rounded on its own) is off on some of the same cases.
+    lost, gained = figures["naive_lost_cases"], figures["naive_gained_cases"]
+    assert figures["naive_mismatch_cases"] == lost + gained > 0

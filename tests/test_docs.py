@@ -29,11 +29,13 @@ PAGES = [
     "cli",
     "money",
     "storage",
+    "ledger",
     "unit-of-work",
     "routing",
     "channel-connectors",
     "payments",
     "risk-engine",
+    "settlement",
     "reference",
 ]
 

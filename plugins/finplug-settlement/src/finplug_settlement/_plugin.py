@@ -1,0 +1,95 @@
+"""The plugin class: ``settlement`` splits captures as they are booked and provides the component.
+
+Settings: see :mod:`finplug_settlement._settings`. The plugin implements the
+payments socket's ``finplug_payment_booked`` (the split, in the capture's
+transaction) and listens to the payment events, which offer a booking again
+when that failed (failure policy: retry later); each split is keyed on the
+booking, so nothing is split twice.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Final
+
+from finplug import Event, Plugin, PluginMeta, UnitOfWork, hookimpl
+from finplug.hookspecs import ComponentRegistrar, JobRegistrar
+from finplug.sockets.payments import PAYMENTS, PaymentBooking
+from finplug_settlement._runs import Runs
+from finplug_settlement._service import Settlement
+from finplug_settlement._settings import SettlementSettings
+from finplug_settlement._splits import Splits, bookings_of
+
+__all__ = ["SettlementPlugin"]
+
+#: The payment events after which a capture or a refund may need its split.
+_BOOKED_EVENTS: Final = frozenset(
+    {
+        "payment.captured",
+        "payment.partially_captured",
+        "payment.refunded",
+        "payment.partially_refunded",
+    }
+)
+
+
+class SettlementPlugin(Plugin[SettlementSettings]):
+    """Provides ``tenant.component(SETTLEMENT)``; splits captures and refunds as they are booked."""
+
+    meta = PluginMeta(
+        name="settlement",
+        version="0.1.0",
+        summary="Order splits booked with the capture; T+N settlement runs (payouts to come)",
+        components=frozenset({"settlement"}),
+        sockets={"settlement": ">=0.1,<1", "payments": ">=1.1,<2"},
+        api=">=1.0,<2",
+        settings=SettlementSettings,
+        migrations="finplug_settlement.migrations",
+    )
+
+    def _setup(self) -> None:
+        self.splits = Splits(self.settings)
+        """The tenant's split rules applied to bookings."""
+        self.runs = Runs(self.settings, self.context.unit_of_work, self.context.clock)
+        """The tenant's settlement runs."""
+        self.service = Settlement(
+            self.context.storage.begin, self.splits, self.runs, self.context.clock
+        )
+        """The tenant's ``settlement`` component."""
+
+    @hookimpl
+    def finplug_register_components(self, register: ComponentRegistrar) -> None:
+        """Register the tenant's ``settlement`` component."""
+        register("settlement", self.service)
+
+    @hookimpl
+    def finplug_payment_booked(self, uow: UnitOfWork, booking: PaymentBooking) -> None:
+        """Split a capture among its parties, or a refund back, in the booking's transaction."""
+        self.splits.book(uow, booking)
+
+    @hookimpl
+    def finplug_register_jobs(self, register: JobRegistrar) -> None:
+        """``settlement.run``: settle what is due today, hourly (a re-run makes nothing new)."""
+        register("settlement.run", self._run, every=timedelta(hours=1))
+
+    def _run(self) -> str:
+        report = self.service.run()
+        parts = [f"{len(report.created)} batch(es) made", f"{len(report.existing)} existing"]
+        parts.append(f"{len(report.carried)} carried")
+        if report.failed:
+            parts.append(
+                f"{len(report.failed)} failed: {report.failed[0][0]}: {report.failed[0][1]}"
+            )
+        return ", ".join(parts)
+
+    @hookimpl
+    def finplug_on_event(self, event: Event) -> None:
+        """Do a booking's split again from the payment when the first try failed (once)."""
+        if event.type not in _BOOKED_EVENTS:
+            return
+        payment_id = event.aggregate.partition(":")[2]
+        payment = self.context.component(PAYMENTS).get(payment_id)
+        with self.context.unit_of_work() as uow:
+            for booking in bookings_of(payment):
+                self.splits.book(uow, booking)
+            uow.commit()

@@ -1,0 +1,67 @@
+"""The ``settlement`` component: splits, settlement runs and batches (payouts follow)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+from datetime import date, datetime
+
+from sqlalchemy import Connection
+
+from finplug.sockets.settlement import RunReport, SettlementBatch, SettlementError, Split
+from finplug_settlement._runs import Runs
+from finplug_settlement._splits import Splits
+
+__all__ = ["Settlement"]
+
+#: The most splits one :meth:`Settlement.splits` call returns.
+MAX_LIMIT = 1000
+
+
+class Settlement:
+    """A tenant's settlement component (``tenant.component(SETTLEMENT)``)."""
+
+    def __init__(
+        self,
+        begin: Callable[[], AbstractContextManager[Connection]],
+        splits: Splits,
+        runs: Runs,
+        clock: Callable[[], datetime],
+    ) -> None:
+        self._begin = begin
+        self._splits = splits
+        self._runs = runs
+        self._clock = clock
+
+    def split_of(self, payment_id: str) -> Split | None:
+        """How the payment's capture was shared (``None``: not captured, or no rule applied)."""
+        with self._begin() as conn:
+            return self._splits.split_of(conn, payment_id)
+
+    def splits(self, merchant_id: str | None = None, *, limit: int = 100) -> list[Split]:
+        """The latest splits, newest first (of ``merchant_id``'s payments only, when given)."""
+        if not 1 <= limit <= MAX_LIMIT:
+            raise SettlementError(f"limit must be between 1 and {MAX_LIMIT}, got {limit}")
+        with self._begin() as conn:
+            return self._splits.latest(conn, merchant_id, limit)
+
+    def run(self, as_of: date | None = None) -> RunReport:
+        """Settle every payee's postings due on or before ``as_of``.
+
+        ``as_of`` defaults to today in the schedule's time zone. Idempotent:
+        one batch per payee account and value date, whatever the number of
+        runs or workers.
+        """
+        return self._runs.run(as_of if as_of is not None else self._runs.today())
+
+    def batches(self, payee: str | None = None, *, limit: int = 100) -> list[SettlementBatch]:
+        """Batches, newest value date first (of ``payee`` only, when given)."""
+        if not 1 <= limit <= MAX_LIMIT:
+            raise SettlementError(f"limit must be between 1 and {MAX_LIMIT}, got {limit}")
+        with self._begin() as conn:
+            return self._runs.batches(conn, payee, limit)
+
+    def batch(self, batch_id: str) -> SettlementBatch:
+        """One batch; :class:`~finplug.sockets.settlement.SettlementNotFoundError` if none."""
+        with self._begin() as conn:
+            return self._runs.batch(conn, batch_id)

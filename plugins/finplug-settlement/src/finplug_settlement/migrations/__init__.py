@@ -1,0 +1,1 @@
+"""The settlement plugin's Alembic revisions (version table ``alembic_version_settlement``)."""

@@ -1,0 +1,44 @@
+"""Settlement socket: the ``settlement`` component's interface."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Protocol, runtime_checkable
+
+from finplug.sockets.settlement._values import RunReport, SettlementBatch, Split
+
+__all__ = ["SettlementAPI"]
+
+
+@runtime_checkable
+class SettlementAPI(Protocol):
+    """The ``settlement`` component: splits booked with captures, settlement runs, batches.
+
+    Splits are booked by the component itself, in the capture's transaction
+    (through the payments socket's ``finplug_payment_booked``), and refunds
+    are split back in theirs; a host reads them here.
+    """
+
+    def split_of(self, payment_id: str) -> Split | None:
+        """How the payment's capture was shared (``None``: not captured, or no rule applied)."""
+        ...
+
+    def splits(self, merchant_id: str | None = None, *, limit: int = 100) -> list[Split]:
+        """The latest splits, newest first (of ``merchant_id``'s payments only, when given)."""
+        ...
+
+    def run(self, as_of: date | None = None) -> RunReport:
+        """Settle every payee's postings due on or before ``as_of`` (default: today).
+
+        Idempotent: one batch per payee account and value date, whatever the
+        number of runs or workers.
+        """
+        ...
+
+    def batches(self, payee: str | None = None, *, limit: int = 100) -> list[SettlementBatch]:
+        """Batches, newest value date first (of ``payee`` only, when given)."""
+        ...
+
+    def batch(self, batch_id: str) -> SettlementBatch:
+        """One batch; :class:`SettlementNotFoundError` if there is none by that id."""
+        ...
