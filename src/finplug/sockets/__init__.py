@@ -12,6 +12,7 @@ socket                             what it carries
 :mod:`finplug.sockets.payments`    aggregated payments, channels, routing
 :mod:`finplug.sockets.risk`        risk decisions (default: approve)
 :mod:`finplug.sockets.fees`        fees on money movements (none: no fees)
+:mod:`finplug.sockets.settlement`  order splits and settlement runs (0.x)
 :mod:`finplug.sockets.billing`     reserved for the billing issue
 :mod:`finplug.sockets.reconciliation`  reserved for the reconciliation issue
 =================================  ======================================
