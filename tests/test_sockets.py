@@ -140,7 +140,7 @@ def test_a_plugin_outside_a_sockets_version_range_fails_to_load() -> None:
 
     record = check_plugin(Future)
     assert record.status == "failed"
-    assert "supports the payments socket '>=2,<3', but this finplug provides 1.1" in (
+    assert "supports the payments socket '>=2,<3', but this finplug provides 1.2" in (
         record.error or ""
     )
 

@@ -140,6 +140,7 @@ class SimConnector:
             fee_rate=channel.fee_rate,
             fee_fixed=channel.fee_fixed,
             enabled=channel.enabled,
+            payouts=channel.payouts,
         )
         self._lock = threading.Lock()
         self._entries: dict[str, JournalEntry] = {}
@@ -181,7 +182,7 @@ class SimConnector:
                     "reference_reused",
                     "this reference was used for a different operation, amount or authorization",
                 )
-        answer = self._answer(entry)
+        answer = self._answer(entry, lookup=False)
         if entry.outcome.kind.timeout or answer is None:
             raise ChannelTimeoutError(self.name, "timeout", "no answer in time")
         if isinstance(answer, ChannelError):
@@ -210,7 +211,7 @@ class SimConnector:
             released = self._all_released or request.reference in self._released
         if entry.outcome.kind is OutcomeKind.LOOKUP_TIMEOUT and not released:
             raise ChannelTimeoutError(self.name, "lookup_timeout", "the status query timed out")
-        return self._answer(entry)
+        return self._answer(entry, lookup=True)
 
     # ------------------------------------------------------------ for tests and demos
 
@@ -325,6 +326,17 @@ class SimConnector:
                 "channel_disabled",
                 "the channel is switched off",
             )
+        payout = request.operation is _OP.PAYOUT
+        if payout and not (
+            self._info.payouts and request.amount.currency.code in self._info.currencies
+        ):
+            return JournalEntry(
+                request,
+                Outcome(OutcomeKind.UNAVAILABLE),
+                channel_reference,
+                "not_supported",
+                "this channel makes no payouts in that currency",
+            )
         if request.operation in _STARTS_AUTHORIZATION and not self._info.accepts(
             request.amount, request.method
         ):
@@ -365,8 +377,12 @@ class SimConnector:
             return JournalEntry(request, outcome, reference, "timeout", "no answer in time")
         return JournalEntry(request, outcome, reference, "approved")
 
-    def _answer(self, entry: JournalEntry) -> ChannelResult | ChannelError | None:
+    def _answer(self, entry: JournalEntry, *, lookup: bool) -> ChannelResult | ChannelError | None:
         kind = entry.outcome.kind
+        if kind is OutcomeKind.RETURNED and lookup:
+            return ChannelResult(
+                entry.channel_reference, "returned", "the payee's bank sent it back"
+            )
         if kind.applied:
             return ChannelResult(entry.channel_reference)
         if kind is OutcomeKind.DECLINE:
@@ -411,6 +427,8 @@ class SimConnector:
         """Book the effect of a call the channel did (the rules already passed)."""
         request = entry.request
         operation = request.operation
+        if operation is _OP.PAYOUT:
+            return  # money out: nothing the channel keeps for later calls
         if operation in _STARTS_AUTHORIZATION:
             self._authorizations[entry.channel_reference] = _Authorization(
                 request.reference, request.amount, sale=operation is _OP.SALE

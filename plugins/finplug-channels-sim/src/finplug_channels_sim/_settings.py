@@ -51,6 +51,8 @@ class OutcomeKind(enum.StrEnum):
     """Times out and never did it: ``lookup`` answers ``None``."""
     LOOKUP_TIMEOUT = "lookup_timeout"
     """Times out, did it, and ``lookup`` times out too until released."""
+    RETURNED = "returned"
+    """A payout paid, then sent back by the payee's bank: ``lookup`` says ``returned``."""
 
     @property
     def timeout(self) -> bool:
@@ -66,7 +68,14 @@ class OutcomeKind(enum.StrEnum):
 _TIMEOUTS = frozenset(
     {OutcomeKind.TIMEOUT_APPLIED, OutcomeKind.TIMEOUT_LOST, OutcomeKind.LOOKUP_TIMEOUT}
 )
-_APPLIED = frozenset({OutcomeKind.APPROVE, OutcomeKind.TIMEOUT_APPLIED, OutcomeKind.LOOKUP_TIMEOUT})
+_APPLIED = frozenset(
+    {
+        OutcomeKind.APPROVE,
+        OutcomeKind.TIMEOUT_APPLIED,
+        OutcomeKind.LOOKUP_TIMEOUT,
+        OutcomeKind.RETURNED,
+    }
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,7 +98,7 @@ class Outcome:
         except ValueError:
             raise ValueError(
                 "unknown outcome: expected approve, decline:<code>, unavailable,"
-                " timeout_applied, timeout_lost or lookup_timeout"
+                " timeout_applied, timeout_lost, lookup_timeout or returned"
             ) from None
         if kind is OutcomeKind.DECLINE:
             if not _CODE.match(code):
@@ -179,6 +188,9 @@ class SimChannel(BaseModel):
     fee_rate: Rate = Decimal(0)
     fee_fixed: Amount = Decimal(0)
     enabled: bool = True
+    payouts: bool = Field(
+        default=False, description="Whether it pays out (settlement payouts), in its currencies."
+    )
     latency_ms: int = Field(default=0, ge=0, description="Sleep this long in every call.")
     failure_rate: Rate = Field(
         default=Decimal(0), description="Chance of a retriable `channel_unavailable` error."

@@ -16,6 +16,7 @@ from typing import Any, Final, NoReturn
 from finplug import HookCallError, Leg, Money, PluginContext, hook_implementations
 from finplug.sockets.fees import Fee, FeeContext, fee_hooks
 from finplug.sockets.payments import (
+    CLEARING_ACCOUNT_PREFIX,
     MERCHANT_ACCOUNT_PREFIX,
     BookingKind,
     ChannelOperation,
@@ -54,7 +55,7 @@ _MAX_ACCOUNT_CODE: Final = 128
 #: The longest channel name: the attempts' and payments' ``channel`` columns hold 64.
 _MAX_CHANNEL: Final = 64
 #: What each channel owes the platform (asset).
-CLEARING: Final = "payments:clearing:"
+CLEARING: Final = CLEARING_ACCOUNT_PREFIX
 #: What the platform owes each merchant (liability): the socket's convention.
 MERCHANT: Final = MERCHANT_ACCOUNT_PREFIX
 #: Each customer's wallet (liability).

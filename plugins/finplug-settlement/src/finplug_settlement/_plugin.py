@@ -14,7 +14,10 @@ from typing import Final
 
 from finplug import Event, Plugin, PluginMeta, UnitOfWork, hookimpl
 from finplug.hookspecs import ComponentRegistrar, JobRegistrar
-from finplug.sockets.payments import PAYMENTS, PaymentBooking
+from finplug.sockets.payments import PAYMENTS, ChannelConnector, PaymentBooking
+from finplug.sockets.payments.hookspecs import payments_hooks
+from finplug.sockets.risk import RISK, RiskContext, RiskDecision
+from finplug_settlement._payouts import Payouts
 from finplug_settlement._runs import Runs
 from finplug_settlement._service import Settlement
 from finplug_settlement._settings import SettlementSettings
@@ -52,10 +55,26 @@ class SettlementPlugin(Plugin[SettlementSettings]):
         """The tenant's split rules applied to bookings."""
         self.runs = Runs(self.settings, self.context.unit_of_work, self.context.clock)
         """The tenant's settlement runs."""
+        self.payouts = Payouts(
+            self.settings,
+            self.context.unit_of_work,
+            self._connectors,
+            self._assess,
+            self.context.clock,
+        )
+        """The tenant's payouts."""
         self.service = Settlement(
-            self.context.storage.begin, self.splits, self.runs, self.context.clock
+            self.context.storage.begin, self.splits, self.runs, self.payouts, self.context.clock
         )
         """The tenant's ``settlement`` component."""
+
+    def _connectors(self) -> list[ChannelConnector]:
+        """The tenant's channels, as the channel plugins register them for payments."""
+        batches = payments_hooks.of(self.context.hooks).finplug_register_channels()
+        return [connector for batch in batches for connector in batch]
+
+    def _assess(self, context: RiskContext) -> RiskDecision:
+        return self.context.component(RISK).assess(context)
 
     @hookimpl
     def finplug_register_components(self, register: ComponentRegistrar) -> None:
@@ -69,11 +88,25 @@ class SettlementPlugin(Plugin[SettlementSettings]):
 
     @hookimpl
     def finplug_register_jobs(self, register: JobRegistrar) -> None:
-        """``settlement.run``: settle what is due today, hourly (a re-run makes nothing new)."""
+        """Register ``settlement.run`` (hourly) and ``settlement.payouts`` (every ten minutes).
+
+        The run settles what is due today and pays the new batches out (a
+        re-run makes nothing new); the other is the payout janitor.
+        """
         register("settlement.run", self._run, every=timedelta(hours=1))
+        register("settlement.payouts", self._janitor, every=timedelta(minutes=10))
+
+    def _janitor(self) -> str:
+        report = self.service.resolve_payouts()
+        return (
+            f"{len(report.paid)} paid, {len(report.failed)} failed,"
+            f" {len(report.returned)} returned, {len(report.still_unknown)} still unknown"
+        )
 
     def _run(self) -> str:
         report = self.service.run()
+        for batch_id in report.created:
+            self.service.pay(batch_id)
         parts = [f"{len(report.created)} batch(es) made", f"{len(report.existing)} existing"]
         parts.append(f"{len(report.carried)} carried")
         if report.failed:

@@ -20,6 +20,7 @@ __all__ = [
     "batches",
     "cursors",
     "metadata",
+    "payouts",
     "refund_splits",
     "reserves",
     "splits",
@@ -111,4 +112,22 @@ reserves = Table(
     Column("release_on", Date, nullable=False),
     Column("released_in", String(200), nullable=True),
     Index("ix_settlement_reserves_due", "account", "release_on"),
+)
+
+#: One payout per batch (its id is the batch's), and where it stands.
+payouts = Table(
+    "settlement_payouts",
+    metadata,
+    Column("id", String(200), primary_key=True),
+    Column("account", String(128), nullable=False),
+    Column("payee", String(128), nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("amount", BigInteger, nullable=False),
+    Column("channel", String(64), nullable=False),
+    Column("status", String(12), nullable=False),
+    Column("failure_code", String(64), nullable=False),
+    Column("attempts", BigInteger, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Index("ix_settlement_payouts_status", "status", "updated_at"),
 )

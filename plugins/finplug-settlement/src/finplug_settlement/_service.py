@@ -1,4 +1,4 @@
-"""The ``settlement`` component: splits, settlement runs and batches (payouts follow)."""
+"""The ``settlement`` component: splits, settlement runs, batches and payouts."""
 
 from __future__ import annotations
 
@@ -8,7 +8,15 @@ from datetime import date, datetime
 
 from sqlalchemy import Connection
 
-from finplug.sockets.settlement import RunReport, SettlementBatch, SettlementError, Split
+from finplug.sockets.settlement import (
+    Payout,
+    PayoutReport,
+    RunReport,
+    SettlementBatch,
+    SettlementError,
+    Split,
+)
+from finplug_settlement._payouts import Payouts
 from finplug_settlement._runs import Runs
 from finplug_settlement._splits import Splits
 
@@ -26,11 +34,13 @@ class Settlement:
         begin: Callable[[], AbstractContextManager[Connection]],
         splits: Splits,
         runs: Runs,
+        payouts: Payouts,
         clock: Callable[[], datetime],
     ) -> None:
         self._begin = begin
         self._splits = splits
         self._runs = runs
+        self._payouts = payouts
         self._clock = clock
 
     def split_of(self, payment_id: str) -> Split | None:
@@ -65,3 +75,15 @@ class Settlement:
         """One batch; :class:`~finplug.sockets.settlement.SettlementNotFoundError` if none."""
         with self._begin() as conn:
             return self._runs.batch(conn, batch_id)
+
+    def pay(self, batch_id: str) -> Payout:
+        """Pay a batch out once; asking again returns the same payout."""
+        return self._payouts.pay(batch_id)
+
+    def payout(self, batch_id: str) -> Payout | None:
+        """A batch's payout (``None``: not asked for yet)."""
+        return self._payouts.find(batch_id)
+
+    def resolve_payouts(self) -> PayoutReport:
+        """The janitor: settle payouts sent or unknown, and find paid ones sent back."""
+        return self._payouts.resolve()

@@ -17,6 +17,8 @@
       calendar_country: null               # default: the settlement currency's country
       minimum_payout: {EUR: "10.00"}
       reserve: {rate: "0.05", days: 30}
+      payout_channel: null                 # default: the first channel paying out the currency
+      return_window_days: 10               # the janitor asks about returns this long
 
 Money and rates are written as strings (``"10"``, ``"2.00"``, ``"0.05"``):
 a YAML float is refused, so no amount ever passes through binary floating
@@ -154,6 +156,13 @@ class SettlementSettings(BaseModel):
         default_factory=dict, description="Currency -> the smallest amount paid out."
     )
     reserve: ReserveSettings | None = None
+    payout_channel: str | None = Field(
+        default=None,
+        description="The channel paying out (default: the first that pays out in the currency).",
+    )
+    return_window_days: int = Field(
+        default=10, ge=0, le=90, description="How long the janitor asks whether a payout came back."
+    )
 
     @model_validator(mode="after")
     def _rules_exist(self) -> SettlementSettings:

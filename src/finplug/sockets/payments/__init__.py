@@ -25,9 +25,11 @@ from typing import Final
 from finplug import Socket
 from finplug.sockets.payments._api import PaymentsAPI
 from finplug.sockets.payments._bookings import (
+    CLEARING_ACCOUNT_PREFIX,
     MERCHANT_ACCOUNT_PREFIX,
     BookingKind,
     PaymentBooking,
+    clearing_account,
     merchant_account,
 )
 from finplug.sockets.payments._channels import (
@@ -66,6 +68,7 @@ from finplug.sockets.payments._values import (
 from finplug.sockets.payments.hookspecs import PaymentsHooks, payments_hooks
 
 __all__ = [
+    "CLEARING_ACCOUNT_PREFIX",
     "MERCHANT_ACCOUNT_PREFIX",
     "PAYMENTS",
     "PAYMENT_TRANSITIONS",
@@ -103,12 +106,13 @@ __all__ = [
     "PaymentsHooks",
     "RouteRequest",
     "RoutingStrategy",
+    "clearing_account",
     "merchant_account",
     "payments_hooks",
 ]
 
 #: The payments socket's version; plugins declare the range they support.
-VERSION: Final = "1.1"
+VERSION: Final = "1.2"
 
 #: The payments socket: the ``payments`` component and its hooks; no default provider.
 SOCKET: Final = Socket[PaymentsAPI](

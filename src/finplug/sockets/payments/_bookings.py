@@ -17,7 +17,27 @@ from types import MappingProxyType
 
 from finplug import Money
 
-__all__ = ["MERCHANT_ACCOUNT_PREFIX", "BookingKind", "PaymentBooking", "merchant_account"]
+__all__ = [
+    "CLEARING_ACCOUNT_PREFIX",
+    "MERCHANT_ACCOUNT_PREFIX",
+    "BookingKind",
+    "PaymentBooking",
+    "clearing_account",
+    "merchant_account",
+]
+
+#: The prefix of the ledger account of what each channel holds for the platform.
+CLEARING_ACCOUNT_PREFIX = "payments:clearing:"
+
+
+def clearing_account(channel: str, currency_code: str) -> str:
+    """The ledger account of what ``channel`` holds for the platform in a currency (an asset).
+
+    ``payments:clearing:<channel>:<currency>``: payments debits it with what
+    the channel captured, settlement credits it with what the channel paid out.
+    """
+    return f"{CLEARING_ACCOUNT_PREFIX}{channel}:{currency_code}"
+
 
 #: The prefix of the ledger account where payments books what each merchant is owed.
 MERCHANT_ACCOUNT_PREFIX = "payments:merchant:"

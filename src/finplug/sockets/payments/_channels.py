@@ -54,6 +54,8 @@ class ChannelOperation(enum.StrEnum):
     """Pay back (part of) a captured amount."""
     SALE = "sale"
     """Authorize and capture in one call (top-ups)."""
+    PAYOUT = "payout"
+    """Pay money out to a payee (settlement); only channels with ``info.payouts``."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,6 +83,8 @@ class ChannelInfo:
     """Its fixed cost per call, in the payment's major units."""
     enabled: bool = True
     """``False`` takes it out of routing without removing it."""
+    payouts: bool = False
+    """Whether it pays money out (:attr:`ChannelOperation.PAYOUT`), for settlement."""
 
     def accepts(self, amount: Money, method: PaymentMethod) -> bool:
         """Whether this channel may be asked to take ``amount`` by ``method`` at all."""
@@ -188,6 +192,12 @@ class ChannelConnector(Protocol):
     ``None`` if the channel never received it. It may itself raise
     :class:`ChannelTimeoutError` when the channel still does not answer.
     Both must be idempotent by ``reference``: the same reference twice has one effect.
+
+    Payouts (:attr:`ChannelOperation.PAYOUT`, for a channel whose
+    ``info.payouts`` is true): ``execute`` pays ``amount`` to the payee
+    (``merchant_id``; bank details in ``attributes``). A payout the bank sent
+    back after paying it is reported by ``lookup`` as a result whose ``code``
+    is ``"returned"``.
     """
 
     @property

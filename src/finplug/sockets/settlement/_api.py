@@ -5,7 +5,13 @@ from __future__ import annotations
 from datetime import date
 from typing import Protocol, runtime_checkable
 
-from finplug.sockets.settlement._values import RunReport, SettlementBatch, Split
+from finplug.sockets.settlement._values import (
+    Payout,
+    PayoutReport,
+    RunReport,
+    SettlementBatch,
+    Split,
+)
 
 __all__ = ["SettlementAPI"]
 
@@ -41,4 +47,20 @@ class SettlementAPI(Protocol):
 
     def batch(self, batch_id: str) -> SettlementBatch:
         """One batch; :class:`SettlementNotFoundError` if there is none by that id."""
+        ...
+
+    def pay(self, batch_id: str) -> Payout:
+        """Pay a batch out through a payout channel, once: a second call returns the payout.
+
+        Risk is asked first (operation ``settlement.payout``); anything but
+        approve fails the payout and puts the amount back on the payable.
+        """
+        ...
+
+    def payout(self, batch_id: str) -> Payout | None:
+        """A batch's payout (``None``: not asked for yet)."""
+        ...
+
+    def resolve_payouts(self) -> PayoutReport:
+        """The janitor: ask the channels about payouts sent or unknown, and recently paid ones."""
         ...

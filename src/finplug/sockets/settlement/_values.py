@@ -11,6 +11,9 @@ from finplug import FinplugError, Money
 __all__ = [
     "BatchStatus",
     "PartyRole",
+    "Payout",
+    "PayoutReport",
+    "PayoutStatus",
     "RunReport",
     "SettlementBatch",
     "SettlementError",
@@ -82,6 +85,12 @@ class BatchStatus(enum.StrEnum):
 
     SETTLED = "settled"
     """Netted and moved from the payee's payable to payouts in transit."""
+    PAID = "paid"
+    """Its payout was paid."""
+    FAILED = "failed"
+    """Its payout failed (or risk stopped it): the net is back on the payee's payable."""
+    RETURNED = "returned"
+    """Its payout was paid, then sent back: the net is back on the payee's payable."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,3 +150,54 @@ class RunReport:
     the next run, which nets them again with what came in since."""
     failed: tuple[tuple[str, str], ...] = ()
     """(payee account, error) for accounts the run could not settle; the others went on."""
+
+
+class PayoutStatus(enum.StrEnum):
+    """Where a payout stands: pending → sent → paid, failed or unknown; paid → returned."""
+
+    SENT = "sent"
+    """Handed to the channel (or about to be): its answer is awaited."""
+    UNKNOWN = "unknown"
+    """The channel did not answer in time: the janitor asks it."""
+    PAID = "paid"
+    """The channel paid it; the money left the platform's account at the channel."""
+    FAILED = "failed"
+    """Refused (by the channel, or by risk): the amount is back on the payee's payable."""
+    RETURNED = "returned"
+    """Paid, then sent back by the payee's bank: the amount is back on the payee's payable."""
+
+
+@dataclass(frozen=True, slots=True)
+class Payout:
+    """The one payout of a settlement batch (its id is the batch's)."""
+
+    id: str
+    """The batch's id; the channel call's reference is ``payout:<id>``."""
+    payee: str
+    """Who is paid."""
+    amount: Money
+    """The batch's net."""
+    channel: str
+    """The channel paying it out (empty when risk stopped it first)."""
+    status: PayoutStatus
+    """Where it stands."""
+    failure_code: str
+    """Why it failed or came back (the channel's code, or ``risk_<verdict>``); else empty."""
+    attempts: int
+    """How many times the channel was asked to pay it (always the same reference)."""
+    updated_at: datetime
+    """When its status last changed (UTC)."""
+
+
+@dataclass(frozen=True, slots=True)
+class PayoutReport:
+    """What one janitor run did with payouts whose outcome was open."""
+
+    paid: tuple[str, ...] = ()
+    """Payouts now known paid."""
+    failed: tuple[str, ...] = ()
+    """Payouts now known failed (their amounts back on the payables)."""
+    returned: tuple[str, ...] = ()
+    """Paid payouts the channel now reports sent back."""
+    still_unknown: tuple[str, ...] = ()
+    """Payouts whose channel still does not answer; a later run asks again."""
