@@ -64,7 +64,12 @@ class SettlementPlugin(Plugin[SettlementSettings]):
         )
         """The tenant's payouts."""
         self.service = Settlement(
-            self.context.storage.begin, self.splits, self.runs, self.payouts, self.context.clock
+            self.context.storage.begin,
+            self.splits,
+            self.runs,
+            self.payouts,
+            self.context.clock,
+            self.context.unit_of_work,
         )
         """The tenant's ``settlement`` component."""
 

@@ -8,6 +8,7 @@ from datetime import date, datetime
 
 from sqlalchemy import Connection
 
+from finplug import UnitOfWork
 from finplug.sockets.settlement import (
     Payout,
     PayoutReport,
@@ -19,6 +20,7 @@ from finplug.sockets.settlement import (
 from finplug_settlement._payouts import Payouts
 from finplug_settlement._runs import Runs
 from finplug_settlement._splits import Splits
+from finplug_settlement._statements import render, statement_lines
 
 __all__ = ["Settlement"]
 
@@ -36,7 +38,9 @@ class Settlement:
         runs: Runs,
         payouts: Payouts,
         clock: Callable[[], datetime],
+        unit_of_work: Callable[[], UnitOfWork],
     ) -> None:
+        self._uow = unit_of_work
         self._begin = begin
         self._splits = splits
         self._runs = runs
@@ -87,3 +91,16 @@ class Settlement:
     def resolve_payouts(self) -> PayoutReport:
         """The janitor: settle payouts sent or unknown, and find paid ones sent back."""
         return self._payouts.resolve()
+
+    def statement(self, batch_id: str, fmt: str = "json") -> str:
+        """A batch's statement, ``json`` or ``csv``, read back from the ledger.
+
+        One line per posting the batch settles (entry, time, kind, key,
+        description, amount) and the totals recomputed from them; raises
+        :class:`~finplug.sockets.settlement.SettlementError` if the ledger's
+        lines do not net to the batch's net.
+        """
+        with self._uow() as uow:
+            batch = self._runs.batch(uow.conn, batch_id)
+            lines = statement_lines(uow, batch)
+        return render(batch, lines, self._payouts.find(batch_id), fmt)

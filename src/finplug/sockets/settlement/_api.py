@@ -64,3 +64,7 @@ class SettlementAPI(Protocol):
     def resolve_payouts(self) -> PayoutReport:
         """The janitor: ask the channels about payouts sent or unknown, and recently paid ones."""
         ...
+
+    def statement(self, batch_id: str, fmt: str = "json") -> str:
+        """A batch's statement (``json`` or ``csv``), reproduced from the ledger."""
+        ...
