@@ -95,14 +95,15 @@ def test_demo_shows_each_tenant_plugboard() -> None:
         env={**os.environ, "COLUMNS": "240"},  # wide tables: one line per row
     )
     out = result.stdout
-    for tenant in ("acme", "globex", "initech", "umbrella"):
+    for tenant in ("acme", "globex", "hooli", "initech", "umbrella"):
         assert f"tenant {tenant}" in out
     for verdict in ("decline", "review", "approve"):
         assert verdict in out
     assert "no risk plugin" in out  # globex runs without a risk component
     assert "acquiring" in out
     # Payments over each tenant's own channels and routing.
-    assert out.count("payment story") == 3  # acme, globex and umbrella; initech has no payments
+    # acme, globex, hooli and umbrella; initech has no payments
+    assert out.count("payment story") == 4
     for seen in (
         "card-eu: authorize failed (channel_unavailable), card-backup: authorize succeeded",
         "card-y: authorize failed (channel_unavailable), card-x: authorize succeeded",
@@ -117,6 +118,9 @@ def test_demo_shows_each_tenant_plugboard() -> None:
         "card_velocity",
         "backtest of version 2",
     ):
+        assert seen in out, seen
+    # hooli's marketplace: a split, T+1 on Germany's calendar, a refused payout paid next day.
+    for seen in ("marketplace order split", "courier-7", "failed (account_closed)", "next day"):
         assert seen in out, seen
     # umbrella's rules go live before its payments run: the decision table holds the big ticket.
     lines = out.splitlines()
@@ -271,7 +275,7 @@ def test_demo_runs_from_any_folder(tmp_path: Path) -> None:
         check=False,
     )
     assert result.returncode == 0, result.stderr
-    assert result.stdout.count("payment story") == 3
+    assert result.stdout.count("payment story") == 4
     assert (tmp_path / "finplug-data" / "demo").is_dir()
 
 
@@ -287,7 +291,7 @@ def test_demo_runs_on_postgresql(tmp_path: Path) -> None:
     ids = []
     for config in EXAMPLES.iterdir():
         body = config.read_text()
-        for name in ("acme", "globex", "initech", "umbrella"):
+        for name in ("acme", "globex", "hooli", "initech", "umbrella"):
             body = body.replace(f"tenant: {name}\n", f"tenant: {name}_{suffix}\n")
             body = body.replace(f'tenant = "{name}"', f'tenant = "{name}_{suffix}"')
         (folder / config.name).write_text(body)
@@ -295,7 +299,7 @@ def test_demo_runs_on_postgresql(tmp_path: Path) -> None:
     try:
         result = CliRunner().invoke(app, ["demo", "--tenants", str(folder), "--database-url", url])
         assert result.exit_code == 0, result.output
-        assert result.output.count("payment story") == 3
+        assert result.output.count("payment story") == 4
         assert "hash chain and balances verified" in result.output
     finally:
         with Platform.discover(database_url=url) as platform:

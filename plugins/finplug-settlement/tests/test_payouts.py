@@ -204,3 +204,27 @@ def test_without_a_payout_channel_nothing_is_written(finplug_tenant: FinplugTena
     with pytest.raises(SettlementError, match="pays out EUR"):
         tenant.component(SETTLEMENT).pay(batch_id)
     assert tenant.component(SETTLEMENT).payout(batch_id) is None
+
+
+def test_money_put_back_by_a_failed_payout_is_not_reserved_twice(
+    finplug_tenant: FinplugTenant,
+) -> None:
+    settings = copy.deepcopy(SETTINGS)
+    settings["settlement"]["reserve"] = {"rate": "0.1", "days": 30}
+    tenant = finplug_tenant(PLUGINS, settings, clock=lambda: MONDAY)
+    tenant.component(PAYMENTS).authorize(
+        "k1", amount=Money("22.22", EUR), merchant_id="m1", method="card", capture=True
+    )
+    settlement = tenant.component(SETTLEMENT)
+    [first] = settlement.run(TUESDAY).created
+    batch = settlement.batch(first)
+    assert (batch.reserve_held, batch.net) == (Money("2.22", EUR), Money("20.00", EUR))
+    assert settlement.pay(first).status is PayoutStatus.FAILED  # the 20.00 script
+    [again] = settlement.run(date(2025, 10, 8)).created
+    retry = settlement.batch(again)
+    # Only the 20.00 put back is due: it was reserved on already.
+    assert (retry.movements, retry.reserve_held, retry.net) == (
+        Money("20.00", EUR),
+        Money("0.00", EUR),
+        Money("20.00", EUR),
+    )

@@ -120,6 +120,13 @@ class SettlementPlugin(Plugin[SettlementSettings]):
             )
         return ", ".join(parts)
 
+    @hookimpl(trylast=True)  # after the other stories: it makes payments of its own
+    def finplug_demo_story(self) -> list[object] | None:
+        """``finplug demo``: an order split three ways, a refund, T+1 runs, a failed payout."""
+        from finplug_settlement._demo import play_story
+
+        return play_story(self.context.component(PAYMENTS), self.service, self.runs)
+
     @hookimpl
     def finplug_on_event(self, event: Event) -> None:
         """Do a booking's split again from the payment when the first try failed (once)."""

@@ -11,9 +11,10 @@ so one account that fails never stops the others:
    whose value date (the schedule and the currency's business-day calendar
    applied to when they were posted) is on or before ``D`` are due;
 3. reserves held earlier and due for release by ``D`` come back to the
-   payable; a rolling reserve (``reserve.rate`` of the batch's movements
-   when they are positive, rounded down to the minor unit, so never more
-   than the rate) is held back for ``reserve.days`` calendar days;
+   payable; a rolling reserve (``reserve.rate`` of the batch's new money:
+   its movements less payouts that failed or came back, which were reserved
+   on already; when positive, rounded down to the minor unit) is held back
+   for ``reserve.days`` calendar days;
 4. ``net = movements + released - held``. A net that is not positive, or
    below the currency's ``minimum_payout``, is carried: nothing is written,
    and the next run nets those postings again with what came in since;
@@ -76,6 +77,7 @@ class _Due:
 
     movements: list[tuple[int, int]]  # (seq, amount) of due postings
     carried_in: int  # the part of the movements due before the run's day
+    reservable: int  # the movements less payouts put back (reserved on already)
     through: int  # every posting up to this seq is settled once the batch is
     all_due: bool  # no posting read was left for a later day
 
@@ -179,8 +181,8 @@ class Runs:
                 return "idle"  # nothing due: nothing written, nothing to report
             movements = sum(amount for _seq, amount in due.movements)
             held = 0
-            if self._settings.reserve is not None and movements > 0:
-                share = Decimal(movements) * self._settings.reserve.rate
+            if self._settings.reserve is not None and due.reservable > 0:
+                share = Decimal(due.reservable) * self._settings.reserve.rate
                 held = int(share.to_integral_value(rounding=ROUND_FLOOR))
             net = movements + sum(amount for _seq, amount in released) - held
             minimum = self._settings.minimum_payout.get(code)
@@ -248,7 +250,7 @@ class Runs:
             )
         }
         movements: list[tuple[int, int]] = []
-        carried = 0
+        carried = reservable = 0
         through = after
         contiguous = True
         cursor = after
@@ -267,11 +269,13 @@ class Runs:
                     movements.append((seq, amount))
                     if due_on < day:
                         carried += amount
+                    if not posting.key.startswith("settlement:payout:"):
+                        reservable += amount
                     through = seq if contiguous else through
                 else:
                     contiguous = False
             cursor = page[-1].seq  # pages hold whole entries: go on until one is empty
-        return _Due(movements, carried, through, contiguous)
+        return _Due(movements, carried, reservable, through, contiguous)
 
     # -- reserves -----------------------------------------------------------
 
