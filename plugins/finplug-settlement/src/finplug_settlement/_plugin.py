@@ -17,6 +17,7 @@ from finplug.hookspecs import ComponentRegistrar, JobRegistrar
 from finplug.sockets.payments import PAYMENTS, ChannelConnector, PaymentBooking
 from finplug.sockets.payments.hookspecs import payments_hooks
 from finplug.sockets.risk import RISK, RiskContext, RiskDecision
+from finplug_settlement._adjustments import Adjustments
 from finplug_settlement._payouts import Payouts
 from finplug_settlement._runs import Runs
 from finplug_settlement._service import Settlement
@@ -70,6 +71,8 @@ class SettlementPlugin(Plugin[SettlementSettings]):
             self.payouts,
             self.context.clock,
             self.context.unit_of_work,
+            Adjustments(self.splits, self.context.unit_of_work, self.context.clock),
+            lambda payment_id: self.context.component(PAYMENTS).get(payment_id),
         )
         """The tenant's ``settlement`` component."""
 

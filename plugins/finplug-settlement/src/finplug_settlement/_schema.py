@@ -18,6 +18,7 @@ from sqlalchemy import (
 __all__ = [
     "batch_entries",
     "batches",
+    "chargebacks",
     "cursors",
     "metadata",
     "payouts",
@@ -130,4 +131,17 @@ payouts = Table(
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
     Index("ix_settlement_payouts_status", "status", "updated_at"),
+)
+
+#: Chargebacks booked, by the caller's key: what each payment lost to them.
+chargebacks = Table(
+    "settlement_chargebacks",
+    metadata,
+    Column("key", String(120), primary_key=True),
+    Column("payment_id", String(40), nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("amount", BigInteger, nullable=False),
+    Column("entry_seq", BigInteger, nullable=False),
+    Column("at", DateTime(timezone=True), nullable=False),
+    Index("ix_settlement_chargebacks_payment", "payment_id"),
 )

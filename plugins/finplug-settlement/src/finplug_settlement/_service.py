@@ -8,7 +8,8 @@ from datetime import date, datetime
 
 from sqlalchemy import Connection
 
-from finplug import UnitOfWork
+from finplug import Money, UnitOfWork
+from finplug.sockets.payments import Payment
 from finplug.sockets.settlement import (
     Payout,
     PayoutReport,
@@ -17,6 +18,7 @@ from finplug.sockets.settlement import (
     SettlementError,
     Split,
 )
+from finplug_settlement._adjustments import Adjustments
 from finplug_settlement._payouts import Payouts
 from finplug_settlement._runs import Runs
 from finplug_settlement._splits import Splits
@@ -39,8 +41,12 @@ class Settlement:
         payouts: Payouts,
         clock: Callable[[], datetime],
         unit_of_work: Callable[[], UnitOfWork],
+        adjustments: Adjustments,
+        payment: Callable[[str], Payment],
     ) -> None:
         self._uow = unit_of_work
+        self._adjustments = adjustments
+        self._payment = payment
         self._begin = begin
         self._splits = splits
         self._runs = runs
@@ -104,3 +110,22 @@ class Settlement:
             batch = self._runs.batch(uow.conn, batch_id)
             lines = statement_lines(uow, batch)
         return render(batch, lines, self._payouts.find(batch_id), fmt)
+
+    def chargeback(self, key: str, payment_id: str, amount: Money) -> int:
+        """Book a chargeback on a captured payment, split back like a refund; the entry's seq.
+
+        The merchant's payable is debited and the channel's clearing account
+        credited; the payment's parties give back their shares pro rata.
+        The same ``key`` again books nothing new.
+        """
+        return self._adjustments.chargeback(key, self._payment(payment_id), amount)
+
+    def adjust(
+        self, key: str, payee: str, amount: Money, reason: str, *, party: bool = False
+    ) -> int:
+        """Book an adjustment on a payee's payable (positive: owed to it); the entry's seq.
+
+        ``party`` names a partner's or sub-merchant's payable instead of a
+        merchant's. The next settlement run nets it in.
+        """
+        return self._adjustments.adjust(key, payee, amount, reason, party=party)

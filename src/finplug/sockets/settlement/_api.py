@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Protocol, runtime_checkable
 
+from finplug import Money
 from finplug.sockets.settlement._values import (
     Payout,
     PayoutReport,
@@ -67,4 +68,14 @@ class SettlementAPI(Protocol):
 
     def statement(self, batch_id: str, fmt: str = "json") -> str:
         """A batch's statement (``json`` or ``csv``), reproduced from the ledger."""
+        ...
+
+    def chargeback(self, key: str, payment_id: str, amount: Money) -> int:
+        """Book a chargeback on a captured payment, split back like a refund; the entry's seq."""
+        ...
+
+    def adjust(
+        self, key: str, payee: str, amount: Money, reason: str, *, party: bool = False
+    ) -> int:
+        """Book an adjustment on a payee's payable (positive: owed to it); the entry's seq."""
         ...
