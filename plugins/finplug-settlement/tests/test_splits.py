@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import json
 from typing import Any
 
 import pytest
@@ -253,3 +254,38 @@ def test_parts_always_add_up_and_no_party_gives_back_more_than_it_got(
         for part in split.parts:
             assert Money.zero(EUR) <= part.refunded <= part.amount
         assert tenant.ledger.verify().ok
+
+
+def test_a_payment_may_carry_its_own_split_when_the_tenant_accepts_it(
+    finplug_tenant: FinplugTenant, caplog: pytest.LogCaptureFixture
+) -> None:
+    instructions = json.dumps(
+        {
+            "shares": [
+                {"party": "seller-1", "role": "sub_merchant", "percent": "60"},
+                {"party": "seller-2", "role": "sub_merchant", "percent": "30"},
+                {"party": "m", "role": "merchant", "remainder": True},
+            ]
+        }
+    )
+    settings = copy.deepcopy(SETTINGS)
+    settings["settlement"]["allow_payment_splits"] = True
+    tenant = finplug_tenant(PLUGINS, settings)
+    paid = _capture(tenant, "k1", "50.00", attributes={"split": instructions})
+    split = tenant.component(SETTLEMENT).split_of(paid.id)
+    assert split is not None
+    assert split.rule == "(payment)"
+    assert [(p.party, p.amount) for p in split.parts] == [
+        ("seller-1", Money("30.00", EUR)),
+        ("seller-2", Money("15.00", EUR)),
+        ("m", Money("5.00", EUR)),
+    ]
+    # Bad instructions: the capture stands whole, and the log says where.
+    bad = _capture(tenant, "k2", "5.00", attributes={"split": '{"shares": [{"party": "x"}]}'})
+    assert tenant.component(SETTLEMENT).split_of(bad.id) is None
+    assert "split instructions: shares.0" in caplog.text
+    # A tenant that does not accept them keeps the capture whole too.
+    strict = finplug_tenant(PLUGINS, SETTINGS)
+    kept = _capture(strict, "k1", "50.00", attributes={"split": instructions})
+    assert strict.component(SETTLEMENT).split_of(kept.id) is None
+    assert "allow_payment_splits: false" in caplog.text

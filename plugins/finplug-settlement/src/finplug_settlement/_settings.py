@@ -22,7 +22,11 @@
 
 Money and rates are written as strings (``"10"``, ``"2.00"``, ``"0.05"``):
 a YAML float is refused, so no amount ever passes through binary floating
-point. A payment may name its rule in its attributes (``split_rule``).
+point. A payment may name its rule in its attributes (``split_rule``), or,
+where ``allow_payment_splits`` is true, carry its own instructions as JSON in
+its ``split`` attribute (Adyen's split instructions per payment), written as a
+rule is here; such a split is recorded under the rule name ``(payment)`` and
+its refunds come back proportionally.
 """
 
 from __future__ import annotations
@@ -156,6 +160,10 @@ class SettlementSettings(BaseModel):
         default_factory=dict, description="Currency -> the smallest amount paid out."
     )
     reserve: ReserveSettings | None = None
+    allow_payment_splits: bool = Field(
+        default=False,
+        description="Accept a payment's own split instructions (its `split` attribute, JSON).",
+    )
     payout_channel: str | None = Field(
         default=None,
         description="The channel paying out (default: the first that pays out in the currency).",

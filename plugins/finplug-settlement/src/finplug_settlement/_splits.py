@@ -20,13 +20,14 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any, Final
 
+from pydantic import ValidationError
 from sqlalchemy import Connection, select
 
 from finplug import FastSQL, Leg, Money, UnitOfWork, as_utc, currency
 from finplug.sockets.payments import BookingKind, Payment, PaymentBooking, merchant_account
 from finplug.sockets.settlement import PartyRole, SettlementError, Split, SplitPart
 from finplug_settlement._schema import refund_splits, splits
-from finplug_settlement._settings import SettlementSettings, ShareSettings
+from finplug_settlement._settings import RuleSettings, SettlementSettings, ShareSettings
 from finplug_settlement.allocation import (
     Allocation,
     Share,
@@ -51,6 +52,10 @@ COMMISSION: Final = "settlement:commission:"
 PAYEE: Final = "settlement:payee:"
 #: The attribute a payment names its own split rule with.
 RULE_ATTRIBUTE: Final = "split_rule"
+#: The attribute carrying a payment's own split instructions (JSON, as a rule in the settings).
+SPLIT_ATTRIBUTE: Final = "split"
+#: The rule name a split made from the payment's own instructions is recorded under.
+PAYMENT_RULE: Final = "(payment)"
 
 
 def party_account(role: PartyRole, party: str, merchant_id: str, currency_code: str) -> str:
@@ -73,6 +78,10 @@ def _share(spec: ShareSettings, code: str) -> Share:
         return Share(spec.party, percent=spec.percent)
     assert spec.fixed is not None
     return Share(spec.party, fixed_minor=Money(spec.fixed, code).minor_units)
+
+
+def _compile(rule: RuleSettings, code: str) -> SplitRule:
+    return SplitRule(tuple(_share(s, code) for s in rule.shares))
 
 
 def bookings_of(payment: Payment) -> list[PaymentBooking]:
@@ -136,9 +145,23 @@ class Splits:
         key = (name, code)
         found = self._rules.get(key)
         if found is None:
-            specs = self._settings.rules[name].shares
-            found = self._rules[key] = SplitRule(tuple(_share(s, code) for s in specs))
+            found = self._rules[key] = _compile(self._settings.rules[name], code)
         return found
+
+    def _inline(self, payment_id: str, text: str) -> RuleSettings:
+        """A payment's own split instructions, when the tenant accepts them."""
+        if not self._settings.allow_payment_splits:
+            raise SettlementError(
+                f"payment {payment_id} carries split instructions, which this tenant does not"
+                " accept (allow_payment_splits: false)"
+            )
+        try:
+            return RuleSettings.model_validate_json(text)
+        except ValidationError as exc:
+            problems = "; ".join(
+                f"{'.'.join(str(p) for p in e['loc']) or 'split'}: {e['msg']}" for e in exc.errors()
+            )
+            raise SettlementError(f"payment {payment_id}: split instructions: {problems}") from None
 
     # -- booking ------------------------------------------------------------
 
@@ -154,13 +177,19 @@ class Splits:
         fast = FastSQL.of(conn)
         if fast.select_one(conn, splits, {"payment_id": booking.payment_id}) is not None:
             return  # split already (this is the event's second offer)
-        name = self.rule_for(booking.merchant_id, booking.attributes)
-        if name is None:
-            return
-        rule = self._settings.rules[name]
         cur = booking.amount.currency.code
+        inline = booking.attributes.get(SPLIT_ATTRIBUTE)
+        if inline:
+            name, rule = PAYMENT_RULE, self._inline(booking.payment_id, inline)
+            compiled = _compile(rule, cur)
+        else:
+            named = self.rule_for(booking.merchant_id, booking.attributes)
+            if named is None:
+                return
+            name, rule = named, self._settings.rules[named]
+            compiled = self._compiled(named, cur)
         try:
-            parts = allocate(booking.amount.minor_units, self._compiled(name, cur))
+            parts = allocate(booking.amount.minor_units, compiled)
         except (SplitError, SplitRuleError) as exc:
             raise SettlementError(f"payment {booking.payment_id}: rule {name!r}: {exc}") from exc
         booked = [
