@@ -197,17 +197,21 @@ class FastSQL:
             cursor.execute(shape.sql, params)
             return int(cursor.rowcount)
 
+    def _insert_sql(self, conn: Connection, table: Table, names: Sequence[str]) -> str | None:
+        """``INSERT INTO t (names) VALUES (...)`` for the driver, ``None`` on the Core fallback."""
+        if not self._raw:
+            return None
+        cols = ", ".join(self._cols(conn, names))
+        marks = ", ".join([self._mark] * len(names))
+        return f"INSERT INTO {self._table(conn, table)} ({cols}) VALUES ({marks})"
+
     def insert(self, conn: Connection, table: Table, values: Mapping[str, Any]) -> None:
         """``INSERT`` one row (every column the table needs must be given)."""
         key = ("insert", table.name, *values)
         shape = self._shapes.get(key)
         if shape is None:
             names = tuple(values)
-            sql = None
-            if self._raw:
-                cols = ", ".join(self._cols(conn, names))
-                marks = ", ".join([self._mark] * len(names))
-                sql = f"INSERT INTO {self._table(conn, table)} ({cols}) VALUES ({marks})"
+            sql = self._insert_sql(conn, table, names)
             shape = self._shapes.setdefault(key, _Shape(sql, _bind(table, names, conn)))
         if shape.sql is None:
             conn.execute(insert(table), dict(values))
@@ -225,15 +229,10 @@ class FastSQL:
         shape = self._shapes.get(key)
         if shape is None:
             names = tuple(values)
-            sql = None
-            if self._raw:
-                cols = ", ".join(self._cols(conn, names))
-                marks = ", ".join([self._mark] * len(names))
+            sql = self._insert_sql(conn, table, names)
+            if sql is not None:
                 (returned,) = self._cols(conn, (column,))
-                sql = (
-                    f"INSERT INTO {self._table(conn, table)} ({cols}) VALUES ({marks})"
-                    f" RETURNING {returned}"
-                )
+                sql += f" RETURNING {returned}"
             shape = _Shape(
                 sql, _bind(table, names, conn), (column,), _results(table, (column,), conn)
             )

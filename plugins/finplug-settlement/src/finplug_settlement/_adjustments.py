@@ -26,13 +26,12 @@ from finplug import EntryKeyConflictError, FastSQL, Money, UnitOfWork
 from finplug.sockets.payments import (
     BookingKind,
     Payment,
-    PaymentBooking,
     clearing_account,
     merchant_account,
 )
 from finplug.sockets.settlement import SettlementError
 from finplug_settlement._schema import chargebacks
-from finplug_settlement._splits import PAYEE, Splits
+from finplug_settlement._splits import PAYEE, Splits, booking_of
 
 __all__ = ["ADJUSTMENTS", "Adjustments"]
 
@@ -103,21 +102,9 @@ class Adjustments:
                 )
             except EntryKeyConflictError as exc:
                 raise SettlementError(f"key {key!r} was used for another request") from exc
-            self._splits.book(
-                uow,
-                PaymentBooking(
-                    ref=f"{payment.id}:chargeback:{key}",
-                    kind=BookingKind.REFUND,
-                    payment_id=payment.id,
-                    merchant_id=payment.merchant_id,
-                    customer_id=payment.customer_id,
-                    amount=amount,
-                    fees=Money.zero(cur),
-                    account=merchant,
-                    at=self._clock(),
-                    attributes=payment.attributes,
-                ),
-            )
+            ref = f"{payment.id}:chargeback:{key}"
+            back = booking_of(payment, BookingKind.REFUND, ref, amount, at=self._clock())
+            self._splits.book(uow, back)
             fast.insert(
                 conn,
                 chargebacks,

@@ -42,6 +42,7 @@ __all__ = [
     "COMMISSION",
     "PAYEE",
     "Splits",
+    "booking_of",
     "bookings_of",
     "party_account",
 ]
@@ -84,42 +85,43 @@ def _compile(rule: RuleSettings, code: str) -> SplitRule:
     return SplitRule(tuple(_share(s, code) for s in rule.shares))
 
 
+def booking_of(
+    payment: Payment,
+    kind: BookingKind,
+    ref: str,
+    amount: Money,
+    *,
+    fees: Money | None = None,
+    at: datetime | None = None,
+) -> PaymentBooking:
+    """A movement of ``payment`` on its merchant's payable, as payments hands one over."""
+    cur = payment.amount.currency.code
+    return PaymentBooking(
+        ref=ref,
+        kind=kind,
+        payment_id=payment.id,
+        merchant_id=payment.merchant_id,
+        customer_id=payment.customer_id,
+        amount=amount,
+        fees=fees if fees is not None else Money.zero(cur),
+        account=merchant_account(payment.merchant_id, cur),
+        at=at if at is not None else payment.updated_at,
+        attributes=payment.attributes,
+    )
+
+
 def bookings_of(payment: Payment) -> list[PaymentBooking]:
     """The captures and refunds a payment's record shows, as payments booked them."""
-    cur = payment.amount.currency.code
-    account = merchant_account(payment.merchant_id, cur)
     found: list[PaymentBooking] = []
     if payment.captured.minor_units and payment.kind.value == "payment":
+        capture = f"{payment.id}:capture"
         found.append(
-            PaymentBooking(
-                ref=f"{payment.id}:capture",
-                kind=BookingKind.CAPTURE,
-                payment_id=payment.id,
-                merchant_id=payment.merchant_id,
-                customer_id=payment.customer_id,
-                amount=payment.captured,
-                fees=payment.fees,
-                account=account,
-                at=payment.updated_at,
-                attributes=payment.attributes,
-            )
+            booking_of(payment, BookingKind.CAPTURE, capture, payment.captured, fees=payment.fees)
         )
     for attempt in payment.attempts:
         if attempt.operation == "refund" and attempt.status == "succeeded":
-            found.append(
-                PaymentBooking(
-                    ref=f"{payment.id}:refund:{attempt.reference}",
-                    kind=BookingKind.REFUND,
-                    payment_id=payment.id,
-                    merchant_id=payment.merchant_id,
-                    customer_id=payment.customer_id,
-                    amount=attempt.amount,
-                    fees=Money.zero(cur),
-                    account=account,
-                    at=payment.updated_at,
-                    attributes=payment.attributes,
-                )
-            )
+            ref = f"{payment.id}:refund:{attempt.reference}"
+            found.append(booking_of(payment, BookingKind.REFUND, ref, attempt.amount))
     return found
 
 
