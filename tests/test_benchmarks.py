@@ -129,3 +129,21 @@ def test_split_properties_benchmark_quick_run_checks_every_case() -> None:
     # The naive baseline (each share rounded on its own) is off on some of the same cases.
     lost, gained = figures["naive_lost_cases"], figures["naive_gained_cases"]
     assert figures["naive_mismatch_cases"] == lost + gained > 0
+
+
+def test_settlement_benchmark_quick_run_reports_every_figure() -> None:
+    figures = quick_run("settlement.py")
+    assert figures["quick"] is True
+    assert (figures["captures"], figures["merchants"]) == (20_000, 200)
+    assert_positive(
+        figures, ("sqlite_settle_s", "sqlite_sql_s", "ratio_vs_sql", "setup_s", "rerun_s")
+    )
+    assert figures["ratio_vs_sql"] == figures["sqlite_ratio_vs_sql"]
+    # Quick mode settles fewer than a million captures: the figures are absent, not guessed.
+    assert figures["sqlite_settle_1m_s"] is None
+    assert figures["pg_settle_1m_s"] is None
+    # PostgreSQL figures are measured when the test database is configured (the
+    # script reads the same variable), null otherwise.
+    with_pg = bool(os.environ.get("FINPLUG_TEST_DATABASE_URL"))
+    for key in ("pg_settle_s", "pg_sql_s", "pg_ratio_vs_sql", "pg_rerun_s"):
+        assert (figures[key] > 0) if with_pg else (figures[key] is None), key

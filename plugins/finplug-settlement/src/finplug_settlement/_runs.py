@@ -21,20 +21,37 @@ so one account that fails never stops the others:
 5. otherwise ``net`` moves from the payable to ``settlement:payouts:<CUR>``
    (payouts in transit) and the batch lists every posting it settles:
    ``(entry, account)`` is a primary key, so no posting is settled twice.
+
+Reading takes most of a large run, so the postings of 50 accounts at a time
+are read ahead together, outside their transactions, each account's posted
+totals just before. In its transaction an account reads its totals again:
+unchanged, the postings read ahead are all there is; else it reads what came
+after. Either way it settles exactly what reading in its transaction alone
+would have found. Value dates are computed once per currency and capture day.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import ROUND_FLOOR, Decimal
 from typing import Any, Final
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, insert, select
 
-from finplug import FastSQL, Leg, Money, UnitOfWork, as_utc, currency
+from finplug import (
+    Account,
+    AccountType,
+    FastSQL,
+    Leg,
+    Money,
+    Posting,
+    UnitOfWork,
+    as_utc,
+    currency,
+)
 from finplug.sockets.payments import MERCHANT_ACCOUNT_PREFIX
 from finplug.sockets.settlement import (
     BatchStatus,
@@ -45,7 +62,15 @@ from finplug.sockets.settlement import (
 from finplug_settlement._schema import batch_entries, batches, cursors, reserves
 from finplug_settlement._settings import SettlementSettings
 from finplug_settlement._splits import PAYEE
-from finplug_settlement.calendars import BusinessCalendar, Schedule, calendar_for, value_date
+from finplug_settlement.calendars import (
+    BusinessCalendar,
+    CalendarError,
+    Schedule,
+    calendar_for,
+    capture_day,
+    cutoff_instant,
+    value_date,
+)
 
 __all__ = ["IN_TRANSIT", "RESERVE", "Runs", "batch_id"]
 
@@ -53,8 +78,16 @@ __all__ = ["IN_TRANSIT", "RESERVE", "Runs", "batch_id"]
 IN_TRANSIT: Final = "settlement:payouts:"
 #: Reserves held back from a payee, per payee account (liability).
 RESERVE: Final = "settlement:reserve:"
-#: Postings read from the ledger per page.
+#: Postings read from the ledger per page (reading ahead: per short transaction too).
 _PAGE: Final = 5_000
+#: Payee accounts read ahead together (a ledger read's cost grows with its accounts).
+_GROUP: Final = 50
+#: Postings held read ahead for one group at most; past that, accounts read their own.
+_AHEAD_MOST: Final = 50_000
+#: Accounts whose cursors are at most this many entries apart are read ahead together.
+_SPREAD: Final = 20_000
+#: Entry numbers per ``IN`` list when looking up which postings are settled.
+_IN_CHUNK: Final = 500
 
 
 def batch_id(account: str, day: date) -> str:
@@ -80,6 +113,132 @@ class _Due:
     reservable: int  # the movements less payouts put back (reserved on already)
     through: int  # every posting up to this seq is settled once the batch is
     all_due: bool  # no posting read was left for a later day
+
+
+@dataclass(slots=True)
+class _Ahead:
+    """An account's postings read ahead of its transaction (see :func:`_read_ahead`)."""
+
+    after: int  # the postings read are those after this seq,
+    through: int  # up to this one: a later read goes on from here
+    totals: tuple[int, int]  # the account's debits and credits posted, read before them
+    postings: list[Posting]
+    complete: bool  # read until the ledger had no more
+
+
+def _totals(uow: UnitOfWork, account: str) -> tuple[int, int]:
+    """An account's debits and credits posted: each only grows, with every posting."""
+    balance = uow.ledger.balance(account)
+    return balance.debits_posted.minor_units, balance.credits_posted.minor_units
+
+
+def _read_ahead(
+    unit_of_work: Callable[[], UnitOfWork], accounts: list[str], day: date
+) -> tuple[set[str], dict[str, _Ahead]]:
+    """Which ``accounts`` have their batch for ``day``, and the others' postings read ahead.
+
+    Accounts whose cursors are close are read together from the lowest
+    (postings behind an account's own cursor are skipped when it settles).
+    Each account's totals are read before any posting, so totals unchanged
+    later mean no posting came after those read. Each page is read in a
+    short transaction (on SQLite every transaction holds the write lock).
+    Past :data:`_AHEAD_MOST` postings the reading stops: the accounts left
+    go on from where it stopped.
+    """
+    with unit_of_work() as uow:
+        conn = uow.conn
+        ids = [batch_id(account, day) for account in accounts]
+        found_ids = set(conn.execute(select(batches.c.id).where(batches.c.id.in_(ids))).scalars())
+        made = {a for a, ident in zip(accounts, ids, strict=True) if ident in found_ids}
+        accounts = [a for a in accounts if a not in made]
+        found = conn.execute(
+            select(cursors.c.account, cursors.c.through_seq).where(cursors.c.account.in_(accounts))
+        )
+        cursor_of = dict.fromkeys(accounts, 0)
+        cursor_of.update((account, int(seq)) for account, seq in found)
+        totals = {account: _totals(uow, account) for account in accounts}
+    ahead: dict[str, _Ahead] = {}
+    held = 0
+    ordered = sorted(accounts, key=cursor_of.__getitem__)
+    while ordered:
+        low = cursor_of[ordered[0]]
+        members = [a for a in ordered if cursor_of[a] - low <= _SPREAD]
+        ordered = ordered[len(members) :]
+        read: dict[str, list[Posting]] = {account: [] for account in members}
+        after, complete = low, False
+        while held < _AHEAD_MOST:
+            with unit_of_work() as uow:
+                if uow.conn.dialect.name == "postgresql":
+                    # Compiling this union of many index ranges to machine code
+                    # (JIT) takes PostgreSQL seconds when its estimates run high.
+                    uow.conn.exec_driver_sql("SET LOCAL jit = off")
+                page = uow.ledger.postings(members, after=after, limit=_PAGE)
+            if not page:
+                complete = True
+                break
+            for posting in page:
+                read[posting.account].append(posting)
+            held += len(page)
+            after = page[-1].seq  # pages hold whole entries
+        for account in members:
+            ahead[account] = _Ahead(low, after, totals[account], read[account], complete)
+    return made, ahead
+
+
+class _ValueDates:
+    """One run's value dates, each computed once per (currency, capture day).
+
+    A value date depends on the posting's capture day alone (the schedule
+    and the calendar fixed), and every instant from the cut-off of the day
+    before up to the day's own has that capture day: the last such span is
+    kept, so postings in time order mostly skip even finding their day.
+    """
+
+    __slots__ = ("_dates", "_runs", "_schedule", "_span")
+
+    def __init__(self, runs: Runs, schedule: Schedule) -> None:
+        self._runs = runs
+        self._schedule = schedule
+        self._span: tuple[datetime, datetime, date] | None = None
+        self._dates: dict[tuple[str, date], date] = {}
+
+    def __call__(self, posted_at: datetime, code: str) -> date:
+        span = self._span
+        if span is not None and span[0] <= posted_at < span[1]:
+            day = span[2]
+        else:
+            day = capture_day(posted_at, self._schedule)
+            self._span = self._span_of(day, posted_at)
+        found = self._dates.get((code, day))
+        if found is None:
+            found = self._dates[code, day] = self._runs.value_date(posted_at, code)
+        return found
+
+    def _span_of(self, day: date, posted_at: datetime) -> tuple[datetime, datetime, date] | None:
+        try:
+            start = cutoff_instant(day - timedelta(days=1), self._schedule)
+            end = cutoff_instant(day, self._schedule)
+        except (CalendarError, OverflowError):  # at the ends of the calendar: no span
+            return None
+        return (start, end, day) if start <= posted_at < end else None
+
+
+@dataclass(slots=True)
+class _Pass:
+    """What one run keeps as it goes from account to account."""
+
+    day: date
+    dates: _ValueDates
+    transits: set[str]  # in-transit accounts known open, as ``_in_transit`` opens them
+
+
+def _is_transit(account: Account) -> bool:
+    """Whether ``account`` is an in-transit account as :meth:`Runs._in_transit` opens it."""
+    return (
+        account.code == f"{IN_TRANSIT}{account.currency.code}"
+        and account.type is AccountType.LIABILITY
+        and (account.overdraft, account.overdraft_limit.minor_units) == ("none", 0)
+    )
 
 
 class Runs:
@@ -129,20 +288,32 @@ class Runs:
         carried: list[str] = []
         failed: list[tuple[str, str]] = []
         with self._uow() as uow:
-            codes = sorted(a.code for a in uow.ledger.accounts())
-        for account in codes:
-            payee = _payee(account)
-            if payee is None:
-                continue
+            found = uow.ledger.accounts()
+        run = _Pass(
+            as_of, _ValueDates(self, self._schedule), {a.code for a in found if _is_transit(a)}
+        )
+        payees = {a.code: p for a in found if (p := _payee(a.code)) is not None}
+        ordered = sorted(payees)
+        for start in range(0, len(ordered), _GROUP):
+            group = ordered[start : start + _GROUP]
             try:
-                outcome = self._settle(account, payee[0], payee[1], as_of)
-            except Exception as exc:  # one account's failure never stops the run
-                failed.append((account, f"{type(exc).__name__}: {str(exc)[:200]}"))
-                continue
-            if outcome == "carried":
-                carried.append(account)
-            elif outcome != "idle":
-                (created if outcome == "created" else existing).append(batch_id(account, as_of))
+                made, ahead = _read_ahead(self._uow, group, as_of)
+            except Exception:  # each account reads its own, and reports what fails
+                made, ahead = set(), {}
+            for account in group:
+                if account in made:  # its batch for the day was found made: it stays so
+                    existing.append(batch_id(account, as_of))
+                    continue
+                payee, code = payees[account]
+                try:
+                    outcome = self._settle(account, payee, code, run, ahead.pop(account, None))
+                except Exception as exc:  # one account's failure never stops the run
+                    failed.append((account, f"{type(exc).__name__}: {str(exc)[:200]}"))
+                    continue
+                if outcome == "carried":
+                    carried.append(account)
+                elif outcome != "idle":
+                    (created if outcome == "created" else existing).append(batch_id(account, as_of))
         return RunReport(
             as_of,
             created=tuple(created),
@@ -151,7 +322,8 @@ class Runs:
             failed=tuple(failed),
         )
 
-    def _settle(self, account: str, payee: str, code: str, day: date) -> str:
+    def _settle(self, account: str, payee: str, code: str, run: _Pass, ahead: _Ahead | None) -> str:
+        day = run.day
         ident = batch_id(account, day)
         with self._uow() as uow:
             conn = uow.conn
@@ -175,7 +347,9 @@ class Runs:
             }
             if not fast.insert_new(conn, batches, placeholder, ("id",)):
                 return "existing"
-            due = self._due(uow, account, code, day)
+            found = fast.select_one(conn, cursors, {"account": account})
+            cursor = None if found is None else int(found.through_seq)
+            due = self._due(uow, account, code, run, cursor, ahead)
             released = self._release(uow, account, code, day, ident)
             if not due.movements and not released:
                 return "idle"  # nothing due: nothing written, nothing to report
@@ -197,23 +371,24 @@ class Runs:
                 f"settlement:batch:{ident}",
                 [
                     Leg.debit(account, Money.from_minor(net, code)),
-                    Leg.credit(self._in_transit(uow, code), Money.from_minor(net, code)),
+                    Leg.credit(self._in_transit(uow, code, run), Money.from_minor(net, code)),
                 ],
                 description=f"settlement batch {ident}",
             )
             rows.append(("settlement", entry.seq, -net))
-            for role, seq, amount in rows:
-                fast.insert(
-                    conn,
-                    batch_entries,
+            conn.execute(
+                insert(batch_entries),
+                [
                     {
                         "entry_seq": seq,
                         "account": account,
                         "batch_id": ident,
                         "role": role,
                         "amount": amount,
-                    },
-                )
+                    }
+                    for role, seq, amount in rows
+                ],
+            )
             fast.update(
                 conn,
                 batches,
@@ -227,55 +402,90 @@ class Runs:
                 },
                 {"id": ident},
             )
-            # Every posting up to ``through`` is now settled; with nothing left for
-            # later, the batch's own entries (the newest) are too.
-            through = entry.seq if due.all_due else due.through
-            if not fast.update(conn, cursors, {"through_seq": through}, {"account": account}):
+            # Every posting up to ``through`` (the last one read, in an unbroken
+            # run of due ones) is now settled. Never the batch's own entry: on
+            # PostgreSQL a capture committed after the read may have a lower seq
+            # than it, and must stay ahead of the cursor for the next run. The
+            # batch's own entries are in its list, so the next read skips them.
+            through = due.through
+            if cursor is None:
                 fast.insert(conn, cursors, {"account": account, "through_seq": through})
+            else:
+                fast.update(conn, cursors, {"through_seq": through}, {"account": account})
             uow.commit()
         return "created"
 
-    def _due(self, uow: UnitOfWork, account: str, code: str, day: date) -> _Due:
-        conn = uow.conn
-        found = conn.execute(
-            select(cursors.c.through_seq).where(cursors.c.account == account)
-        ).scalar()
-        after = int(found or 0)
-        settled = {
-            int(seq)
-            for (seq,) in conn.execute(
-                select(batch_entries.c.entry_seq).where(
-                    batch_entries.c.account == account, batch_entries.c.entry_seq > after
-                )
-            )
-        }
+    def _due(
+        self,
+        uow: UnitOfWork,
+        account: str,
+        code: str,
+        run: _Pass,
+        cursor: int | None,
+        ahead: _Ahead | None,
+    ) -> _Due:
+        after = cursor or 0
+        postings = self._unsettled(uow, account, after, ahead)
+        # Without a cursor the account has no batch yet, so no posting of it is in one.
+        settled = set() if cursor is None else self._settled(uow, account, postings)
+        day, dates = run.day, run.dates
         movements: list[tuple[int, int]] = []
         carried = reservable = 0
         through = after
         contiguous = True
-        cursor = after
-        while True:
-            page = uow.ledger.postings([account], after=cursor, limit=_PAGE)
-            if not page:
-                break
-            for posting in page:
-                seq = posting.seq
-                if seq in settled:
-                    through = seq if contiguous else through
-                    continue
-                due_on = self.value_date(posting.posted_at, code)
-                if due_on <= day:
-                    amount = posting.amount.minor_units
-                    movements.append((seq, amount))
-                    if due_on < day:
-                        carried += amount
-                    if not posting.key.startswith("settlement:payout:"):
-                        reservable += amount
-                    through = seq if contiguous else through
-                else:
-                    contiguous = False
-            cursor = page[-1].seq  # pages hold whole entries: go on until one is empty
+        for posting in postings:
+            seq = posting.seq
+            if seq in settled:
+                through = seq if contiguous else through
+                continue
+            due_on = dates(posting.posted_at, code)
+            if due_on <= day:
+                amount = posting.amount.minor_units
+                movements.append((seq, amount))
+                if due_on < day:
+                    carried += amount
+                if not posting.key.startswith("settlement:payout:"):
+                    reservable += amount
+                through = seq if contiguous else through
+            else:
+                contiguous = False
         return _Due(movements, carried, reservable, through, contiguous)
+
+    def _unsettled(
+        self, uow: UnitOfWork, account: str, after: int, ahead: _Ahead | None
+    ) -> list[Posting]:
+        """The account's postings after ``after``, all of them as of now."""
+        if ahead is None or ahead.after > after:  # none read ahead, or not from far enough
+            return self._postings(uow, account, after)
+        postings = [p for p in ahead.postings if p.seq > after]
+        if not ahead.complete or _totals(uow, account) != ahead.totals:
+            postings += self._postings(uow, account, max(ahead.through, after))
+        return postings
+
+    @staticmethod
+    def _postings(uow: UnitOfWork, account: str, after: int) -> list[Posting]:
+        """The account's postings after ``after``, read page by page."""
+        out: list[Posting] = []
+        while True:
+            page = uow.ledger.postings([account], after=after, limit=_PAGE)
+            if not page:
+                return out
+            out += page
+            after = page[-1].seq  # pages hold whole entries: go on until one is empty
+
+    @staticmethod
+    def _settled(uow: UnitOfWork, account: str, postings: Sequence[Posting]) -> set[int]:
+        """Which of ``postings`` are in a batch already."""
+        seqs = [p.seq for p in postings]
+        settled: set[int] = set()
+        for start in range(0, len(seqs), _IN_CHUNK):
+            chunk = seqs[start : start + _IN_CHUNK]
+            entries = batch_entries.c
+            query = select(entries.entry_seq).where(
+                entries.account == account, entries.entry_seq.in_(chunk)
+            )
+            settled.update(uow.conn.execute(query).scalars())
+        return settled
 
     # -- reserves -----------------------------------------------------------
 
@@ -284,9 +494,12 @@ class Runs:
         uow.ledger.open_account(reserve, "liability", code)
         return reserve
 
-    def _in_transit(self, uow: UnitOfWork, code: str) -> str:
+    @staticmethod
+    def _in_transit(uow: UnitOfWork, code: str, run: _Pass) -> str:
         transit = f"{IN_TRANSIT}{code}"
-        uow.ledger.open_account(transit, "liability", code)
+        if transit not in run.transits:
+            uow.ledger.open_account(transit, "liability", code)
+            uow.after_commit(lambda: run.transits.add(transit))
         return transit
 
     def _hold(
