@@ -402,11 +402,8 @@ class Runs:
                 },
                 {"id": ident},
             )
-            # Every posting up to ``through`` (the last one read, in an unbroken
-            # run of due ones) is now settled. Never the batch's own entry: on
-            # PostgreSQL a capture committed after the read may have a lower seq
-            # than it, and must stay ahead of the cursor for the next run. The
-            # batch's own entries are in its list, so the next read skips them.
+            # Up to the last posting read, never the batch's own entry: on PostgreSQL a
+            # capture committed after the read may have a lower seq than that entry.
             through = due.through
             if cursor is None:
                 fast.insert(conn, cursors, {"account": account, "through_seq": through})
