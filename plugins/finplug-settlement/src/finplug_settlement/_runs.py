@@ -112,7 +112,6 @@ class _Due:
     carried_in: int  # the part of the movements due before the run's day
     reservable: int  # the movements less payouts put back (reserved on already)
     through: int  # every posting up to this seq is settled once the batch is
-    all_due: bool  # no posting read was left for a later day
 
 
 @dataclass(slots=True)
@@ -446,7 +445,7 @@ class Runs:
                 through = seq if contiguous else through
             else:
                 contiguous = False
-        return _Due(movements, carried, reservable, through, contiguous)
+        return _Due(movements, carried, reservable, through)
 
     def _unsettled(
         self, uow: UnitOfWork, account: str, after: int, ahead: _Ahead | None
