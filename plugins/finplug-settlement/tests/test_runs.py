@@ -7,10 +7,14 @@ import threading
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
+import pytest
+
 from finplug import Money, Tenant
 from finplug.sockets.payments import PAYMENTS, Payment
 from finplug.sockets.settlement import SETTLEMENT
 from finplug.testing import FinplugTenant
+from finplug_settlement import _runs
+from finplug_settlement._settings import SettlementSettings
 from finplug_channels_sim import ChannelsSimPlugin
 from finplug_payments import PaymentsPlugin
 from finplug_settlement import SettlementPlugin
@@ -231,3 +235,62 @@ def test_runs_over_weeks_settle_every_posting_once_and_net_to_the_ledger(
     moved = sum((p.amount for p in tenant.ledger.postings([MERCHANT])), Money.zero(EUR))
     assert moved == Money.zero(EUR)
     assert tenant.ledger.verify().ok
+
+
+def test_a_payee_is_paid_on_its_bank_countrys_business_days(
+    finplug_tenant: FinplugTenant,
+) -> None:
+    # Thursday 2 October 2025: the merchant banks in France, where Friday 3 October
+    # (German Unity Day) is a business day; the partner keeps the tenant's German days.
+    clock = Clock(datetime(2025, 10, 2, 10, 0, tzinfo=UTC))
+    tenant = _shop(finplug_tenant, clock, payee_countries={"m1": "fr"})
+    _capture(tenant, "k1", "100.00")
+    settlement = tenant.component(SETTLEMENT)
+    assert settlement.run(date(2025, 10, 3)).created == (f"{MERCHANT}@2025-10-03",)
+    assert settlement.run(date(2025, 10, 6)).created == (f"{PARTNER}@2025-10-06",)
+    assert settlement.batch(f"{MERCHANT}@2025-10-03").net == Money("88.20", EUR)
+
+
+def test_an_unknown_bank_country_is_refused_where_it_is_written() -> None:
+    with pytest.raises(ValueError, match=r"payee_countries[\s\S]*m1: unknown country code 'XX'"):
+        SettlementSettings.model_validate({"payee_countries": {"m1": "XX"}})
+    with pytest.raises(ValueError, match=r"calendar_country[\s\S]*ISO 3166-1"):
+        SettlementSettings.model_validate({"calendar_country": "QQ"})
+
+
+def test_a_capture_committed_while_a_run_reads_is_settled_by_the_next_run(
+    finplug_tenant: FinplugTenant, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The run has read the merchant's postings; a capture due the same day commits
+    # (on PostgreSQL, before the batch's entry takes its sequence number). The batch
+    # must not claim it and the cursor must not pass it: the next run settles it.
+    clock = Clock(datetime(2025, 10, 6, 8, 0, tzinfo=UTC))
+    tenant = _shop(finplug_tenant, clock)
+    _capture(tenant, "k1", "10.00")
+    late = threading.Thread(target=_capture, args=(tenant, "k2", "20.00"))
+    release = _runs.Runs._release
+
+    def interleaved(self: _runs.Runs, uow: Any, account: str, *args: Any) -> Any:
+        if account == MERCHANT and not late.is_alive() and late.ident is None:
+            late.start()
+            late.join(timeout=3)  # on SQLite it waits for the run's write lock instead
+        return release(self, uow, account, *args)
+
+    monkeypatch.setattr(_runs.Runs, "_release", interleaved)
+    settlement = tenant.component(SETTLEMENT)
+    settlement.run(date(2025, 10, 7))
+    late.join(timeout=60)
+    assert not late.is_alive()
+    first = settlement.batch(f"{MERCHANT}@2025-10-07")
+    assert first.net == Money("7.20", EUR)  # k1 alone
+    second_capture = [p for p in tenant.ledger.postings([MERCHANT]) if p.amount > Money.zero(EUR)][-1]
+    assert second_capture.seq not in first.entries
+    with tenant.unit_of_work() as uow:
+        on_postgresql = uow.conn.dialect.name == "postgresql"
+    if on_postgresql:
+        assert second_capture.seq < first.entry_seq  # the interleaving did happen
+    settlement.run(date(2025, 10, 8))
+    second = settlement.batch(f"{MERCHANT}@2025-10-08")
+    assert second_capture.seq in second.entries
+    assert second.net == second.carried_in == Money("16.20", EUR)
+    assert _posted(tenant, MERCHANT) == Money.zero(EUR)

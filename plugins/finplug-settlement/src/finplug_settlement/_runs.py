@@ -22,12 +22,8 @@ so one account that fails never stops the others:
    (payouts in transit) and the batch lists every posting it settles:
    ``(entry, account)`` is a primary key, so no posting is settled twice.
 
-Reading takes most of a large run, so the postings of 50 accounts at a time
-are read ahead together, outside their transactions, each account's posted
-totals just before. In its transaction an account reads its totals again:
-unchanged, the postings read ahead are all there is; else it reads what came
-after. Either way it settles exactly what reading in its transaction alone
-would have found. Value dates are computed once per currency and capture day.
+Postings are read ahead in groups and value dates computed once per
+calendar and capture day (see :mod:`finplug_settlement._reading`).
 """
 
 from __future__ import annotations
@@ -59,18 +55,11 @@ from finplug.sockets.settlement import (
     SettlementBatch,
     SettlementNotFoundError,
 )
+from finplug_settlement._reading import GROUP, PAGE, Ahead, ValueDates, batch_id, read_ahead, totals
 from finplug_settlement._schema import batch_entries, batches, cursors, reserves
 from finplug_settlement._settings import SettlementSettings
 from finplug_settlement._splits import PAYEE
-from finplug_settlement.calendars import (
-    BusinessCalendar,
-    CalendarError,
-    Schedule,
-    calendar_for,
-    capture_day,
-    cutoff_instant,
-    value_date,
-)
+from finplug_settlement.calendars import BusinessCalendar, Schedule, calendar_for, value_date
 
 __all__ = ["IN_TRANSIT", "RESERVE", "Runs", "batch_id"]
 
@@ -78,21 +67,8 @@ __all__ = ["IN_TRANSIT", "RESERVE", "Runs", "batch_id"]
 IN_TRANSIT: Final = "settlement:payouts:"
 #: Reserves held back from a payee, per payee account (liability).
 RESERVE: Final = "settlement:reserve:"
-#: Postings read from the ledger per page (reading ahead: per short transaction too).
-_PAGE: Final = 5_000
-#: Payee accounts read ahead together (a ledger read's cost grows with its accounts).
-_GROUP: Final = 50
-#: Postings held read ahead for one group at most; past that, accounts read their own.
-_AHEAD_MOST: Final = 50_000
-#: Accounts whose cursors are at most this many entries apart are read ahead together.
-_SPREAD: Final = 20_000
 #: Entry numbers per ``IN`` list when looking up which postings are settled.
 _IN_CHUNK: Final = 500
-
-
-def batch_id(account: str, day: date) -> str:
-    """The id of an account's batch for a value date."""
-    return f"{account}@{day.isoformat()}"
 
 
 def _payee(account: str) -> tuple[str, str] | None:
@@ -115,119 +91,11 @@ class _Due:
 
 
 @dataclass(slots=True)
-class _Ahead:
-    """An account's postings read ahead of its transaction (see :func:`_read_ahead`)."""
-
-    after: int  # the postings read are those after this seq,
-    through: int  # up to this one: a later read goes on from here
-    totals: tuple[int, int]  # the account's debits and credits posted, read before them
-    postings: list[Posting]
-    complete: bool  # read until the ledger had no more
-
-
-def _totals(uow: UnitOfWork, account: str) -> tuple[int, int]:
-    """An account's debits and credits posted: each only grows, with every posting."""
-    balance = uow.ledger.balance(account)
-    return balance.debits_posted.minor_units, balance.credits_posted.minor_units
-
-
-def _read_ahead(
-    unit_of_work: Callable[[], UnitOfWork], accounts: list[str], day: date
-) -> tuple[set[str], dict[str, _Ahead]]:
-    """Which ``accounts`` have their batch for ``day``, and the others' postings read ahead.
-
-    Accounts whose cursors are close are read together from the lowest
-    (postings behind an account's own cursor are skipped when it settles).
-    Each account's totals are read before any posting, so totals unchanged
-    later mean no posting came after those read. Each page is read in a
-    short transaction (on SQLite every transaction holds the write lock).
-    Past :data:`_AHEAD_MOST` postings the reading stops: the accounts left
-    go on from where it stopped.
-    """
-    with unit_of_work() as uow:
-        conn = uow.conn
-        ids = [batch_id(account, day) for account in accounts]
-        found_ids = set(conn.execute(select(batches.c.id).where(batches.c.id.in_(ids))).scalars())
-        made = {a for a, ident in zip(accounts, ids, strict=True) if ident in found_ids}
-        accounts = [a for a in accounts if a not in made]
-        found = conn.execute(
-            select(cursors.c.account, cursors.c.through_seq).where(cursors.c.account.in_(accounts))
-        )
-        cursor_of = dict.fromkeys(accounts, 0)
-        cursor_of.update((account, int(seq)) for account, seq in found)
-        totals = {account: _totals(uow, account) for account in accounts}
-    ahead: dict[str, _Ahead] = {}
-    held = 0
-    ordered = sorted(accounts, key=cursor_of.__getitem__)
-    while ordered:
-        low = cursor_of[ordered[0]]
-        members = [a for a in ordered if cursor_of[a] - low <= _SPREAD]
-        ordered = ordered[len(members) :]
-        read: dict[str, list[Posting]] = {account: [] for account in members}
-        after, complete = low, False
-        while held < _AHEAD_MOST:
-            with unit_of_work() as uow:
-                if uow.conn.dialect.name == "postgresql":
-                    # Compiling this union of many index ranges to machine code
-                    # (JIT) takes PostgreSQL seconds when its estimates run high.
-                    uow.conn.exec_driver_sql("SET LOCAL jit = off")
-                page = uow.ledger.postings(members, after=after, limit=_PAGE)
-            if not page:
-                complete = True
-                break
-            for posting in page:
-                read[posting.account].append(posting)
-            held += len(page)
-            after = page[-1].seq  # pages hold whole entries
-        for account in members:
-            ahead[account] = _Ahead(low, after, totals[account], read[account], complete)
-    return made, ahead
-
-
-class _ValueDates:
-    """One run's value dates, each computed once per (currency, capture day).
-
-    A value date depends on the posting's capture day alone (the schedule
-    and the calendar fixed), and every instant from the cut-off of the day
-    before up to the day's own has that capture day: the last such span is
-    kept, so postings in time order mostly skip even finding their day.
-    """
-
-    __slots__ = ("_dates", "_runs", "_schedule", "_span")
-
-    def __init__(self, runs: Runs, schedule: Schedule) -> None:
-        self._runs = runs
-        self._schedule = schedule
-        self._span: tuple[datetime, datetime, date] | None = None
-        self._dates: dict[tuple[str, date], date] = {}
-
-    def __call__(self, posted_at: datetime, code: str) -> date:
-        span = self._span
-        if span is not None and span[0] <= posted_at < span[1]:
-            day = span[2]
-        else:
-            day = capture_day(posted_at, self._schedule)
-            self._span = self._span_of(day, posted_at)
-        found = self._dates.get((code, day))
-        if found is None:
-            found = self._dates[code, day] = self._runs.value_date(posted_at, code)
-        return found
-
-    def _span_of(self, day: date, posted_at: datetime) -> tuple[datetime, datetime, date] | None:
-        try:
-            start = cutoff_instant(day - timedelta(days=1), self._schedule)
-            end = cutoff_instant(day, self._schedule)
-        except (CalendarError, OverflowError):  # at the ends of the calendar: no span
-            return None
-        return (start, end, day) if start <= posted_at < end else None
-
-
-@dataclass(slots=True)
 class _Pass:
     """What one run keeps as it goes from account to account."""
 
     day: date
-    dates: _ValueDates
+    dates: ValueDates
     transits: set[str]  # in-transit accounts known open, as ``_in_transit`` opens them
 
 
@@ -261,22 +129,27 @@ class Runs:
             day_of_month=schedule.day_of_month,
             cutoff=schedule.cutoff,
         )
-        self._calendars: dict[str, BusinessCalendar] = {}
+        self._calendars: dict[tuple[str, str | None], BusinessCalendar] = {}
 
     def today(self) -> date:
         """Today's date in the schedule's time zone."""
         return self._clock().astimezone(ZoneInfo(self._settings.schedule.timezone)).date()
 
-    def calendar(self, code: str) -> BusinessCalendar:
-        """The business-day calendar of a settlement currency (or the configured country)."""
-        found = self._calendars.get(code)
+    def calendar(self, code: str, payee: str | None = None) -> BusinessCalendar:
+        """The business-day calendar paying ``payee`` in currency ``code``.
+
+        The payee's bank country (``payee_countries``) first, then the
+        tenant's ``calendar_country``, then the currency's own calendar.
+        """
+        country = self._settings.payee_countries.get(payee or "", self._settings.calendar_country)
+        found = self._calendars.get((code, country))
         if found is None:
-            found = self._calendars[code] = calendar_for(code, self._settings.calendar_country)
+            found = self._calendars[code, country] = calendar_for(code, country)
         return found
 
-    def value_date(self, posted_at: datetime, code: str) -> date:
-        """When a posting made at ``posted_at`` in currency ``code`` is due."""
-        return value_date(posted_at, self._schedule, self.calendar(code))
+    def value_date(self, posted_at: datetime, code: str, payee: str | None = None) -> date:
+        """When a posting made at ``posted_at`` in currency ``code`` is due to ``payee``."""
+        return value_date(posted_at, self._schedule, self.calendar(code, payee))
 
     # -- a run --------------------------------------------------------------
 
@@ -288,15 +161,13 @@ class Runs:
         failed: list[tuple[str, str]] = []
         with self._uow() as uow:
             found = uow.ledger.accounts()
-        run = _Pass(
-            as_of, _ValueDates(self, self._schedule), {a.code for a in found if _is_transit(a)}
-        )
+        run = _Pass(as_of, ValueDates(self._schedule), {a.code for a in found if _is_transit(a)})
         payees = {a.code: p for a in found if (p := _payee(a.code)) is not None}
         ordered = sorted(payees)
-        for start in range(0, len(ordered), _GROUP):
-            group = ordered[start : start + _GROUP]
+        for start in range(0, len(ordered), GROUP):
+            group = ordered[start : start + GROUP]
             try:
-                made, ahead = _read_ahead(self._uow, group, as_of)
+                made, ahead = read_ahead(self._uow, group, as_of)
             except Exception:  # each account reads its own, and reports what fails
                 made, ahead = set(), {}
             for account in group:
@@ -321,7 +192,7 @@ class Runs:
             failed=tuple(failed),
         )
 
-    def _settle(self, account: str, payee: str, code: str, run: _Pass, ahead: _Ahead | None) -> str:
+    def _settle(self, account: str, payee: str, code: str, run: _Pass, ahead: Ahead | None) -> str:
         day = run.day
         ident = batch_id(account, day)
         with self._uow() as uow:
@@ -348,7 +219,8 @@ class Runs:
                 return "existing"
             found = fast.select_one(conn, cursors, {"account": account})
             cursor = None if found is None else int(found.through_seq)
-            due = self._due(uow, account, code, run, cursor, ahead)
+            calendar = self.calendar(code, payee)
+            due = self._due(uow, account, calendar, run, cursor, ahead)
             released = self._release(uow, account, code, day, ident)
             if not due.movements and not released:
                 return "idle"  # nothing due: nothing written, nothing to report
@@ -415,10 +287,10 @@ class Runs:
         self,
         uow: UnitOfWork,
         account: str,
-        code: str,
+        calendar: BusinessCalendar,
         run: _Pass,
         cursor: int | None,
-        ahead: _Ahead | None,
+        ahead: Ahead | None,
     ) -> _Due:
         after = cursor or 0
         postings = self._unsettled(uow, account, after, ahead)
@@ -434,7 +306,7 @@ class Runs:
             if seq in settled:
                 through = seq if contiguous else through
                 continue
-            due_on = dates(posting.posted_at, code)
+            due_on = dates(posting.posted_at, calendar)
             if due_on <= day:
                 amount = posting.amount.minor_units
                 movements.append((seq, amount))
@@ -448,13 +320,13 @@ class Runs:
         return _Due(movements, carried, reservable, through)
 
     def _unsettled(
-        self, uow: UnitOfWork, account: str, after: int, ahead: _Ahead | None
+        self, uow: UnitOfWork, account: str, after: int, ahead: Ahead | None
     ) -> list[Posting]:
         """The account's postings after ``after``, all of them as of now."""
         if ahead is None or ahead.after > after:  # none read ahead, or not from far enough
             return self._postings(uow, account, after)
         postings = [p for p in ahead.postings if p.seq > after]
-        if not ahead.complete or _totals(uow, account) != ahead.totals:
+        if not ahead.complete or totals(uow, account) != ahead.totals:
             postings += self._postings(uow, account, max(ahead.through, after))
         return postings
 
@@ -463,7 +335,7 @@ class Runs:
         """The account's postings after ``after``, read page by page."""
         out: list[Posting] = []
         while True:
-            page = uow.ledger.postings([account], after=after, limit=_PAGE)
+            page = uow.ledger.postings([account], after=after, limit=PAGE)
             if not page:
                 return out
             out += page

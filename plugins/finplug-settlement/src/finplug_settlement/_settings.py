@@ -15,6 +15,7 @@
       default_rule: null                   # the rule of merchants not listed (none: no split)
       schedule: {kind: daily, delay_days: 1, cutoff: "18:00", timezone: Europe/Berlin}
       calendar_country: null               # default: the settlement currency's country
+      payee_countries: {m-001: PL}         # a payee's bank country: its calendar, not the above
       minimum_payout: {EUR: "10.00"}
       reserve: {rate: "0.05", days: 30}
       payout_channel: null                 # default: the first channel paying out the currency
@@ -35,9 +36,17 @@ from datetime import time
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_validator,
+)
 
 from finplug.sockets.settlement import PartyRole
+from finplug_settlement.calendars import CalendarError, bank_calendar
 
 __all__ = [
     "ReserveSettings",
@@ -156,6 +165,10 @@ class SettlementSettings(BaseModel):
         max_length=2,
         description="The business-day calendar (default: the settlement currency's country).",
     )
+    payee_countries: dict[str, str] = Field(
+        default_factory=dict,
+        description="Payee id -> its bank's country, whose business days pay it (over the above).",
+    )
     minimum_payout: dict[str, Exact] = Field(
         default_factory=dict, description="Currency -> the smallest amount paid out."
     )
@@ -171,6 +184,23 @@ class SettlementSettings(BaseModel):
     return_window_days: int = Field(
         default=10, ge=0, le=90, description="How long the janitor asks whether a payout came back."
     )
+
+    @field_validator("calendar_country")
+    @classmethod
+    def _known_country(cls, country: str | None) -> str | None:
+        if country is not None:
+            bank_calendar(country)  # a CalendarError (a ValueError) names what was expected
+        return country
+
+    @field_validator("payee_countries")
+    @classmethod
+    def _known_countries(cls, countries: dict[str, str]) -> dict[str, str]:
+        for payee, country in countries.items():
+            try:
+                bank_calendar(country)
+            except CalendarError as exc:
+                raise ValueError(f"{payee}: {exc}") from None
+        return countries
 
     @model_validator(mode="after")
     def _rules_exist(self) -> SettlementSettings:

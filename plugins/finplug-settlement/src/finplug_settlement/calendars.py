@@ -44,6 +44,7 @@ __all__ = [
     "CalendarSource",
     "Schedule",
     "ScheduleKind",
+    "bank_calendar",
     "business_date",
     "calendar_for",
     "capture_day",
@@ -336,13 +337,7 @@ def calendar_for(currency_code: str, country: str | None = None) -> BusinessCale
     except MoneyError as exc:
         raise CalendarError(str(exc), field="currency") from exc
     if country is not None:
-        if not isinstance(country, str):
-            raise CalendarError("country must be a string", field="country")
-        normalized = country.strip().upper()
-        source = BANK_COUNTRY_CALENDARS.get(normalized)
-        if source is None:
-            return BusinessCalendar.for_country(normalized)
-        return BusinessCalendar.from_source(source)
+        return bank_calendar(country)
     source = CURRENCY_CALENDARS.get(code)
     if source is None:
         raise CalendarError(
@@ -350,6 +345,22 @@ def calendar_for(currency_code: str, country: str | None = None) -> BusinessCale
             f" one of {', '.join(sorted(CURRENCY_CALENDARS))}",
             field="currency",
         )
+    return BusinessCalendar.from_source(source)
+
+
+def bank_calendar(country: str) -> BusinessCalendar:
+    """The banking calendar of a bank's ISO 3166-1 ``country``.
+
+    :data:`BANK_COUNTRY_CALENDARS` when listed there, else the country's
+    national public holidays. Raises :class:`CalendarError` for a country
+    ``holidays`` does not know.
+    """
+    if not isinstance(country, str):
+        raise CalendarError("country must be a string", field="country")
+    normalized = country.strip().upper()
+    source = BANK_COUNTRY_CALENDARS.get(normalized)
+    if source is None:
+        return BusinessCalendar.for_country(normalized)
     return BusinessCalendar.from_source(source)
 
 
