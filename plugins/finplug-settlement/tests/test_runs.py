@@ -13,11 +13,10 @@ from finplug import Money, Tenant
 from finplug.sockets.payments import PAYMENTS, Payment
 from finplug.sockets.settlement import SETTLEMENT
 from finplug.testing import FinplugTenant
-from finplug_settlement import _runs
-from finplug_settlement._settings import SettlementSettings
 from finplug_channels_sim import ChannelsSimPlugin
 from finplug_payments import PaymentsPlugin
-from finplug_settlement import SettlementPlugin
+from finplug_settlement import SettlementPlugin, _runs
+from finplug_settlement._settings import SettlementSettings
 
 EUR = "EUR"
 MERCHANT = "payments:merchant:m1:EUR"
@@ -283,7 +282,8 @@ def test_a_capture_committed_while_a_run_reads_is_settled_by_the_next_run(
     assert not late.is_alive()
     first = settlement.batch(f"{MERCHANT}@2025-10-07")
     assert first.net == Money("7.20", EUR)  # k1 alone
-    second_capture = [p for p in tenant.ledger.postings([MERCHANT]) if p.amount > Money.zero(EUR)][-1]
+    captures = [p for p in tenant.ledger.postings([MERCHANT]) if p.amount > Money.zero(EUR)]
+    second_capture = captures[-1]
     assert second_capture.seq not in first.entries
     with tenant.unit_of_work() as uow:
         on_postgresql = uow.conn.dialect.name == "postgresql"
