@@ -1,4 +1,4 @@
-"""finplug-settlement: exact order splits booked with the capture; settlement runs to come.
+"""finplug-settlement: exact order splits, T+N settlement runs, reserves, payouts, statements.
 
 Enable it in a tenant config (``plugins: {settlement: {...}}``); see
 :mod:`finplug_settlement._settings` for the settings and ``docs/settlement.md``.

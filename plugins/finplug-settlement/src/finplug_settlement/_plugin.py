@@ -43,9 +43,9 @@ class SettlementPlugin(Plugin[SettlementSettings]):
     meta = PluginMeta(
         name="settlement",
         version="0.1.0",
-        summary="Order splits booked with the capture; T+N settlement runs (payouts to come)",
+        summary="Order splits booked with the capture; T+N settlement runs, reserves and payouts",
         components=frozenset({"settlement"}),
-        sockets={"settlement": ">=0.1,<1", "payments": ">=1.1,<2"},
+        sockets={"settlement": ">=1.0,<2", "payments": ">=1.2,<2"},
         api=">=1.0,<2",
         settings=SettlementSettings,
         migrations="finplug_settlement.migrations",

@@ -1,7 +1,7 @@
-"""The settlement socket: order splits (settlement runs and payouts come next).
+"""The settlement socket: order splits, settlement runs, payouts and statements.
 
 A plugin providing the ``settlement`` component names it in its meta
-(``sockets={"settlement": ">=0.1,<1"}``); a host reaches the component typed::
+(``sockets={"settlement": ">=1.0,<2"}``); a host reaches the component typed::
 
     from finplug.sockets.settlement import SETTLEMENT
 
@@ -11,8 +11,8 @@ Nobody plugged in: asking for the component raises
 :class:`~finplug.ComponentNotEnabledError`; captures stay whole on the
 merchant's payable account.
 
-Version 0.x while the issue that builds it is open: settlement runs, batches,
-payouts and statements come next, and the interface will grow.
+Version 1.0: methods are added in minor versions, and removed or changed
+only in a major one.
 """
 
 from __future__ import annotations
@@ -54,7 +54,7 @@ __all__ = [
 ]
 
 #: The settlement socket's version; plugins declare the range they support.
-VERSION: Final = "0.1"
+VERSION: Final = "1.0"
 
 #: The settlement socket: the ``settlement`` component; no default provider.
 SOCKET: Final = Socket[SettlementAPI]("settlement", version=VERSION, interface=SettlementAPI)
