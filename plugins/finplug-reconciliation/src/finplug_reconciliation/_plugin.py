@@ -1,0 +1,72 @@
+"""The plugin class: ``reconciliation`` provides the component, its hooks, a job and commands.
+
+Settings: see :mod:`finplug_reconciliation._settings`. Its own hooks
+(:mod:`finplug_reconciliation.hookspecs`) let other plugins add statement
+formats and sources.
+"""
+
+from __future__ import annotations
+
+from finplug import Plugin, PluginMeta, hookimpl
+from finplug.hookspecs import CommandRegistrar, ComponentRegistrar
+from finplug_reconciliation._breaks import Breaks
+from finplug_reconciliation._imports import Imports
+from finplug_reconciliation._reports import Reports
+from finplug_reconciliation._runs import Runs
+from finplug_reconciliation._service import Reconciliation
+from finplug_reconciliation._settings import ReconciliationSettings
+from finplug_reconciliation.formats import StatementParser
+from finplug_reconciliation.hookspecs import StatementSource, reconciliation_hooks
+
+__all__ = ["ReconciliationPlugin"]
+
+
+class ReconciliationPlugin(Plugin[ReconciliationSettings]):
+    """Provides ``tenant.component(RECONCILIATION)``."""
+
+    meta = PluginMeta(
+        name="reconciliation",
+        version="0.1.0",
+        summary="Bank and channel statements matched against the ledger; breaks worked",
+        components=frozenset({"reconciliation"}),
+        sockets={"reconciliation": ">=0.1,<1"},
+        api=">=1.0,<2",
+        settings=ReconciliationSettings,
+        migrations="finplug_reconciliation.migrations",
+        hookspecs=("finplug_reconciliation.hookspecs",),
+    )
+
+    def _setup(self) -> None:
+        ctx = self.context
+        self.runs = Runs(self.settings, ctx.unit_of_work, ctx.clock)
+        """The tenant's match runs."""
+        imports = Imports(self.settings, ctx.unit_of_work, ctx.clock, self._parsers, self._sources)
+        self.service = Reconciliation(
+            ctx.storage.begin,
+            imports,
+            self.runs,
+            Breaks(self.runs, ctx.unit_of_work, ctx.clock),
+            Reports(self.runs, ctx.unit_of_work, ctx.clock),
+        )
+        """The tenant's ``reconciliation`` component."""
+
+    def _parsers(self) -> list[StatementParser]:
+        found = reconciliation_hooks.of(self.context.hooks).finplug_recon_statement_parsers()
+        return [parser for batch in found for parser in batch]
+
+    def _sources(self) -> list[StatementSource]:
+        found = reconciliation_hooks.of(self.context.hooks).finplug_recon_statement_sources()
+        return [source for batch in found for source in batch]
+
+    @hookimpl
+    def finplug_register_components(self, register: ComponentRegistrar) -> None:
+        """Register the tenant's ``reconciliation`` component."""
+        register("reconciliation", self.service)
+
+    @staticmethod  # outermost: commands are per installation, so the hook is class-level
+    @hookimpl
+    def finplug_register_commands(register: CommandRegistrar) -> None:
+        """``finplug recon`` (import, run, breaks, report)."""
+        from finplug_reconciliation._commands import recon_app
+
+        register("recon", recon_app())

@@ -1,0 +1,431 @@
+"""Reading and writing the reconciliation tables: statements, taken items, matches, breaks, audit.
+
+Functions over one connection (the caller's unit of work): nothing here
+commits. Ids are derived from content where a rerun must find the same
+thing again: a statement's id is its fingerprint, a break's id is a digest
+of its account, class and items.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any, Final
+
+from sqlalchemy import Connection, and_, delete, insert, select, update
+
+from finplug import FastSQL, Money, as_utc, currency
+from finplug.sockets.reconciliation import (
+    AuditRecord,
+    Break,
+    BreakClass,
+    BreakStatus,
+    Match,
+    MatchSide,
+    ReconciliationNotFoundError,
+    Statement,
+    StatementLine,
+)
+from finplug_reconciliation._schema import (
+    audit,
+    break_items,
+    breaks,
+    match_items,
+    matched_items,
+    matches,
+    statement_lines,
+    statements,
+)
+
+__all__ = [
+    "Item",
+    "add_audit",
+    "audit_records",
+    "break_id",
+    "fingerprint",
+    "load_break",
+    "load_breaks",
+    "load_match",
+    "load_statement",
+    "save_match",
+    "save_statement",
+    "taken",
+]
+
+#: Rows per ``IN`` list.
+_CHUNK: Final = 500
+
+
+@dataclass(frozen=True, slots=True)
+class Item:
+    """One item of a match or a break: its side, id, signed amount (minor units) and day."""
+
+    side: MatchSide
+    id: str
+    amount: int
+    on: date
+
+
+def _digest(*parts: object) -> str:
+    text = "\x1f".join("" if p is None else str(p) for p in parts)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def fingerprint(statement: Statement) -> str:
+    """A statement's id: a digest of what it says, not of the file's bytes or format.
+
+    The same statement imported twice (again, renamed, or re-encoded) has
+    the same fingerprint.
+    """
+    head = (
+        statement.account,
+        statement.currency,
+        statement.number,
+        statement.opened_on,
+        statement.closed_on,
+        None if statement.opening is None else statement.opening.minor_units,
+        None if statement.closing is None else statement.closing.minor_units,
+    )
+    body = [
+        (
+            line.booked_on,
+            line.value_date,
+            line.amount.minor_units,
+            line.reference,
+            line.bank_reference,
+            line.description,
+            line.counterparty,
+            line.counterparty_account,
+            line.kind,
+        )
+        for line in statement.lines
+    ]
+    return _digest(*head, *(_digest(*row) for row in body))[:40]
+
+
+def save_statement(
+    conn: Connection, account: str, ident: str, statement: Statement, now: datetime
+) -> bool:
+    """Write a statement and its lines under ``ident``; ``False`` if it is there already."""
+    fast = FastSQL.of(conn)
+    row = {
+        "id": ident,
+        "account": account,
+        "statement_account": statement.account[:128],
+        "currency": statement.currency,
+        "format": statement.format[:64],
+        "source": statement.source[:255],
+        "number": statement.number[:128],
+        "opened_on": statement.opened_on,
+        "closed_on": statement.closed_on,
+        "opening": None if statement.opening is None else statement.opening.minor_units,
+        "closing": None if statement.closing is None else statement.closing.minor_units,
+        "problems": json.dumps(list(statement.problems)),
+        "imported_at": now,
+    }
+    if not fast.insert_new(conn, statements, row, ("id",)):
+        return False
+    lines = [
+        {
+            "id": f"{ident}:{line.index}",
+            "statement_id": ident,
+            "account": account,
+            "line_index": line.index,
+            "booked_on": line.booked_on,
+            "value_date": line.value_date,
+            "amount": line.amount.minor_units,
+            "currency": line.amount.currency.code,
+            "reference": line.reference[:255],
+            "bank_reference": line.bank_reference[:255],
+            "description": line.description,
+            "counterparty": line.counterparty[:255],
+            "counterparty_account": line.counterparty_account[:64],
+            "kind": line.kind[:64],
+            "source_line": line.source_line,
+        }
+        for line in statement.lines
+    ]
+    if lines:
+        conn.execute(insert(statement_lines), lines)
+    return True
+
+
+def load_statement(conn: Connection, ident: str) -> Statement:
+    """An imported statement with its lines."""
+    row = conn.execute(select(statements).where(statements.c.id == ident)).first()
+    if row is None:
+        raise ReconciliationNotFoundError(f"no statement {ident!r}")
+    cur = currency(row.currency)
+    found = conn.execute(
+        select(statement_lines)
+        .where(statement_lines.c.statement_id == ident)
+        .order_by(statement_lines.c.line_index)
+    )
+    lines = tuple(
+        StatementLine(
+            index=line.line_index,
+            booked_on=line.booked_on,
+            amount=Money.from_minor(line.amount, line.currency),
+            value_date=line.value_date,
+            reference=line.reference,
+            bank_reference=line.bank_reference,
+            description=line.description,
+            counterparty=line.counterparty,
+            counterparty_account=line.counterparty_account,
+            kind=line.kind,
+            source_line=line.source_line,
+        )
+        for line in found
+    )
+    return Statement(
+        format=row.format,
+        source=row.source,
+        account=row.statement_account,
+        currency=row.currency,
+        number=row.number,
+        lines=lines,
+        opened_on=row.opened_on,
+        closed_on=row.closed_on,
+        opening=None if row.opening is None else Money.from_minor(row.opening, cur),
+        closing=None if row.closing is None else Money.from_minor(row.closing, cur),
+        problems=tuple(json.loads(row.problems)),
+    )
+
+
+def taken(conn: Connection, account: str, side: MatchSide, start: date, end: date) -> set[str]:
+    """The items of ``side`` dated ``start`` to ``end`` that are taken (in a live match)."""
+    c = matched_items.c
+    query = select(c.item).where(
+        c.account == account, c.side == side.value, c.on >= start, c.on <= end
+    )
+    return set(conn.execute(query).scalars())
+
+
+def save_match(
+    conn: Connection,
+    *,
+    ident: str,
+    account: str,
+    run_id: str | None,
+    rule: str,
+    score: int,
+    code: str,
+    items: Sequence[Item],
+    created_by: str,
+    now: datetime,
+) -> None:
+    """Write a live match and take its items (an item already taken: IntegrityError)."""
+    statement_total = sum(i.amount for i in items if i.side is MatchSide.STATEMENT)
+    ledger_total = sum(i.amount for i in items if i.side is MatchSide.LEDGER)
+    save_matches(
+        conn,
+        [(ident, run_id, rule, score, statement_total, ledger_total, items)],
+        account=account,
+        code=code,
+        created_by=created_by,
+        now=now,
+    )
+
+
+#: One match to write: id, run, rule, score, statement total, ledger total, items.
+MatchRow = tuple[str, str | None, str, int, int, int, Sequence[Item]]
+
+
+def save_matches(
+    conn: Connection,
+    rows: Iterable[MatchRow],
+    *,
+    account: str,
+    code: str,
+    created_by: str,
+    now: datetime,
+) -> int:
+    """Write many live matches at once (executemany); how many."""
+    heads: list[dict[str, Any]] = []
+    members: list[dict[str, Any]] = []
+    takes: list[dict[str, Any]] = []
+    for ident, run_id, rule, score, statement_total, ledger_total, items in rows:
+        heads.append(
+            {
+                "id": ident,
+                "account": account,
+                "run_id": run_id,
+                "rule": rule,
+                "score": score,
+                "currency": code,
+                "statement_total": statement_total,
+                "ledger_total": ledger_total,
+                "created_by": created_by,
+                "created_at": now,
+                "live": True,
+            }
+        )
+        for item in items:
+            side = item.side.value
+            members.append(
+                {"match_id": ident, "side": side, "item": item.id, "amount": item.amount}
+            )
+            takes.append(
+                {
+                    "side": side,
+                    "item": item.id,
+                    "match_id": ident,
+                    "account": account,
+                    "on": item.on,
+                }
+            )
+    if heads:
+        conn.execute(insert(matches), heads)
+        conn.execute(insert(match_items), members)
+        conn.execute(insert(matched_items), takes)
+    return len(heads)
+
+
+def undo_match(conn: Connection, ident: str) -> None:
+    """Mark a match undone and give its items back."""
+    conn.execute(update(matches).where(matches.c.id == ident).values(live=False))
+    conn.execute(delete(matched_items).where(matched_items.c.match_id == ident))
+
+
+def load_match(conn: Connection, row: Any) -> Match:
+    """A match from its row, with its items."""
+    found = conn.execute(
+        select(match_items.c.side, match_items.c.item)
+        .where(match_items.c.match_id == row.id)
+        .order_by(match_items.c.side, match_items.c.item)
+    ).all()
+    return Match(
+        id=row.id,
+        run_id=row.run_id,
+        rule=row.rule,
+        score=row.score,
+        statement_items=tuple(i for s, i in found if s == MatchSide.STATEMENT.value),
+        ledger_items=tuple(i for s, i in found if s == MatchSide.LEDGER.value),
+        statement_total=Money.from_minor(row.statement_total, row.currency),
+        ledger_total=Money.from_minor(row.ledger_total, row.currency),
+        created_by=row.created_by,
+        created_at=as_utc(row.created_at),
+    )
+
+
+def break_id(account: str, kind: BreakClass, items: Iterable[Item]) -> str:
+    """A break's id: the same account, class and items give the same id, run after run."""
+    keys = sorted(f"{i.side.value}:{i.id}" for i in items)
+    return "brk_" + _digest(account, kind.value, *keys)[:32]
+
+
+def open_breaks_holding(conn: Connection, items: Sequence[Item]) -> set[str]:
+    """The open breaks that hold any of ``items``."""
+    found: set[str] = set()
+    by_side: dict[str, list[str]] = {}
+    for item in items:
+        by_side.setdefault(item.side.value, []).append(item.id)
+    for side, ids in by_side.items():
+        for start in range(0, len(ids), _CHUNK):
+            chunk = ids[start : start + _CHUNK]
+            query = (
+                select(break_items.c.break_id)
+                .join(breaks, breaks.c.id == break_items.c.break_id)
+                .where(
+                    break_items.c.side == side,
+                    break_items.c.item.in_(chunk),
+                    breaks.c.status == BreakStatus.OPEN.value,
+                )
+            )
+            found.update(conn.execute(query).scalars())
+    return found
+
+
+def break_items_of(conn: Connection, ident: str) -> list[Item]:
+    """A break's items, by side then id."""
+    c = break_items.c
+    rows = conn.execute(
+        select(c.side, c.item, c.amount, c.on).where(c.break_id == ident).order_by(c.side, c.item)
+    )
+    return [Item(MatchSide(side), item, int(amount), on) for side, item, amount, on in rows]
+
+
+def load_break(conn: Connection, ident: str, *, for_update: bool = False) -> Break:
+    """One break; :class:`ReconciliationNotFoundError` if there is none by that id."""
+    row = FastSQL.of(conn).select_one(conn, breaks, {"id": ident}, for_update=for_update)
+    if row is None:
+        raise ReconciliationNotFoundError(f"no break {ident!r}")
+    return _break(conn, row)
+
+
+def load_breaks(
+    conn: Connection,
+    account: str | None,
+    status: BreakStatus | None,
+    kind: BreakClass | None,
+    limit: int,
+) -> list[Break]:
+    """Breaks, oldest first."""
+    query = select(breaks).order_by(breaks.c.found_on, breaks.c.id).limit(limit)
+    conditions = []
+    if account is not None:
+        conditions.append(breaks.c.account == account)
+    if status is not None:
+        conditions.append(breaks.c.status == status.value)
+    if kind is not None:
+        conditions.append(breaks.c.kind == kind.value)
+    if conditions:
+        query = query.where(and_(*conditions))
+    return [_break(conn, row) for row in conn.execute(query)]
+
+
+def _break(conn: Connection, row: Any) -> Break:
+    items = break_items_of(conn, row.id)
+    return Break(
+        id=row.id,
+        account=row.account,
+        kind=BreakClass(row.kind),
+        status=BreakStatus(row.status),
+        statement_items=tuple(i.id for i in items if i.side is MatchSide.STATEMENT),
+        ledger_items=tuple(i.id for i in items if i.side is MatchSide.LEDGER),
+        statement_total=Money.from_minor(row.statement_total, row.currency),
+        ledger_total=Money.from_minor(row.ledger_total, row.currency),
+        found_on=row.found_on,
+        owner=row.owner,
+        run_id=row.run_id,
+        entry_seq=None if row.entry_seq is None else int(row.entry_seq),
+        note=row.note,
+    )
+
+
+def add_audit(
+    conn: Connection, at: datetime, actor: str, action: str, subject: str, detail: str = ""
+) -> None:
+    """Append one record to the audit trail."""
+    FastSQL.of(conn).insert(
+        conn,
+        audit,
+        {"at": at, "actor": actor[:128], "action": action, "subject": subject, "detail": detail},
+    )
+
+
+def add_audits(conn: Connection, records: Sequence[dict[str, Any]]) -> None:
+    """Append many records (``at``, ``actor``, ``action``, ``subject``, ``detail``) at once."""
+    if records:
+        conn.execute(insert(audit), list(records))
+
+
+def audit_records(conn: Connection, subject: str | None, limit: int) -> list[AuditRecord]:
+    """The audit trail, oldest first."""
+    query = select(audit).order_by(audit.c.seq).limit(limit)
+    if subject is not None:
+        query = query.where(audit.c.subject == subject)
+    return [
+        AuditRecord(
+            seq=int(r.seq),
+            at=as_utc(r.at),
+            actor=r.actor,
+            action=r.action,
+            subject=r.subject,
+            detail=r.detail,
+        )
+        for r in conn.execute(query)
+    ]

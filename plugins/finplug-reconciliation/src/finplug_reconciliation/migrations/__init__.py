@@ -1,0 +1,1 @@
+"""The reconciliation plugin's Alembic revisions (table ``alembic_version_reconciliation``)."""
