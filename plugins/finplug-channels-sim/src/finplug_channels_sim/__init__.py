@@ -4,10 +4,15 @@ Each configured channel becomes a :class:`SimConnector` that approves,
 declines, fails, or times out (with or without doing the work) according to
 its ``script`` and its rates. Every outcome is a pure function of the seed,
 the channel name and the call, so tests and demos can script every failure
-mode and any process recomputes the same truth.
+mode and any process recomputes the same truth. Each channel also writes a
+daily settlement file (:func:`settlement_file`), with discrepancies scripted
+in its settings, for reconciliation to import.
 """
 
 from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
 
 from finplug import Plugin, PluginMeta, hookimpl
 from finplug.sockets.payments import ChannelConnector
@@ -17,9 +22,22 @@ from finplug_channels_sim._connector import (
     SimConnector,
     outcome_digest,
 )
+from finplug_channels_sim._files import (
+    COLUMNS,
+    SettlementDiscrepancyError,
+    SettlementFileError,
+    SettlementRow,
+    channel_fee,
+    settlement_file,
+    settlement_rows,
+    write_settlement_file,
+)
 from finplug_channels_sim._settings import (
+    Discrepancy,
+    DiscrepancyKind,
     Outcome,
     OutcomeKind,
+    RowType,
     ScriptEntry,
     SimChannel,
     SimSettings,
@@ -27,17 +45,28 @@ from finplug_channels_sim._settings import (
 )
 
 __all__ = [
+    "COLUMNS",
     "AuthorizationState",
     "ChannelsSimPlugin",
+    "Discrepancy",
+    "DiscrepancyKind",
     "JournalEntry",
     "Outcome",
     "OutcomeKind",
+    "RowType",
     "ScriptEntry",
+    "SettlementDiscrepancyError",
+    "SettlementFileError",
+    "SettlementRow",
     "SimChannel",
     "SimConnector",
     "SimSettings",
+    "channel_fee",
     "outcome_digest",
     "parse_script_entry",
+    "settlement_file",
+    "settlement_rows",
+    "write_settlement_file",
 ]
 
 
@@ -46,7 +75,7 @@ class ChannelsSimPlugin(Plugin[SimSettings]):
 
     The connectors are built once per plugin instance (one per tenant), so
     every call of ``finplug_register_channels`` hands out the same objects and
-    their journals survive between calls.
+    their journals survive between calls. They journal on the platform's clock.
     """
 
     meta = PluginMeta(
@@ -64,7 +93,10 @@ class ChannelsSimPlugin(Plugin[SimSettings]):
         settings = self.settings
         self._connectors = {
             channel.name: SimConnector(
-                channel, seed=settings.seed, lookup_unseen=settings.lookup_unseen
+                channel,
+                seed=settings.seed,
+                lookup_unseen=settings.lookup_unseen,
+                clock=self.context.clock,
             )
             for channel in settings.channels
         }
@@ -80,6 +112,26 @@ class ChannelsSimPlugin(Plugin[SimSettings]):
             return self._connectors[name]
         except KeyError:
             raise KeyError(f"channels-sim has no channel {name!r}") from None
+
+    def settlement_files(
+        self, day: date, folder: Path | None = None, *, timezone: str = "UTC"
+    ) -> dict[str, bytes]:
+        """Every channel's settlement file of ``day``: channel name -> CSV bytes.
+
+        With ``folder``, each is also written there as ``<channel>-<YYYY-MM-DD>.csv``
+        (to a temporary name, then renamed). Every file is built before any is
+        written, so a discrepancy that selects nothing
+        (:class:`SettlementDiscrepancyError`) leaves the folder as it was.
+        ``timezone`` is the IANA zone that cuts the days (default UTC).
+        """
+        files = {
+            connector.name: settlement_file(connector, day, timezone=timezone)
+            for connector in self._connectors.values()
+        }
+        if folder is not None:
+            for name, content in files.items():
+                write_settlement_file(folder, name, day, content)
+        return files
 
     @hookimpl
     def finplug_register_channels(self) -> list[ChannelConnector] | None:

@@ -5,11 +5,13 @@ from __future__ import annotations
 import hashlib
 import threading
 import time
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from datetime import datetime
 from fractions import Fraction
 from typing import Literal
 
-from finplug import Money
+from finplug import Money, utc_now
 from finplug.sockets.payments import (
     ChannelDeclinedError,
     ChannelError,
@@ -69,6 +71,15 @@ class JournalEntry:
     code: str
     """The answer's code: ``approved``, the decline code, ``channel_unavailable``, ``timeout`` …"""
     message: str = ""
+    applied_at: datetime | None = None
+    """When the channel did it, from the connector's clock; ``None`` if it did not.
+
+    For a call another process made (learnt by ``lookup``), when this connector
+    learnt of it: the only instant it knows.
+    """
+    returned_at: datetime | None = None
+    """For a payout the payee's bank sent back: when ``lookup`` first reported it
+    ``returned`` (the sim's bank sends it back then); otherwise ``None``."""
 
     @property
     def applied(self) -> bool:
@@ -118,6 +129,10 @@ class SimConnector:
     captured at most once and for at most its amount; a void comes before any
     capture; refunds never exceed what was captured. A repeat of a reference
     returns the first answer and has no second effect.
+
+    ``clock`` (default :func:`finplug.utc_now`) gives the instant each applied
+    call is journalled at (:attr:`JournalEntry.applied_at`); it must return
+    timezone-aware times.
     """
 
     def __init__(
@@ -126,8 +141,10 @@ class SimConnector:
         *,
         seed: int = 0,
         lookup_unseen: Literal["recompute", "not_received"] = "recompute",
+        clock: Callable[[], datetime] = utc_now,
     ) -> None:
         self._channel = channel
+        self._clock = clock
         self._seed = seed
         self._lookup_unseen = lookup_unseen
         self._script = channel.scripted()
@@ -163,6 +180,11 @@ class SimConnector:
         return self._info.name
 
     @property
+    def channel(self) -> SimChannel:
+        """The channel's settings."""
+        return self._channel
+
+    @property
     def seed(self) -> int:
         """The seed its draws are taken under."""
         return self._seed
@@ -174,7 +196,8 @@ class SimConnector:
             self._calls.append(request)
             entry = self._entries.get(request.reference)
             if entry is None:
-                entry = self._receive(request)
+                now = self._now()  # first: a faulty clock must not leave half an effect
+                entry = self._stamped(self._receive(request), now)
                 self._entries[request.reference] = entry
             elif not _same_call(entry.request, request):
                 raise ChannelDeclinedError(
@@ -206,7 +229,15 @@ class SimConnector:
             if entry is None:
                 if self._lookup_unseen == "not_received":
                     return None
-                entry = self._recompute(request)
+                now = self._now()
+                entry = self._stamped(self._recompute(request), now)
+                self._entries[request.reference] = entry
+            if (
+                entry.outcome.kind is OutcomeKind.RETURNED
+                and entry.request.operation is _OP.PAYOUT
+                and entry.returned_at is None
+            ):
+                entry = replace(entry, returned_at=self._now())
                 self._entries[request.reference] = entry
             released = self._all_released or request.reference in self._released
         if entry.outcome.kind is OutcomeKind.LOOKUP_TIMEOUT and not released:
@@ -305,6 +336,20 @@ class SimConnector:
         if state is None:
             raise KeyError(f"{self.name} holds no authorization {authorization!r}")
         return state
+
+    def _now(self) -> datetime:
+        now = self._clock()
+        if now.tzinfo is None or now.utcoffset() is None:
+            raise ValueError(
+                f"the clock of channel {self.name!r} returned a naive time;"
+                " expected a timezone-aware one (UTC)"
+            )
+        return now
+
+    @staticmethod
+    def _stamped(entry: JournalEntry, now: datetime) -> JournalEntry:
+        """``entry`` with the instant it was applied, if it was."""
+        return replace(entry, applied_at=now) if entry.applied else entry
 
     def _sleep(self) -> None:
         if self._channel.latency_ms:

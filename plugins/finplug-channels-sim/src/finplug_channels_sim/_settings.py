@@ -1,16 +1,18 @@
-"""The sim's settings: channels, their failure rates and their scripted amounts."""
+"""The sim's settings: channels, their failure rates, scripted amounts and file discrepancies."""
 
 from __future__ import annotations
 
 import enum
 import re
 from dataclasses import dataclass
+from datetime import date
 from decimal import Decimal
 from typing import Annotated, Literal
 
 from pydantic import (
     AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     field_validator,
@@ -21,8 +23,11 @@ from finplug.sockets.payments import ChannelOperation, PaymentMethod
 from finplug.types import Amount, Credential, CurrencyCode, PositiveAmount, Rate
 
 __all__ = [
+    "Discrepancy",
+    "DiscrepancyKind",
     "Outcome",
     "OutcomeKind",
+    "RowType",
     "ScriptEntry",
     "SimChannel",
     "SimSettings",
@@ -169,6 +174,84 @@ def _channel_name(name: str) -> str:
     return name
 
 
+#: What a scripted discrepancy does to the rows it selects (see :class:`Discrepancy`).
+DiscrepancyKind = Literal["missing", "duplicate", "amount_off", "late", "fee_off"]
+
+#: The ``type`` of a settlement file row.
+RowType = Literal["capture", "fee", "refund", "payout", "payout_return"]
+
+_NEEDS_BY = frozenset({"amount_off", "fee_off"})
+
+
+def _decimal_string(value: object) -> object:
+    """Let only strings (and Decimals built in code) through to the exact-decimal check."""
+    if isinstance(value, str | Decimal):
+        return value
+    raise ValueError(
+        "expected a decimal string such as '0.10' or '-0.05'; numbers are refused, so quote it"
+    )
+
+
+class Discrepancy(BaseModel):
+    """One scripted difference between what the channel did and what its file says.
+
+    Select rows by ``payment`` (every row whose ``payment_reference`` is that
+    payment id, or a payout's reference) or by ``line`` (a 0-based index among
+    one day's rows as the journal gives them, before any discrepancy), then
+    narrow them by ``type``. ``day`` binds the discrepancy to one day's rows;
+    without it a ``payment`` selection looks at every day and a ``line`` is a
+    line of the file being written. The kinds:
+
+    * ``missing``: the rows are left out;
+    * ``duplicate``: the rows are written twice;
+    * ``amount_off``: ``by`` is added to the amount of each selected row that is
+      not a fee (with ``type: fee``, to fee rows);
+    * ``fee_off``: ``by`` is added to the selected fee rows;
+    * ``late``: the rows' booking and value dates move ``days`` later: they leave
+      their day's file and appear in that later day's.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    kind: DiscrepancyKind
+    payment: str | None = Field(
+        default=None, min_length=1, description="Select the rows of this payment id."
+    )
+    line: int | None = Field(
+        default=None, ge=0, strict=True, description="Select this 0-based row of a day."
+    )
+    day: date | None = Field(
+        default=None, description="The day whose rows are selected (local, as the file's)."
+    )
+    type: RowType | None = Field(default=None, description="Only rows of this type.")
+    by: Annotated[Amount, BeforeValidator(_decimal_string)] | None = Field(
+        default=None, description="For amount_off and fee_off: added to the amount."
+    )
+    days: int | None = Field(
+        default=None, ge=1, strict=True, description="For late: how many days later."
+    )
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Discrepancy:
+        if (self.payment is None) == (self.line is None):
+            raise ValueError("select rows with either payment: <payment id> or line: <index>")
+        if self.kind in _NEEDS_BY:
+            if self.by is None:
+                raise ValueError(f"{self.kind} needs by: a decimal string such as '0.10'")
+            if self.by.is_zero():
+                raise ValueError(f"{self.kind} with by: '0' would change nothing")
+        elif self.by is not None:
+            raise ValueError(f"by is for amount_off and fee_off, not {self.kind}")
+        if self.kind == "late":
+            if self.days is None:
+                raise ValueError("late needs days: how many days later the rows are booked")
+        elif self.days is not None:
+            raise ValueError(f"days is for late, not {self.kind}")
+        if self.kind == "fee_off" and self.type not in (None, "fee"):
+            raise ValueError(f"fee_off changes fee rows; type: {self.type} selects none")
+        return self
+
+
 class SimChannel(BaseModel):
     """One simulated channel: what it accepts, what it costs, and how it misbehaves."""
 
@@ -211,6 +294,11 @@ class SimChannel(BaseModel):
         default_factory=dict,
         description="Exact amounts mapped to a fixed outcome, checked before random draws.",
     )
+    settlement_discrepancies: tuple[Discrepancy, ...] = Field(
+        default=(),
+        description="Differences written into the channel's daily settlement files, applied"
+        " in order; each must select at least one row.",
+    )
     api_key: Credential | None = Field(
         default=None,
         description="The channel's API key, as a real acquirer would need one: only from"
@@ -223,6 +311,17 @@ class SimChannel(BaseModel):
     def _some_decline_codes(cls, value: tuple[str, ...]) -> tuple[str, ...]:
         if not value:
             raise ValueError("give at least one decline code")
+        return value
+
+    @field_validator("settlement_discrepancies")
+    @classmethod
+    def _lines_have_days(cls, value: tuple[Discrepancy, ...]) -> tuple[Discrepancy, ...]:
+        for index, discrepancy in enumerate(value):
+            if discrepancy.line is not None and discrepancy.day is None:
+                raise ValueError(
+                    f"settlement_discrepancies[{index}]: a line selection in the settings"
+                    " needs day: <YYYY-MM-DD>, the day whose file it changes"
+                )
         return value
 
     @model_validator(mode="after")
