@@ -150,7 +150,7 @@ def test_unit_of_work_page_example_runs_once_per_key(tmp_path: Path) -> None:
 
 
 #: Sockets that are named and versioned but not built: their modules say "reserved".
-RESERVED = frozenset({"billing", "reconciliation"})
+RESERVED = frozenset({"billing"})
 _STATUS = re.compile(r"\breserved\b|\bnot built yet\b", re.I)
 
 

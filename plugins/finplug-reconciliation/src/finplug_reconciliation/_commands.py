@@ -141,6 +141,8 @@ def run_command(
     )
     Console(highlight=False, soft_wrap=True).print(table)
     if run.breaks:
+        left = ", ".join(f"{kind} {count}" for kind, count in run.breaks)
+        typer.echo(f"open breaks: {left} (finplug recon breaks --tenant {tenant})")
         raise typer.Exit(code=2)
 
 
