@@ -36,6 +36,9 @@ PAGES = [
     "payments",
     "risk-engine",
     "settlement",
+    "reconciliation",
+    "reconciliation-formats",
+    "reconciliation-matching",
     "reference",
 ]
 

@@ -37,7 +37,6 @@ def test_migrations_match_the_declared_tables(finplug_tenant: FinplugTenant) -> 
         "recon_break_items",
         "recon_breaks",
         "recon_locks",
-        "recon_match_items",
         "recon_matched_items",
         "recon_matches",
         "recon_runs",

@@ -7,7 +7,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import date, datetime
 from fractions import Fraction
 from typing import Literal
 
@@ -178,6 +178,17 @@ class SimConnector:
     def name(self) -> str:
         """The channel's name."""
         return self._info.name
+
+    def settlement_report(self, day: date) -> bytes:
+        """The channel's settlement file of ``day`` (UTC), with its scripted discrepancies.
+
+        The reconciliation socket's ``ChannelReports``: the reconciliation
+        plugin's ``channels`` statement source fetches it. See
+        :func:`finplug_channels_sim.settlement_file` for the format.
+        """
+        from finplug_channels_sim._files import settlement_file  # it imports this module
+
+        return settlement_file(self, day)
 
     @property
     def channel(self) -> SimChannel:

@@ -225,6 +225,8 @@ def settlement_file(
         if bound is not None and bound > day and not direct:
             continue  # cannot touch this file; checked when that day's file is written
         selected = _select(discrepancy, rows, bound)
+        if not selected and not direct and discrepancy.amount is not None:
+            continue  # like a script entry: it applies when a row of that amount comes
         if not selected:
             raise SettlementDiscrepancyError(
                 connector.name, field, f"{_describe(discrepancy, bound)} selects no row"
@@ -286,6 +288,23 @@ def _select(discrepancy: Discrepancy, rows: Sequence[SettlementRow], day: date |
         if discrepancy.line >= len(of_day):
             return []
         candidates = [of_day[discrepancy.line]]
+    elif discrepancy.amount is not None:
+        size = discrepancy.amount
+        payments = {
+            row.payment_reference
+            for row in rows
+            if row.type != "fee" and abs(row.amount.amount) == size
+        }
+        candidates = [
+            index
+            for index, row in enumerate(rows)
+            if (
+                abs(row.amount.amount) == size
+                if row.type != "fee"
+                else row.payment_reference in payments
+            )
+            and (day is None or row.booked_on == day)
+        ]
     else:
         candidates = [
             index
@@ -296,7 +315,7 @@ def _select(discrepancy: Discrepancy, rows: Sequence[SettlementRow], day: date |
     wanted = discrepancy.type
     if wanted is None and discrepancy.kind == "fee_off":
         wanted = "fee"
-    if wanted is None and discrepancy.kind == "amount_off" and discrepancy.payment is not None:
+    if wanted is None and discrepancy.kind == "amount_off" and discrepancy.line is None:
         return [index for index in candidates if rows[index].type != "fee"]
     return [index for index in candidates if wanted is None or rows[index].type == wanted]
 
@@ -330,6 +349,8 @@ def _apply(
 def _describe(discrepancy: Discrepancy, day: date | None) -> str:
     if discrepancy.line is not None:
         what = f"line {discrepancy.line}"
+    elif discrepancy.amount is not None:
+        what = f"amount {discrepancy.amount}"
     else:
         what = f"payment {discrepancy.payment!r}"
     if discrepancy.type is not None:

@@ -220,6 +220,13 @@ class Discrepancy(BaseModel):
     line: int | None = Field(
         default=None, ge=0, strict=True, description="Select this 0-based row of a day."
     )
+    amount: PositiveAmount | None = Field(
+        default=None,
+        description=(
+            "Select the capture, refund and payout rows of this amount (fee rows: theirs);"
+            " in the settings, it applies whenever such a row comes, like a script entry."
+        ),
+    )
     day: date | None = Field(
         default=None, description="The day whose rows are selected (local, as the file's)."
     )
@@ -233,8 +240,11 @@ class Discrepancy(BaseModel):
 
     @model_validator(mode="after")
     def _consistent(self) -> Discrepancy:
-        if (self.payment is None) == (self.line is None):
-            raise ValueError("select rows with either payment: <payment id> or line: <index>")
+        if sum(x is not None for x in (self.payment, self.line, self.amount)) != 1:
+            raise ValueError(
+                "select rows with one of payment: <payment id>, line: <index>"
+                " or amount: <decimal string>"
+            )
         if self.kind in _NEEDS_BY:
             if self.by is None:
                 raise ValueError(f"{self.kind} needs by: a decimal string such as '0.10'")

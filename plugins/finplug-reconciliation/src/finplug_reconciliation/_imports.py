@@ -136,7 +136,12 @@ class Imports:
 
     def fetch(self, source: str, day: date) -> list[ImportReport]:
         """Fetch a source's files for ``day`` and import each (each whole or not at all)."""
-        sources = {s.name: s for s in self._sources()}
+        found_sources = self._sources()
+        names = [s.name for s in found_sources]
+        twice = sorted({n for n in names if names.count(n) > 1})
+        if twice:
+            raise ReconciliationError(f"two statement sources have the same name: {twice}")
+        sources = {s.name: s for s in found_sources}
         found = sources.get(source)
         if found is None:
             known = ", ".join(sorted(sources)) or "none"

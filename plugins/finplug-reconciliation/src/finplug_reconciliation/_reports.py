@@ -1,10 +1,11 @@
 """Reconciliation reports: match rate, breaks by class and age, the reconciled balance per day.
 
 For an account and a period: every statement line and ledger posting of
-the period, whether taken (matched, accepted, resolved) or in an open
-break; the match rate per mille on each side by count and amount; open
-breaks by class and age bucket (0-1, 2-7, 8-30, over 30 days); and per
-day the statement's and the ledger's totals, their cumulative difference,
+the period, whether matched (by a rule, by hand, or with an adjusting
+entry), accepted, or in an open break; the match rate per mille on each
+side by count and amount (accepted items are counted apart, not as
+matched); open breaks by class and age bucket (0-1, 2-7, 8-30, over 30
+days); and per day the statement's and the ledger's totals, their cumulative difference,
 the open breaks' cumulative difference, what accepted breaks left, what
 matches within a rule's tolerance left, and what none of those explains
 (zero when every difference is accounted for).
@@ -96,22 +97,26 @@ class Reports:
             days[day] = {"statement": 0, "ledger": 0, "open": 0, "accepted": 0, "tolerated": 0}
             day += timedelta(days=1)
         for side, frame in sides.items():
-            count = amount = matched_count = matched_amount = 0
+            count = amount = matched_count = matched_amount = accepted_count = 0
             for ident, value, on in zip(frame["id"], frame["amount"], frame["on"], strict=True):
                 count += 1
                 amount += abs(value)
                 sign = 1 if side == MatchSide.STATEMENT.value else -1
                 days[on][side] += value
                 match = took.get((side, ident))
-                if match is not None:
+                if match in accepted:
+                    accepted_count += 1
+                    days[on]["accepted"] += sign * value
+                elif match is not None:
                     matched_count += 1
                     matched_amount += abs(value)
-                    days[on]["accepted" if match in accepted else "tolerated"] += sign * value
+                    days[on]["tolerated"] += sign * value
                 elif (side, ident) in held:
                     days[on]["open"] += sign * value
             rate[side] = {
                 "items": count,
                 "matched": matched_count,
+                "accepted": accepted_count,
                 "per_mille": 1000 if count == 0 else matched_count * 1000 // count,
                 "amount": str(Money.from_minor(amount, code).amount),
                 "matched_amount": str(Money.from_minor(matched_amount, code).amount),

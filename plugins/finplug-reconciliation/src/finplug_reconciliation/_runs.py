@@ -23,8 +23,8 @@ import json
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from datetime import date, datetime
-from zoneinfo import ZoneInfo
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from pydantic import ValidationError
 from sqlalchemy import Connection, select, update
@@ -378,7 +378,7 @@ class Runs:
                 .scalars()
                 .all()
             ):
-                undo_match(conn, match_id)
+                undo_match(conn, match_id, now, actor)
             worked = conn.execute(select(breaks).where(breaks.c.run_id == run_id)).all()
             records: list[dict[str, Any]] = []
             for found in worked:
@@ -398,7 +398,7 @@ class Runs:
                         )
                     )
                 if found.match_id is not None:
-                    undo_match(conn, found.match_id)
+                    undo_match(conn, found.match_id, now, actor)
                 if found.entry_seq is not None:
                     self._pair(uow, row.account, int(found.entry_seq), entry.seq, now)
                 if found.status != BreakStatus.CLEARED.value:

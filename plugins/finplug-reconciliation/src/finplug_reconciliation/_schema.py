@@ -31,7 +31,6 @@ __all__ = [
     "break_items",
     "breaks",
     "locks",
-    "match_items",
     "matched_items",
     "matches",
     "metadata",
@@ -123,18 +122,7 @@ matches = Table(
     Index("ix_recon_matches_run", "run_id"),
 )
 
-#: The items of every match (kept when a match is undone, for the audit).
-match_items = Table(
-    "recon_match_items",
-    metadata,
-    Column("match_id", String(40), nullable=False),
-    Column("side", String(10), nullable=False),
-    Column("item", String(200), nullable=False),
-    Column("amount", BigInteger, nullable=False),
-    PrimaryKeyConstraint("match_id", "side", "item", name="pk_recon_match_items"),
-)
-
-#: Items in a live match: each at most once.
+#: The items of live matches: each at most once (an undone match's items go to the audit).
 matched_items = Table(
     "recon_matched_items",
     metadata,

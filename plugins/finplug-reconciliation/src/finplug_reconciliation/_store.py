@@ -33,7 +33,6 @@ from finplug_reconciliation._schema import (
     audit,
     break_items,
     breaks,
-    match_items,
     matched_items,
     matches,
     statement_lines,
@@ -245,7 +244,6 @@ def save_matches(
 ) -> int:
     """Write many live matches at once (executemany); how many."""
     heads: list[dict[str, Any]] = []
-    members: list[dict[str, Any]] = []
     takes: list[dict[str, Any]] = []
     for ident, run_id, rule, score, statement_total, ledger_total, items in rows:
         heads.append(
@@ -264,13 +262,9 @@ def save_matches(
             }
         )
         for item in items:
-            side = item.side.value
-            members.append(
-                {"match_id": ident, "side": side, "item": item.id, "amount": item.amount}
-            )
             takes.append(
                 {
-                    "side": side,
+                    "side": item.side.value,
                     "item": item.id,
                     "match_id": ident,
                     "account": account,
@@ -279,23 +273,27 @@ def save_matches(
             )
     if heads:
         conn.execute(insert(matches), heads)
-        conn.execute(insert(match_items), members)
         conn.execute(insert(matched_items), takes)
     return len(heads)
 
 
-def undo_match(conn: Connection, ident: str) -> None:
-    """Mark a match undone and give its items back."""
+def undo_match(conn: Connection, ident: str, at: datetime, actor: str) -> None:
+    """Mark a match undone and give its items back; the audit keeps which they were."""
+    c = matched_items.c
+    items = conn.execute(
+        select(c.side, c.item).where(c.match_id == ident).order_by(c.side, c.item)
+    ).all()
     conn.execute(update(matches).where(matches.c.id == ident).values(live=False))
-    conn.execute(delete(matched_items).where(matched_items.c.match_id == ident))
+    conn.execute(delete(matched_items).where(c.match_id == ident))
+    add_audit(conn, at, actor, "undone", ident, " ".join(f"{s}:{i}" for s, i in items))
 
 
 def load_match(conn: Connection, row: Any) -> Match:
-    """A match from its row, with its items."""
+    """A live match from its row, with its items."""
     found = conn.execute(
-        select(match_items.c.side, match_items.c.item)
-        .where(match_items.c.match_id == row.id)
-        .order_by(match_items.c.side, match_items.c.item)
+        select(matched_items.c.side, matched_items.c.item)
+        .where(matched_items.c.match_id == row.id)
+        .order_by(matched_items.c.side, matched_items.c.item)
     ).all()
     return Match(
         id=row.id,

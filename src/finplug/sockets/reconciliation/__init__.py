@@ -22,6 +22,7 @@ from typing import Final
 from finplug import Socket
 from finplug.sockets.reconciliation._api import ReconciliationAPI
 from finplug.sockets.reconciliation._statements import (
+    ChannelReports,
     ReconciliationError,
     ReconciliationNotFoundError,
     Statement,
@@ -50,6 +51,7 @@ __all__ = [
     "BreakAction",
     "BreakClass",
     "BreakStatus",
+    "ChannelReports",
     "ImportReport",
     "Match",
     "MatchSide",

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date
+from typing import Protocol, runtime_checkable
 
 from finplug import FinplugError, Money
 
 __all__ = [
+    "ChannelReports",
     "ReconciliationError",
     "ReconciliationNotFoundError",
     "Statement",
@@ -115,3 +117,20 @@ class Statement:
     """The closing booked balance, when the file gives one."""
     problems: tuple[str, ...] = field(default=())
     """What is wrong with it but did not stop it being read (see the class docstring)."""
+
+
+@runtime_checkable
+class ChannelReports(Protocol):
+    """A payment channel's connector that hands over its daily settlement report.
+
+    A channel plugin's connector (the object its ``finplug_register_channels``
+    returns) implements this too when the channel publishes a report of what
+    it did each day (captures, fees, refunds, payouts), as acquirers do. The
+    reconciliation plugin's built-in statement source ``channels`` fetches a
+    day's report from every connector that does, and imports it with the
+    tenant's parsers (a channel's CSV needs a mapping in ``csv_formats``).
+    """
+
+    def settlement_report(self, day: date) -> bytes:
+        """The channel's report of ``day`` (its own file format), as bytes."""
+        ...

@@ -86,14 +86,6 @@ def upgrade() -> None:
     )
     op.create_index("ix_recon_matches_run", "recon_matches", ["run_id"])
     op.create_table(
-        "recon_match_items",
-        sa.Column("match_id", sa.String(40), nullable=False),
-        sa.Column("side", sa.String(10), nullable=False),
-        sa.Column("item", sa.String(200), nullable=False),
-        sa.Column("amount", sa.BigInteger, nullable=False),
-        sa.PrimaryKeyConstraint("match_id", "side", "item", name="pk_recon_match_items"),
-    )
-    op.create_table(
         "recon_matched_items",
         sa.Column("side", sa.String(10), nullable=False),
         sa.Column("item", sa.String(200), nullable=False),
