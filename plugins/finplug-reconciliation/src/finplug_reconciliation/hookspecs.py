@@ -2,10 +2,13 @@
 
 Other plugins add a statement format (a bank's own CSV, a BAI2 reader …)
 or a source that fetches files (an SFTP folder, a channel's report API) by
-implementing these; they name the plugin's spec module in nothing: the
-reconciliation plugin declares it (``PluginMeta.hookspecs``), so the hooks
-exist in every tenant that enables ``reconciliation``. The component calls
-them through :data:`reconciliation_hooks`.
+implementing these, naming this module in their own ``PluginMeta.hookspecs``
+(``hookspecs=("finplug_reconciliation.hookspecs",)``). The reconciliation
+plugin declares it too, so the hooks exist in every tenant that enables
+``reconciliation``. The component calls them through
+:data:`reconciliation_hooks`. A payment channel's daily report needs no hook:
+its connector implements the socket's ``ChannelReports`` (the built-in
+``channels`` source).
 """
 
 from __future__ import annotations
