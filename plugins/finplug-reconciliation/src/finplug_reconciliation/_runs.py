@@ -273,17 +273,8 @@ class Runs:
         fast = FastSQL.of(conn)
         candidates = [items(c.statement_ids, c.ledger_ids) for c in result.breaks]
         everything = [i for members in candidates for i in members]
-        # The same items unmatched again are the same open break, whatever the class a
-        # rerun would give them now (a duplicate's matched twin is no longer in its input).
         holding = open_breaks_holding(conn, everything)
-        known = {
-            frozenset((i.side, i.id) for i in break_items_of(conn, bid)): bid for bid in holding
-        }
-        found: dict[str, tuple[str, list[Item]]] = {}  # id -> (class, items)
-        for candidate, members in zip(result.breaks, candidates, strict=True):
-            again = known.get(frozenset((i.side, i.id) for i in members))
-            bid = again or break_id(name, BreakClass(candidate.kind), members)
-            found[bid] = (candidate.kind, members)
+        found = self._kept(conn, name, result, candidates, holding)
         existing = (
             {
                 row.id: row.status
@@ -358,6 +349,51 @@ class Runs:
             )
             records.append(_audit(now, BreakAction.CLEARED, bid, f"gone in {ident}"))
         add_audits(conn, records)
+
+    @staticmethod
+    def _kept(
+        conn: Connection,
+        name: str,
+        result: MatchResult,
+        candidates: list[list[Item]],
+        holding: set[str],
+    ) -> dict[str, tuple[str, list[Item]]]:
+        """The breaks after a run: ``id -> (class, items)``.
+
+        An open break all of whose items are still unmatched stays as it is
+        (its id, class, owner and notes), unless one of its items is now in
+        a break with an item no open break held (new information: say, the
+        ledger's side of a line missing in the ledger arrived, with another
+        amount); then the run's classification of those items wins. Without
+        this, a rerun would classify a duplicate line afresh (its matched
+        twin is no longer in the input) and call it something else.
+        """
+
+        def key(item: Item) -> tuple[MatchSide, str]:
+            return item.side, item.id
+
+        left = {key(i) for members in candidates for i in members}
+        kept = {bid: break_items_of(conn, bid) for bid in sorted(holding)}
+        kept = {bid: members for bid, members in kept.items() if {key(i) for i in members} <= left}
+        while True:
+            held = {key(i): bid for bid, members in kept.items() for i in members}
+            fresh = [members for members in candidates if any(key(i) not in held for i in members)]
+            gone = {held[key(i)] for members in fresh for i in members if key(i) in held}
+            if not gone:
+                break
+            for bid in gone:
+                del kept[bid]
+        found: dict[str, tuple[str, list[Item]]] = {
+            bid: ("", members)
+            for bid, members in kept.items()  # found again: open already
+        }
+        for candidate, members in zip(result.breaks, candidates, strict=True):
+            if any(key(i) not in held for i in members):
+                found[break_id(name, BreakClass(candidate.kind), members)] = (
+                    candidate.kind,
+                    members,
+                )
+        return found
 
     def rollback(self, run_id: str, actor: str) -> ReconciliationRun:
         """Undo a run (see the module docstring)."""

@@ -117,6 +117,9 @@ class Statement:
     """The closing booked balance, when the file gives one."""
     problems: tuple[str, ...] = field(default=())
     """What is wrong with it but did not stop it being read (see the class docstring)."""
+    id: str = ""
+    """Its id once imported (a fingerprint of what it says; its lines are
+    ``<id>:<index>``); ``""`` as a parser hands it over."""
 
 
 @runtime_checkable
