@@ -101,13 +101,22 @@ def test_every_item_ends_in_one_match_or_one_open_break(
     }
     matched = recon.matches(run.id)
     open_breaks = [b for b in recon.breaks("bank") if b.found_on == day]
-    for side, wanted, of_match, of_break in (
-        ("statement", lines, lambda m: m.statement_items, lambda b: b.statement_items),
-        ("ledger", postings, lambda m: m.ledger_items, lambda b: b.ledger_items),
-    ):
-        found = [i for m in matched for i in of_match(m)] + [
-            i for b in open_breaks for i in of_break(b)
-        ]
+    sides = (
+        (
+            "statement",
+            lines,
+            [m.statement_items for m in matched],
+            [b.statement_items for b in open_breaks],
+        ),
+        (
+            "ledger",
+            postings,
+            [m.ledger_items for m in matched],
+            [b.ledger_items for b in open_breaks],
+        ),
+    )
+    for side, wanted, in_matches, in_breaks in sides:
+        found = [i for group in (*in_matches, *in_breaks) for i in group]
         assert len(found) == len(set(found)), f"{side}: an item is in two places"
         assert set(found) == set(wanted), side
         assert sum(wanted[i] for i in found) == sum(wanted.values()), side

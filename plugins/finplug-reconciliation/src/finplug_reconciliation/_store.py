@@ -191,6 +191,7 @@ def load_statement(conn: Connection, ident: str) -> Statement:
         opening=None if row.opening is None else Money.from_minor(row.opening, cur),
         closing=None if row.closing is None else Money.from_minor(row.closing, cur),
         problems=tuple(json.loads(row.problems)),
+        id=row.id,
     )
 
 
