@@ -16,10 +16,10 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import pytest
-from recon_helpers import Clock, capture, csv_file, day_at, shop
 
 from finplug.sockets.reconciliation import Statement
 from finplug.testing import FinplugTenant
+from recon_helpers import Clock, capture, csv_file, day_at, shop
 
 DOCS = Path(__file__).parents[3] / "docs"
 CAMT = Path(__file__).parents[3] / ".." / "shared" / "data" / "statements" / "camt"
