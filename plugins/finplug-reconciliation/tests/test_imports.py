@@ -52,7 +52,8 @@ def test_the_real_mt940_file_imports_once_with_its_problems(
     assert (again.statements, again.duplicates) == ((), report.statements)
     by_account = {s.account: s for s in recon.statements()}
     dem = by_account["45050050/76198810"]
-    assert dem.opening is not None and dem.closing is not None
+    assert dem.opening is not None
+    assert dem.closing is not None
     total = sum((line.amount for line in dem.lines), dem.opening)
     assert total == dem.closing  # the file balances, to the pfennig
     assert dem.id in report.statements
