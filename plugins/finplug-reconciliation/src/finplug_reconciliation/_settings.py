@@ -11,6 +11,7 @@ Example (YAML)::
             payments:clearing:card-eu:EUR: 1
             payments:fees:card-eu:EUR: -1
           reference: payment                      # ledger reference: the key up to its first ':'
+          reference_patterns: ['^settlement:(?P<ref>payout:.+):[a-z]+$']  # tried first
           timezone: Europe/Berlin                 # which day a posting belongs to
           calendar_country: DE                    # business days of date windows (default: Mon-Fri)
           owner: treasury                         # who works its breaks
@@ -26,6 +27,7 @@ Amounts are strings or integers, never floats.
 
 from __future__ import annotations
 
+import re
 from decimal import Decimal
 from typing import Annotated, Final, Literal
 from zoneinfo import available_timezones
@@ -43,6 +45,16 @@ def _zone(name: str) -> str:
     if name not in available_timezones():
         raise ValueError(f"expected an IANA time zone such as 'Europe/Berlin', got {name!r}")
     return name
+
+
+def _pattern(text: str) -> str:
+    try:
+        compiled = re.compile(text)
+    except re.error as exc:
+        raise ValueError(f"not a regular expression ({exc}): {text!r}") from None
+    if compiled.groupindex.get("ref") != 1:
+        raise ValueError(f"the first group must be named ref, as in '^(?P<ref>[^:]+):': {text!r}")
+    return text
 
 
 def _sign(value: int) -> int:
@@ -67,6 +79,13 @@ class AccountSettings(BaseModel):
     reference: Literal["key", "payment"] = Field(
         default="payment",
         description="A posting's reference: its entry key, or the key up to its first ':'.",
+    )
+    reference_patterns: tuple[Annotated[str, AfterValidator(_pattern)], ...] = Field(
+        default=(),
+        description=(
+            "Regular expressions over a posting's key, tried in order; the first that"
+            " matches gives the reference (its first group, named ref); none: `reference`."
+        ),
     )
     timezone: Annotated[str, AfterValidator(_zone)] = "UTC"
     calendar_country: CountryCode | None = None
