@@ -147,3 +147,34 @@ def test_settlement_benchmark_quick_run_reports_every_figure() -> None:
     with_pg = bool(os.environ.get("FINPLUG_TEST_DATABASE_URL"))
     for key in ("pg_settle_s", "pg_sql_s", "pg_ratio_vs_sql", "pg_rerun_s"):
         assert (figures[key] > 0) if with_pg else (figures[key] is None), key
+
+
+def test_reconciliation_benchmark_quick_run_finds_every_injected_break() -> None:
+    figures = quick_run("reconciliation.py")
+    assert figures["quick"] is True
+    assert figures["transfers"] == 20_000
+    assert_positive(
+        figures,
+        ("sqlite_match_s", "sqlite_join_s", "ratio_vs_plain_join", "peak_mb", "sqlite_import_s"),
+    )
+    assert figures["ratio_vs_plain_join"] == figures["sqlite_ratio_vs_plain_join"]
+    # Every injected break is found, with its class (the script checks each break's items too).
+    assert figures["breaks_found"] == figures["breaks_injected"] == 400
+    assert figures["sqlite_breaks"] == {
+        "missing_in_statement": 140,
+        "missing_in_ledger": 80,
+        "amount_mismatch": 60,
+        "timing": 60,
+        "duplicate": 60,
+    }
+    # Quick mode matches fewer than a million lines: the figures are absent, not guessed.
+    assert figures["match_1m_s"] is None
+    assert figures["pg_match_1m_s"] is None
+    assert figures["import_1m_s"] is None
+    # PostgreSQL figures are measured when the test database is configured (the
+    # script reads the same variable), null otherwise.
+    with_pg = bool(os.environ.get("FINPLUG_TEST_DATABASE_URL"))
+    for key in ("pg_match_s", "pg_join_s", "pg_ratio_vs_plain_join"):
+        assert (figures[key] > 0) if with_pg else (figures[key] is None), key
+    if with_pg:
+        assert figures["pg_breaks_found"] == figures["pg_breaks_injected"] == 400

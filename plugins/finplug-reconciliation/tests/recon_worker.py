@@ -1,4 +1,4 @@
-"""A reconciliation worker in its own OS process, driven by test_run_processes.py.
+"""A reconciliation worker in its own OS process, driven by test_recon_run_processes.py.
 
 Run as ``python recon_worker.py SPEC.json``: opens the spec's tenant, waits
 for the spec's "go" file, runs the spec's account and period once, and

@@ -26,6 +26,7 @@ from datetime import date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import polars as pl
 from pydantic import ValidationError
 from sqlalchemy import Connection, select, update
 
@@ -45,7 +46,7 @@ from finplug_reconciliation._schema import break_items, breaks, locks, matches, 
 from finplug_reconciliation._settings import AccountSettings, ReconciliationSettings
 from finplug_reconciliation._store import (
     Item,
-    MatchRow,
+    MatchBatch,
     add_audit,
     add_audits,
     break_id,
@@ -134,14 +135,8 @@ class Runs:
             lines = statement_items(conn, name, start, end)
             postings = ledger_items(uow, name, account, start, end)
             result = match(lines, postings, chosen, calendar_of(account, start, end))
-            days = {
-                MatchSide.STATEMENT: dict(zip(lines["id"], lines["on"], strict=True)),
-                MatchSide.LEDGER: dict(zip(postings["id"], postings["on"], strict=True)),
-            }
-            amounts = {
-                MatchSide.STATEMENT: dict(zip(lines["id"], lines["amount"], strict=True)),
-                MatchSide.LEDGER: dict(zip(postings["id"], postings["amount"], strict=True)),
-            }
+            # Matches are written in columns (MatchBatch); only breaks need their items one by one.
+            days, amounts = _broken_items(result, lines, postings)
 
             def items(statement_ids: Sequence[str], ledger_ids: Sequence[str]) -> list[Item]:
                 return [
@@ -175,21 +170,12 @@ class Runs:
             )
             if dry_run:
                 return report  # leaving the block uncommitted writes nothing
-            rows: list[MatchRow] = []
-            for n, found_match in enumerate(result.matches):
-                members = items(found_match.statement_ids, found_match.ledger_ids)
-                rows.append(
-                    (
-                        f"mat_{ident[4:]}_{n}",
-                        ident,
-                        found_match.rule,
-                        found_match.score,
-                        found_match.statement_total,
-                        found_match.ledger_total,
-                        members,
-                    )
-                )
-            save_matches(conn, rows, account=name, code=account.currency, created_by="run", now=now)
+            batch = MatchBatch.of_result(
+                result.matches, ident, f"mat_{ident[4:]}_", lines, postings
+            )
+            save_matches(
+                conn, batch, account=name, code=account.currency, created_by="run", now=now
+            )
             self._breaks(conn, name, account, ident, result, items, start, end, now)
             FastSQL.of(conn).insert(
                 conn,
@@ -456,6 +442,22 @@ class Runs:
             done = load_run(row)
             uow.commit()
         return done
+
+
+def _broken_items(
+    result: MatchResult, lines: pl.DataFrame, postings: pl.DataFrame
+) -> tuple[dict[MatchSide, dict[str, date]], dict[MatchSide, dict[str, int]]]:
+    """The day and the amount of every item of a break, by side and id."""
+    days: dict[MatchSide, dict[str, date]] = {}
+    amounts: dict[MatchSide, dict[str, int]] = {}
+    for side, frame, ids in (
+        (MatchSide.STATEMENT, lines, [i for b in result.breaks for i in b.statement_ids]),
+        (MatchSide.LEDGER, postings, [i for b in result.breaks for i in b.ledger_ids]),
+    ):
+        found = frame.filter(pl.col("id").is_in(pl.Series(ids, dtype=pl.Utf8)))
+        days[side] = dict(zip(found["id"], found["on"], strict=True))
+        amounts[side] = dict(zip(found["id"], found["amount"], strict=True))
+    return days, amounts
 
 
 def _audit(

@@ -9,12 +9,14 @@ of its account, class and items.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, Final
 
+import polars as pl
 from sqlalchemy import Connection, and_, delete, insert, select, update
 
 from finplug import FastSQL, Money, as_utc, currency
@@ -29,6 +31,13 @@ from finplug.sockets.reconciliation import (
     Statement,
     StatementLine,
 )
+from finplug_reconciliation._bulk import (
+    bulk_driver,
+    driver_cursor,
+    driver_table,
+    roomy_cache,
+    write_columns,
+)
 from finplug_reconciliation._schema import (
     audit,
     break_items,
@@ -38,9 +47,13 @@ from finplug_reconciliation._schema import (
     statement_lines,
     statements,
 )
+from finplug_reconciliation.matching import Match as FoundMatch
 
 __all__ = [
     "Item",
+    "MatchBatch",
+    "MatchPart",
+    "MatchRow",
     "add_audit",
     "audit_records",
     "break_id",
@@ -50,6 +63,7 @@ __all__ = [
     "load_match",
     "load_statement",
     "save_match",
+    "save_matches",
     "save_statement",
     "taken",
 ]
@@ -201,7 +215,21 @@ def taken(conn: Connection, account: str, side: MatchSide, start: date, end: dat
     query = select(c.item).where(
         c.account == account, c.side == side.value, c.on >= start, c.on <= end
     )
-    return set(conn.execute(query).scalars())
+    driver = bulk_driver(conn)
+    if driver is None:
+        return set(conn.execute(query).scalars())
+    # Many rows: the driver's cursor, without SQLAlchemy's processing of each.
+    mark = "?" if driver == "sqlite" else "%s"
+    quote = conn.dialect.identifier_preparer.quote
+    sql = (
+        f"SELECT item FROM {driver_table(conn, matched_items)} WHERE account = {mark}"
+        f" AND side = {mark} AND {quote('on')} >= {mark} AND {quote('on')} <= {mark}"
+    )
+    bind = c.on.type.dialect_impl(conn.dialect).bind_processor(conn.dialect)
+    days = (start, end) if bind is None else (bind(start), bind(end))
+    with driver_cursor(conn) as cursor:
+        cursor.execute(sql, (account, side.value, *days))
+        return {row[0] for row in cursor.fetchall()}
 
 
 def save_match(
@@ -234,48 +262,167 @@ def save_match(
 MatchRow = tuple[str, str | None, str, int, int, int, Sequence[Item]]
 
 
+#: One part of a :class:`MatchBatch`: its matches' columns, and their items' columns.
+MatchPart = tuple[dict[str, Sequence[Any]], dict[str, Sequence[Any] | pl.Series]]
+#: Matches per part: what is built and written at a time.
+_PART: Final = 100_000
+
+
+class MatchBatch:
+    """Matches to write at once, built in columns a part at a time (:func:`save_matches`).
+
+    A part holds a value per match in each of ``id``, ``run_id``, ``rule``,
+    ``score``, ``statement_total`` and ``ledger_total`` (or ``run_id`` is
+    one of :attr:`constants`), and a value per item taken in each of
+    ``side``, ``item``, ``match_id`` and ``on`` (a ``pl.Date`` series).
+    """
+
+    def __init__(
+        self,
+        count: int,
+        parts: Callable[[], Iterator[MatchPart]],
+        constants: dict[str, object] | None = None,
+    ) -> None:
+        self.count = count
+        """How many matches."""
+        self.parts = parts
+        """The parts, in order, built as they are asked for."""
+        self.constants: dict[str, object] = constants or {}
+        """Columns of the matches with one value for all of them."""
+
+    @classmethod
+    def of_rows(cls, rows: Iterable[MatchRow]) -> MatchBatch:
+        """The batch of ``rows``, in one part."""
+        heads: list[tuple[Any, ...]] = []
+        items: list[Item] = []
+        owners: list[str] = []
+        for ident, run_id, rule, score, statement_total, ledger_total, members in rows:
+            heads.append((ident, run_id, rule, score, statement_total, ledger_total))
+            items += members
+            owners += [ident] * len(members)
+        names = ("id", "run_id", "rule", "score", "statement_total", "ledger_total")
+        columns = list(zip(*heads, strict=True)) if heads else [() for _ in names]
+        part: MatchPart = (
+            dict(zip(names, columns, strict=True)),
+            {
+                "side": [i.side.value for i in items],
+                "item": [i.id for i in items],
+                "match_id": owners,
+                "on": pl.Series([i.on for i in items], dtype=pl.Date),
+            },
+        )
+        return cls(len(heads), lambda: iter([part]))
+
+    @classmethod
+    def of_result(
+        cls,
+        found: Sequence[FoundMatch],
+        run_id: str,
+        prefix: str,
+        lines: pl.DataFrame,
+        postings: pl.DataFrame,
+    ) -> MatchBatch:
+        """The matches a run found, numbered ``<prefix><n>`` in order (``n`` zero-padded).
+
+        ``lines`` and ``postings`` are the run's two sides: the ``id`` and
+        ``on`` of every item the matches name.
+        """
+        # One width per run: ids sort as the matches do, so an index on them grows at one end.
+        width = len(str(max(len(found) - 1, 0)))
+        sides = [
+            (MatchSide.STATEMENT, [m.statement_ids for m in found], lines),
+            (MatchSide.LEDGER, [m.ledger_ids for m in found], postings),
+        ]
+        days = [
+            _days_of(list(itertools.chain.from_iterable(ids)), frame) for _, ids, frame in sides
+        ]
+
+        def parts() -> Iterator[MatchPart]:
+            done = [0, 0]  # items of each side in the parts before
+            for start in range(0, len(found), _PART):
+                some = found[start : start + _PART]
+                ids = [f"{prefix}{n:0{width}d}" for n in range(start, start + len(some))]
+                heads: dict[str, Sequence[Any]] = {
+                    "id": ids,
+                    "rule": [m.rule for m in some],
+                    "score": [m.score for m in some],
+                    "statement_total": [m.statement_total for m in some],
+                    "ledger_total": [m.ledger_total for m in some],
+                }
+                side_of: list[str] = []
+                items: list[str] = []
+                owners: list[str] = []
+                on = []
+                for k, (side, members, _) in enumerate(sides):
+                    chosen = members[start : start + _PART]
+                    flat = list(itertools.chain.from_iterable(chosen))
+                    side_of += [side.value] * len(flat)
+                    items += flat
+                    if len(flat) == len(chosen):  # one item each: one_to_one, the usual
+                        owners += ids
+                    else:
+                        owners += [i for i, of in zip(ids, chosen, strict=True) for _ in of]
+                    on.append(days[k].slice(done[k], len(flat)))
+                    done[k] += len(flat)
+                yield (
+                    heads,
+                    {"side": side_of, "item": items, "match_id": owners, "on": pl.concat(on)},
+                )
+
+        return cls(len(found), parts, {"run_id": run_id})
+
+
+def _days_of(ids: list[str], frame: pl.DataFrame) -> pl.Series:
+    """The ``on`` of each of ``ids`` in ``frame`` (its ``id`` and ``on``), in the order given."""
+    wanted = pl.DataFrame({"id": ids}, schema={"id": pl.Utf8})
+    found = wanted.join(frame.select("id", "on"), on="id", how="left", maintain_order="left")
+    return found["on"]
+
+
 def save_matches(
     conn: Connection,
-    rows: Iterable[MatchRow],
+    rows: Iterable[MatchRow] | MatchBatch,
     *,
     account: str,
     code: str,
     created_by: str,
     now: datetime,
 ) -> int:
-    """Write many live matches at once (executemany); how many."""
-    heads: list[dict[str, Any]] = []
-    takes: list[dict[str, Any]] = []
-    for ident, run_id, rule, score, statement_total, ledger_total, items in rows:
-        heads.append(
-            {
-                "id": ident,
-                "account": account,
-                "run_id": run_id,
-                "rule": rule,
-                "score": score,
-                "currency": code,
-                "statement_total": statement_total,
-                "ledger_total": ledger_total,
-                "created_by": created_by,
-                "created_at": now,
-                "live": True,
-            }
-        )
-        for item in items:
-            takes.append(
-                {
-                    "side": item.side.value,
-                    "item": item.id,
-                    "match_id": ident,
-                    "account": account,
-                    "on": item.on,
-                }
-            )
-    if heads:
-        conn.execute(insert(matches), heads)
-        conn.execute(insert(matched_items), takes)
-    return len(heads)
+    """Write many live matches at once and take their items; how many matches.
+
+    In bulk on the drivers finplug's storage runs on: ``executemany`` on
+    the driver's cursor (SQLite), ``COPY`` (psycopg); Core statements on
+    others. An item already taken is an ``IntegrityError`` (the primary key
+    of ``recon_matched_items``), whatever the driver.
+    """
+    batch = rows if isinstance(rows, MatchBatch) else MatchBatch.of_rows(rows)
+    if not batch.count:
+        return 0
+    every = {
+        **batch.constants,
+        "account": account,
+        "currency": code,
+        "created_by": created_by,
+        "created_at": now,
+        "live": True,
+    }
+    driver = bulk_driver(conn)
+    if driver is not None:
+        with roomy_cache(conn, batch.count):
+            for heads, items in batch.parts():
+                write_columns(conn, driver, matches, heads, every)
+                write_columns(conn, driver, matched_items, items, {"account": account})
+        return batch.count
+    for heads, items in batch.parts():
+        conn.execute(insert(matches), [{**row, **every} for row in _rows(heads)])
+        taken_rows = _rows({k: list(v) for k, v in items.items()})
+        conn.execute(insert(matched_items), [{**row, "account": account} for row in taken_rows])
+    return batch.count
+
+
+def _rows(columns: dict[str, Sequence[Any]]) -> list[dict[str, Any]]:
+    names = list(columns)
+    return [dict(zip(names, row, strict=True)) for row in zip(*columns.values(), strict=True)]
 
 
 def undo_match(conn: Connection, ident: str, at: datetime, actor: str) -> None:
