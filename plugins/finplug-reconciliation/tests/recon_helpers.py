@@ -13,7 +13,11 @@ from finplug.testing import FinplugTenant
 from finplug_channels_sim import ChannelsSimPlugin
 from finplug_payments import PaymentsPlugin
 from finplug_reconciliation import ReconciliationPlugin
+from shared_data import shared_data
 
+#: The third-party statements (``../shared/data/statements``; see shared_data.py, on the
+#: test path from the risk-engine plugin's tests, for where that folder is looked for).
+STATEMENTS = shared_data() / "statements"
 EUR = "EUR"
 CLEARING = "payments:clearing:card:EUR"
 HEADER = "booked_on,type,reference,payment_reference,amount,currency,account,description"

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import date
-from pathlib import Path
 
 import pytest
 
@@ -16,8 +15,9 @@ from finplug_reconciliation.formats import (
     check_balance,
     detect,
 )
+from recon_helpers import STATEMENTS
 
-DATA = Path(__file__).resolve().parents[3] / ".." / "shared" / "data" / "statements"
+DATA = STATEMENTS
 CAMT053 = DATA / "camt" / "genkgo-camt053.v8.xml"
 CAMT054 = DATA / "camt" / "genkgo-camt054.v8.xml"
 

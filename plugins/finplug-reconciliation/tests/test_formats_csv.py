@@ -5,7 +5,6 @@ from __future__ import annotations
 import csv
 import io
 from datetime import date
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -22,8 +21,9 @@ from finplug_reconciliation.formats import (
     builtin_parsers,
     detect,
 )
+from recon_helpers import STATEMENTS
 
-DATA = Path(__file__).resolve().parents[3] / ".." / "shared" / "data" / "statements"
+DATA = STATEMENTS
 
 SIGNED = CsvMapping(
     name="channel",

@@ -15,8 +15,9 @@ from finplug_reconciliation.formats import (
     builtin_parsers,
     detect,
 )
+from recon_helpers import STATEMENTS
 
-DATA = Path(__file__).resolve().parents[3] / ".." / "shared" / "data" / "statements"
+DATA = STATEMENTS
 CMXL = DATA / "mt940" / "cmxl-mt940.sta"
 JEJIK = DATA / "mt940" / "jejik-rabobank-iban.sta"
 MT942 = DATA / "mt940" / "self-provided-mt942.sta"

@@ -8,7 +8,6 @@ located error with nothing written.
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -16,8 +15,9 @@ import pytest
 from finplug.sockets.reconciliation import RECONCILIATION, StatementFormatError
 from finplug.testing import FinplugTenant
 from finplug_reconciliation import ReconciliationPlugin
+from recon_helpers import STATEMENTS
 
-DATA = Path(__file__).parents[3] / ".." / "shared" / "data" / "statements"
+DATA = STATEMENTS
 
 
 def _account(statement_account: str, code: str) -> dict[str, Any]:

@@ -19,10 +19,10 @@ import pytest
 
 from finplug.sockets.reconciliation import Statement
 from finplug.testing import FinplugTenant
-from recon_helpers import Clock, capture, csv_file, day_at, shop
+from recon_helpers import STATEMENTS, Clock, capture, csv_file, day_at, shop
 
 DOCS = Path(__file__).parents[3] / "docs"
-CAMT = Path(__file__).parents[3] / ".." / "shared" / "data" / "statements" / "camt"
+CAMT = STATEMENTS / "camt"
 PAGES = ("reconciliation.md", "reconciliation-formats.md", "reconciliation-matching.md")
 BLOCKS = [
     (page, block)
