@@ -273,6 +273,7 @@ class Runs:
         )
         records: list[dict[str, Any]] = []
         new_items: list[dict[str, Any]] = []
+        new_breaks: list[dict[str, Any]] = []
         for bid, (kind, members) in sorted(found.items()):
             status = existing.get(bid)
             if status == BreakStatus.OPEN.value:
@@ -285,9 +286,7 @@ class Runs:
                 continue
             statement_total = sum(i.amount for i in members if i.side is MatchSide.STATEMENT)
             ledger_total = sum(i.amount for i in members if i.side is MatchSide.LEDGER)
-            fast.insert(
-                conn,
-                breaks,
+            new_breaks.append(
                 {
                     "id": bid,
                     "account": name,
@@ -304,7 +303,7 @@ class Runs:
                     "match_id": None,
                     "note": "",
                     "updated_at": now,
-                },
+                }
             )
             new_items += [
                 {
@@ -317,7 +316,8 @@ class Runs:
                 for i in members
             ]
             records.append(_audit(now, BreakAction.FOUND, bid, f"{kind} by {ident}"))
-        if new_items:
+        if new_breaks:  # one executemany each, not a statement per break
+            conn.execute(breaks.insert(), new_breaks)
             conn.execute(break_items.insert(), new_items)
         # Open breaks now gone: those holding an item of a break found now (regrouped),
         # and those wholly in the period that were not found again (their items matched).
