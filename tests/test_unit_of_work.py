@@ -388,3 +388,35 @@ def test_ledger_conflicts_are_the_kernels_conflict_class(finplug_tenant: Finplug
     with pytest.raises(IdempotencyConflictError) as info:
         tenant.ledger.transfer("t-1", "cash", "income", Money("2.00", "EUR"))
     assert isinstance(info.value, LedgerError)
+
+
+@pytest.mark.parametrize("commit", [True, False])
+def test_a_large_write_leaves_the_checkpoint_to_the_background_and_restores_the_bound(
+    finplug_tenant: FinplugTenant, commit: bool
+) -> None:
+    tenant = _tenant(finplug_tenant)
+    sqlite = tenant.storage.engine.dialect.name == "sqlite"
+
+    def bound(uow: Any) -> int:
+        raw = uow.conn.connection.dbapi_connection
+        return int(raw.execute("PRAGMA wal_autocheckpoint").fetchone()[0])
+
+    with tenant.unit_of_work() as uow:
+        before = bound(uow) if sqlite else None
+        uow.large_write()
+        uow.large_write()  # twice: the first bound is the one restored
+        if sqlite:
+            assert bound(uow) == 0
+            assert before is not None
+            assert before > 0
+        uow.conn.execute(insert(notes).values(text="bulk"))
+        if commit:
+            uow.commit()
+    with tenant.unit_of_work() as uow:
+        assert uow.conn.execute(select(func.count()).select_from(notes)).scalar_one() == (
+            1 if commit else 0
+        )
+        if sqlite:
+            assert bound(uow) == before
+    with pytest.raises(UnitOfWorkError):
+        uow.large_write()  # closed

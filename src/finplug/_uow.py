@@ -56,6 +56,7 @@ class UnitOfWork:
         "_events_api",
         "_idem",
         "_idem_api",
+        "_large",
         "_ledger",
         "_ledger_api",
         "_state",
@@ -86,6 +87,7 @@ class UnitOfWork:
         self._idem: IdempotencySession | None = None
         self._before: list[Callable[[], None]] = []
         self._after: list[Callable[[], None]] = []
+        self._large: int | None = None  # SQLite's wal_autocheckpoint before large_write()
         self._state = "new"
 
     # -- the frame ----------------------------------------------------------
@@ -153,6 +155,27 @@ class UnitOfWork:
         """Call ``callback`` once the transaction has committed (never after a rollback)."""
         self._require_open()
         self._after.append(callback)
+
+    def large_write(self) -> None:
+        """Say that this transaction writes a great deal (a bulk import, a million matches).
+
+        On SQLite its commit then leaves copying the write-ahead log back
+        into the database (the checkpoint: seconds for a million rows) to the
+        process's background checkpointer (:mod:`finplug._storage.checkpoint`),
+        as it does for every small commit, instead of doing it inside the
+        commit because the log grew past the fallback bound. The commit is as
+        durable as any other; the log is checkpointed in the next round. The
+        connection's own bound is back once the unit of work ends. Other
+        databases: nothing.
+        """
+        self._require_open()
+        conn = self.conn
+        if conn.dialect.name != "sqlite" or self._large is not None:
+            return
+        raw = conn.connection.dbapi_connection
+        assert raw is not None
+        (self._large,) = raw.execute("PRAGMA wal_autocheckpoint").fetchone()
+        raw.execute("PRAGMA wal_autocheckpoint = 0")
 
     @contextmanager
     def savepoint(self) -> Iterator[None]:
@@ -239,6 +262,11 @@ class UnitOfWork:
         self._ledger = self._events = self._idem = None
         self._before.clear()
         if conn is not None:
+            if self._large is not None:  # the connection goes back to the pool as it came
+                raw = conn.connection.dbapi_connection
+                if raw is not None:
+                    raw.execute(f"PRAGMA wal_autocheckpoint = {int(self._large)}")
+                self._large = None
             conn.close()
 
     def __repr__(self) -> str:

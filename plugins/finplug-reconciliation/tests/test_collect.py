@@ -33,7 +33,7 @@ from finplug.testing import FinplugTenant
 from finplug_reconciliation import ReconciliationPlugin, _collect, _store
 from finplug_reconciliation._bulk import read_frame
 from finplug_reconciliation._collect import ledger_items, statement_items
-from finplug_reconciliation._schema import matched_items, matches
+from finplug_reconciliation._schema import decode_items, matched_items, matches
 from finplug_reconciliation._settings import AccountSettings
 from finplug_reconciliation._store import Item, save_match, save_matches, save_statement
 from recon_helpers import Clock
@@ -378,7 +378,14 @@ def _written(tenant: Tenant, prefix: str) -> tuple[list[tuple[Any, ...]], list[t
             select(matched_items).where(i.match_id.startswith(prefix)).order_by(i.side, i.item)
         ).all()
     return (
-        [(row.id.removeprefix(prefix), *row[1:]) for row in heads],
+        [
+            (
+                row.id.removeprefix(prefix),
+                *row[1:-2],
+                *(tuple(i.removeprefix(prefix) for i in decode_items(t)) for t in row[-2:]),
+            )
+            for row in heads
+        ],
         [
             (row.side, row.item.removeprefix(prefix), row.match_id.removeprefix(prefix), *row[3:])
             for row in items
@@ -443,7 +450,8 @@ def test_matches_written_in_bulk_are_those_core_writes(
     heads, items = bulk
     assert [h[0] for h in heads] == ["m1", "m2", "m3"]
     assert len(items) == 5
-    assert {i[-1] for i in items} == {date(2026, 3, 2), date(2026, 3, 4)}
+    assert {i[-1] for i in items} == {"m1", "m2"}  # m3 takes nothing
+    assert [h[-2:] for h in heads] == [(("s1",), ("l1",)), (("s2", "s3"), ("l2",)), ((), ())]
 
 
 def test_days_are_pythons_where_a_minute_holds_a_midnight_and_times_in_other_forms() -> None:

@@ -133,7 +133,6 @@ def statement_items(
     conn: Connection, name: str, start: date, end: date, *, all_items: bool = False
 ) -> pl.DataFrame:
     """The account's statement lines booked ``start`` to ``end``, not yet taken (or all)."""
-    done = set() if all_items else taken(conn, name, MatchSide.STATEMENT, start, end)
     frame = _line_rows(conn, name, start, end).select(
         "id",
         "amount",
@@ -142,10 +141,14 @@ def statement_items(
         "counterparty",
         pl.col("text").str.strip_chars(_WHITESPACE),
     )
-    return _untaken(frame, done).sort("id")
+    if not all_items:
+        frame = _untaken(conn, MatchSide.STATEMENT, frame)
+    return frame.sort("id")
 
 
-def _untaken(frame: pl.DataFrame, done: set[str]) -> pl.DataFrame:
+def _untaken(conn: Connection, side: MatchSide, frame: pl.DataFrame) -> pl.DataFrame:
+    """``frame``'s items that no live match has taken."""
+    done = taken(conn, side, frame["id"].to_list())
     if not done:
         return frame
     return frame.filter(~pl.col("id").is_in(pl.Series(list(done), dtype=pl.Utf8)))
@@ -334,7 +337,6 @@ def ledger_items(
 ) -> pl.DataFrame:
     """The postings on the account's ledger accounts made ``start`` to ``end``, not yet taken."""
     conn = uow.conn
-    done = set() if all_items else taken(conn, name, MatchSide.LEDGER, start, end)
     first, after = _bounds(account, start, end)
     zone = ZoneInfo(account.timezone)
     driver = bulk_driver(conn)
@@ -372,7 +374,10 @@ def ledger_items(
         )
     if not frames:
         return pl.DataFrame(schema=ITEM_SCHEMA)
-    return _untaken(pl.concat(frames), done).cast(pl.Schema(ITEM_SCHEMA))
+    found = pl.concat(frames)
+    if not all_items:
+        found = _untaken(conn, MatchSide.LEDGER, found)
+    return found.cast(pl.Schema(ITEM_SCHEMA))
 
 
 @functools.lru_cache(maxsize=64)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import date, datetime
+from typing import Final
 
 from finplug import UnitOfWork
 from finplug.sockets.reconciliation import (
@@ -29,6 +30,9 @@ from finplug_reconciliation.formats.csv import CsvParser
 from finplug_reconciliation.hookspecs import StatementSource
 
 __all__ = ["Imports"]
+
+#: Lines from which an import is a large write (:meth:`UnitOfWork.large_write`).
+_LARGE: Final = 10_000
 
 #: The largest statement file accepted.
 MAX_BYTES = 512 * 1024 * 1024
@@ -91,6 +95,8 @@ class Imports:
         duplicates: list[str] = []
         lines = 0
         with self._uow() as uow:
+            if sum(len(s.lines) for _, s in tied) >= _LARGE:
+                uow.large_write()  # SQLite: the log's checkpoint is the background thread's
             for account, statement in tied:
                 ident = fingerprint(statement)
                 if save_statement(uow.conn, account, ident, statement, now):

@@ -28,8 +28,8 @@ from finplug import Money, UnitOfWork
 from finplug.sockets.reconciliation import BreakStatus, MatchSide, ReconciliationError
 from finplug_reconciliation._collect import ledger_items, statement_items
 from finplug_reconciliation._runs import Runs
-from finplug_reconciliation._schema import break_items, breaks, matched_items, matches
-from finplug_reconciliation._store import load_breaks
+from finplug_reconciliation._schema import break_items, breaks, matches
+from finplug_reconciliation._store import load_breaks, taken
 
 __all__ = ["AGE_BUCKETS", "Reports"]
 
@@ -64,12 +64,9 @@ class Reports:
             lines = statement_items(conn, name, start, end, all_items=True)
             postings = ledger_items(uow, name, account, start, end, all_items=True)
             took = {
-                (side, item): match
-                for side, item, match in conn.execute(
-                    select(matched_items.c.side, matched_items.c.item, matched_items.c.match_id)
-                    .where(matched_items.c.account == name)
-                    .where(matched_items.c.on >= start, matched_items.c.on <= end)
-                )
+                (side.value, item): match
+                for side, frame in ((MatchSide.STATEMENT, lines), (MatchSide.LEDGER, postings))
+                for item, match in taken(conn, side, frame["id"].to_list()).items()
             }
             accepted = set(
                 conn.execute(

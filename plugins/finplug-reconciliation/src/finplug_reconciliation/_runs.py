@@ -23,7 +23,7 @@ import json
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from datetime import date, datetime
-from typing import Any
+from typing import Any, Final
 from zoneinfo import ZoneInfo
 
 import polars as pl
@@ -59,6 +59,9 @@ from finplug_reconciliation._store import (
 from finplug_reconciliation.matching import MatchResult, MatchRule, match
 
 __all__ = ["Runs", "load_run"]
+
+#: Matches from which a run's transaction is a large write (:meth:`UnitOfWork.large_write`).
+_LARGE: Final = 10_000
 
 
 def load_run(row: Any) -> ReconciliationRun:
@@ -170,9 +173,9 @@ class Runs:
             )
             if dry_run:
                 return report  # leaving the block uncommitted writes nothing
-            batch = MatchBatch.of_result(
-                result.matches, ident, f"mat_{ident[4:]}_", lines, postings
-            )
+            if len(result.matches) >= _LARGE:
+                uow.large_write()  # SQLite: the log's checkpoint is the background thread's
+            batch = MatchBatch.of_result(result.matches, ident, f"mat_{ident[4:]}_")
             save_matches(
                 conn, batch, account=name, code=account.currency, created_by="run", now=now
             )

@@ -4,11 +4,17 @@ Amounts are integers in minor units; ids are text. An item is a statement
 line (``<statement id>:<index>``) or a ledger posting (``<seq>:<account>``);
 ``recon_matched_items`` holds each item taken (matched by a run or by hand,
 accepted, or resolved) at most once (its primary key), so no item is ever in
-two live matches, whatever runs at the same time.
+two live matches, whatever runs at the same time. It holds nothing else: a
+run writes a row per item, a million at a time, so the table is its primary
+key alone (``WITHOUT ROWID`` on SQLite), and a match's items are also on its
+row in ``recon_matches`` (:func:`encode_items`), where undoing or showing a
+match reads them.
 """
 
 from __future__ import annotations
 
+import json
+from collections.abc import Sequence
 from typing import Final
 
 from sqlalchemy import (
@@ -30,6 +36,8 @@ __all__ = [
     "audit",
     "break_items",
     "breaks",
+    "decode_items",
+    "encode_items",
     "locks",
     "matched_items",
     "matches",
@@ -40,6 +48,28 @@ __all__ = [
 ]
 
 metadata: Final = MetaData()
+
+
+def encode_items(ids: Sequence[str]) -> str:
+    """One side's item ids as ``recon_matches`` stores them: a lone id as it is, else JSON.
+
+    No item id starts with ``[`` (a statement line's starts with its
+    statement's hex fingerprint, a posting's with its seq), so a lone id,
+    the usual case, is written without an encoding step.
+    """
+    if len(ids) == 1 and not ids[0].startswith("["):
+        return ids[0]
+    return json.dumps(list(ids))
+
+
+def decode_items(text: str) -> tuple[str, ...]:
+    """The item ids :func:`encode_items` stored in ``text`` (none in an empty one)."""
+    if not text:
+        return ()
+    if text.startswith("["):
+        return tuple(json.loads(text))
+    return (text,)
+
 
 #: One row per imported statement; ``id`` is its content fingerprint.
 statements = Table(
@@ -119,6 +149,8 @@ matches = Table(
     Column("created_by", String(128), nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("live", Boolean, nullable=False),
+    Column("statement_items", Text, nullable=False),  # encode_items
+    Column("ledger_items", Text, nullable=False),  # encode_items
     Index("ix_recon_matches_run", "run_id"),
 )
 
@@ -129,11 +161,8 @@ matched_items = Table(
     Column("side", String(10), nullable=False),
     Column("item", String(200), nullable=False),
     Column("match_id", String(40), nullable=False),
-    Column("account", String(128), nullable=False),
-    Column("on", Date, nullable=False),
     PrimaryKeyConstraint("side", "item", name="pk_recon_matched_items"),
-    Index("ix_recon_matched_items_match", "match_id"),
-    Index("ix_recon_matched_items_day", "account", "side", "on"),
+    sqlite_with_rowid=False,
 )
 
 #: Breaks; ``id`` is derived from the account, the class and the items.

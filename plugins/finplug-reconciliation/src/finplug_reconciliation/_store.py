@@ -42,6 +42,8 @@ from finplug_reconciliation._schema import (
     audit,
     break_items,
     breaks,
+    decode_items,
+    encode_items,
     matched_items,
     matches,
     statement_lines,
@@ -70,6 +72,8 @@ __all__ = [
 
 #: Rows per ``IN`` list.
 _CHUNK: Final = 500
+#: Ids per probe of :func:`taken` through the driver (SQLite allows 32,766 parameters).
+_PROBE: Final = 5_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -209,27 +213,36 @@ def load_statement(conn: Connection, ident: str) -> Statement:
     )
 
 
-def taken(conn: Connection, account: str, side: MatchSide, start: date, end: date) -> set[str]:
-    """The items of ``side`` dated ``start`` to ``end`` that are taken (in a live match)."""
-    c = matched_items.c
-    query = select(c.item).where(
-        c.account == account, c.side == side.value, c.on >= start, c.on <= end
-    )
+def taken(conn: Connection, side: MatchSide, ids: Iterable[str]) -> dict[str, str]:
+    """Which of ``ids`` (items of ``side``) are taken, and by which live match.
+
+    Probes the primary key of ``recon_matched_items`` a chunk of ids at a
+    time (an ``IN`` list on SQLite, ``= ANY`` of an array on PostgreSQL),
+    so a million items cost a million index lookups, whatever the table holds.
+    """
+    wanted = list(ids)
+    found: dict[str, str] = {}
     driver = bulk_driver(conn)
+    c = matched_items.c
     if driver is None:
-        return set(conn.execute(query).scalars())
-    # Many rows: the driver's cursor, without SQLAlchemy's processing of each.
-    mark = "?" if driver == "sqlite" else "%s"
-    quote = conn.dialect.identifier_preparer.quote
-    sql = (
-        f"SELECT item FROM {driver_table(conn, matched_items)} WHERE account = {mark}"
-        f" AND side = {mark} AND {quote('on')} >= {mark} AND {quote('on')} <= {mark}"
-    )
-    bind = c.on.type.dialect_impl(conn.dialect).bind_processor(conn.dialect)
-    days = (start, end) if bind is None else (bind(start), bind(end))
+        for start in range(0, len(wanted), _CHUNK):
+            chunk = wanted[start : start + _CHUNK]
+            query = select(c.item, c.match_id).where(c.side == side.value, c.item.in_(chunk))
+            found.update((item, match) for item, match in conn.execute(query))
+        return found
+    table = driver_table(conn, matched_items)
     with driver_cursor(conn) as cursor:
-        cursor.execute(sql, (account, side.value, *days))
-        return {row[0] for row in cursor.fetchall()}
+        for start in range(0, len(wanted), _PROBE):
+            chunk = wanted[start : start + _PROBE]
+            if driver == "sqlite":
+                marks = ", ".join("?" * len(chunk))
+                sql = f"SELECT item, match_id FROM {table} WHERE side = ? AND item IN ({marks})"
+                cursor.execute(sql, (side.value, *chunk))
+            else:
+                sql = f"SELECT item, match_id FROM {table} WHERE side = %s AND item = ANY(%s)"
+                cursor.execute(sql, (side.value, chunk))
+            found.update(cursor.fetchall())
+    return found
 
 
 def save_match(
@@ -272,9 +285,9 @@ class MatchBatch:
     """Matches to write at once, built in columns a part at a time (:func:`save_matches`).
 
     A part holds a value per match in each of ``id``, ``run_id``, ``rule``,
-    ``score``, ``statement_total`` and ``ledger_total`` (or ``run_id`` is
-    one of :attr:`constants`), and a value per item taken in each of
-    ``side``, ``item``, ``match_id`` and ``on`` (a ``pl.Date`` series).
+    ``score``, ``statement_total``, ``ledger_total``, ``statement_items``
+    and ``ledger_items`` (or ``run_id`` is one of :attr:`constants`), and a
+    value per item taken in each of ``side``, ``item`` and ``match_id``.
     """
 
     def __init__(
@@ -297,10 +310,23 @@ class MatchBatch:
         items: list[Item] = []
         owners: list[str] = []
         for ident, run_id, rule, score, statement_total, ledger_total, members in rows:
-            heads.append((ident, run_id, rule, score, statement_total, ledger_total))
+            listed = [
+                encode_items([i.id for i in members if i.side is side])
+                for side in (MatchSide.STATEMENT, MatchSide.LEDGER)
+            ]
+            heads.append((ident, run_id, rule, score, statement_total, ledger_total, *listed))
             items += members
             owners += [ident] * len(members)
-        names = ("id", "run_id", "rule", "score", "statement_total", "ledger_total")
+        names = (
+            "id",
+            "run_id",
+            "rule",
+            "score",
+            "statement_total",
+            "ledger_total",
+            "statement_items",
+            "ledger_items",
+        )
         columns = list(zip(*heads, strict=True)) if heads else [() for _ in names]
         part: MatchPart = (
             dict(zip(names, columns, strict=True)),
@@ -308,37 +334,17 @@ class MatchBatch:
                 "side": [i.side.value for i in items],
                 "item": [i.id for i in items],
                 "match_id": owners,
-                "on": pl.Series([i.on for i in items], dtype=pl.Date),
             },
         )
         return cls(len(heads), lambda: iter([part]))
 
     @classmethod
-    def of_result(
-        cls,
-        found: Sequence[FoundMatch],
-        run_id: str,
-        prefix: str,
-        lines: pl.DataFrame,
-        postings: pl.DataFrame,
-    ) -> MatchBatch:
-        """The matches a run found, numbered ``<prefix><n>`` in order (``n`` zero-padded).
-
-        ``lines`` and ``postings`` are the run's two sides: the ``id`` and
-        ``on`` of every item the matches name.
-        """
+    def of_result(cls, found: Sequence[FoundMatch], run_id: str, prefix: str) -> MatchBatch:
+        """The matches a run found, numbered ``<prefix><n>`` in order (``n`` zero-padded)."""
         # One width per run: ids sort as the matches do, so an index on them grows at one end.
         width = len(str(max(len(found) - 1, 0)))
-        sides = [
-            (MatchSide.STATEMENT, [m.statement_ids for m in found], lines),
-            (MatchSide.LEDGER, [m.ledger_ids for m in found], postings),
-        ]
-        days = [
-            _days_of(list(itertools.chain.from_iterable(ids)), frame) for _, ids, frame in sides
-        ]
 
         def parts() -> Iterator[MatchPart]:
-            done = [0, 0]  # items of each side in the parts before
             for start in range(0, len(found), _PART):
                 some = found[start : start + _PART]
                 ids = [f"{prefix}{n:0{width}d}" for n in range(start, start + len(some))]
@@ -348,13 +354,16 @@ class MatchBatch:
                     "score": [m.score for m in some],
                     "statement_total": [m.statement_total for m in some],
                     "ledger_total": [m.ledger_total for m in some],
+                    "statement_items": [encode_items(m.statement_ids) for m in some],
+                    "ledger_items": [encode_items(m.ledger_ids) for m in some],
                 }
                 side_of: list[str] = []
                 items: list[str] = []
                 owners: list[str] = []
-                on = []
-                for k, (side, members, _) in enumerate(sides):
-                    chosen = members[start : start + _PART]
+                for side, chosen in (
+                    (MatchSide.STATEMENT, [m.statement_ids for m in some]),
+                    (MatchSide.LEDGER, [m.ledger_ids for m in some]),
+                ):
                     flat = list(itertools.chain.from_iterable(chosen))
                     side_of += [side.value] * len(flat)
                     items += flat
@@ -362,21 +371,9 @@ class MatchBatch:
                         owners += ids
                     else:
                         owners += [i for i, of in zip(ids, chosen, strict=True) for _ in of]
-                    on.append(days[k].slice(done[k], len(flat)))
-                    done[k] += len(flat)
-                yield (
-                    heads,
-                    {"side": side_of, "item": items, "match_id": owners, "on": pl.concat(on)},
-                )
+                yield heads, {"side": side_of, "item": items, "match_id": owners}
 
         return cls(len(found), parts, {"run_id": run_id})
-
-
-def _days_of(ids: list[str], frame: pl.DataFrame) -> pl.Series:
-    """The ``on`` of each of ``ids`` in ``frame`` (its ``id`` and ``on``), in the order given."""
-    wanted = pl.DataFrame({"id": ids}, schema={"id": pl.Utf8})
-    found = wanted.join(frame.select("id", "on"), on="id", how="left", maintain_order="left")
-    return found["on"]
 
 
 def save_matches(
@@ -411,12 +408,11 @@ def save_matches(
         with roomy_cache(conn, batch.count):
             for heads, items in batch.parts():
                 write_columns(conn, driver, matches, heads, every)
-                write_columns(conn, driver, matched_items, items, {"account": account})
+                write_columns(conn, driver, matched_items, items)
         return batch.count
     for heads, items in batch.parts():
         conn.execute(insert(matches), [{**row, **every} for row in _rows(heads)])
-        taken_rows = _rows({k: list(v) for k, v in items.items()})
-        conn.execute(insert(matched_items), [{**row, "account": account} for row in taken_rows])
+        conn.execute(insert(matched_items), _rows({k: list(v) for k, v in items.items()}))
     return batch.count
 
 
@@ -428,28 +424,40 @@ def _rows(columns: dict[str, Sequence[Any]]) -> list[dict[str, Any]]:
 def undo_match(conn: Connection, ident: str, at: datetime, actor: str) -> None:
     """Mark a match undone and give its items back; the audit keeps which they were."""
     c = matched_items.c
-    items = conn.execute(
-        select(c.side, c.item).where(c.match_id == ident).order_by(c.side, c.item)
-    ).all()
+    row = conn.execute(
+        select(matches.c.statement_items, matches.c.ledger_items).where(matches.c.id == ident)
+    ).one()
+    items = [
+        (side.value, item)
+        for side, text in (
+            (MatchSide.LEDGER, row.ledger_items),
+            (MatchSide.STATEMENT, row.statement_items),
+        )
+        for item in sorted(decode_items(text))
+    ]
     conn.execute(update(matches).where(matches.c.id == ident).values(live=False))
-    conn.execute(delete(matched_items).where(c.match_id == ident))
+    for side in (MatchSide.STATEMENT, MatchSide.LEDGER):
+        mine = [item for s, item in items if s == side.value]
+        for start in range(0, len(mine), _CHUNK):
+            conn.execute(
+                delete(matched_items).where(
+                    c.side == side.value,
+                    c.item.in_(mine[start : start + _CHUNK]),
+                    c.match_id == ident,
+                )
+            )
     add_audit(conn, at, actor, "undone", ident, " ".join(f"{s}:{i}" for s, i in items))
 
 
 def load_match(conn: Connection, row: Any) -> Match:
     """A live match from its row, with its items."""
-    found = conn.execute(
-        select(matched_items.c.side, matched_items.c.item)
-        .where(matched_items.c.match_id == row.id)
-        .order_by(matched_items.c.side, matched_items.c.item)
-    ).all()
     return Match(
         id=row.id,
         run_id=row.run_id,
         rule=row.rule,
         score=row.score,
-        statement_items=tuple(i for s, i in found if s == MatchSide.STATEMENT.value),
-        ledger_items=tuple(i for s, i in found if s == MatchSide.LEDGER.value),
+        statement_items=tuple(sorted(decode_items(row.statement_items))),
+        ledger_items=tuple(sorted(decode_items(row.ledger_items))),
         statement_total=Money.from_minor(row.statement_total, row.currency),
         ledger_total=Money.from_minor(row.ledger_total, row.currency),
         created_by=row.created_by,

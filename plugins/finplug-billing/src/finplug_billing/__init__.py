@@ -1,0 +1,12 @@
+"""finplug-billing: plans, subscriptions, usage, charge models, invoices (in progress).
+
+The pure parts are public modules: :mod:`finplug_billing.charges` (charge
+models), :mod:`finplug_billing.metrics` (billable-metric aggregations),
+:mod:`finplug_billing.periods` (billing periods and proration) and
+:mod:`finplug_billing.totals` (an invoice's arithmetic: discounts, taxes,
+credits, credit notes).
+"""
+
+from __future__ import annotations
+
+__all__: list[str] = []
