@@ -43,7 +43,7 @@ from finplug.ledger.schema import accounts as ledger_accounts
 from finplug.ledger.schema import transfers as ledger_transfers
 from finplug.sockets.reconciliation import MatchSide
 from finplug_reconciliation._bulk import BulkDriver, bulk_driver, driver_table, read_frame
-from finplug_reconciliation._schema import statement_lines
+from finplug_reconciliation._schema import matched_items, statement_lines
 from finplug_reconciliation._settings import AccountSettings
 from finplug_reconciliation._store import taken
 from finplug_reconciliation.matching import Calendar
@@ -98,8 +98,14 @@ _HEAD_SCHEMA: Final = {
 # ---------------------------------------------------------------- statement lines
 
 
-def _line_rows(conn: Connection, name: str, start: date, end: date) -> pl.DataFrame:
-    """The account's lines booked ``start`` to ``end``: the columns :func:`statement_items` uses."""
+def _line_rows(
+    conn: Connection, name: str, start: date, end: date, *, untaken: bool
+) -> pl.DataFrame:
+    """The account's lines booked ``start`` to ``end``: the columns :func:`statement_items` uses.
+
+    ``untaken``: only lines no live match has taken (the driver path leaves
+    the others out in SQL: an anti-join on ``recon_matched_items``' key).
+    """
     driver = bulk_driver(conn)
     c = statement_lines.c
     if driver is None:
@@ -112,7 +118,8 @@ def _line_rows(conn: Connection, name: str, start: date, end: date) -> pl.DataFr
             c.description + " " + c.bank_reference,
         ).where(c.account == name, c.booked_on >= start, c.booked_on <= end)
         rows = [tuple(row) for row in conn.execute(query)]
-        return pl.DataFrame(rows, schema={**_LINE_SCHEMA, "on": pl.Date}, orient="row")
+        frame = pl.DataFrame(rows, schema={**_LINE_SCHEMA, "on": pl.Date}, orient="row")
+        return _untaken(conn, MatchSide.STATEMENT, frame) if untaken else frame
     booked = "booked_on" if driver == "sqlite" else "to_char(booked_on, 'YYYY-MM-DD')"
     quote = conn.dialect.identifier_preparer.quote
     on, text = quote("on"), quote("text")
@@ -120,9 +127,14 @@ def _line_rows(conn: Connection, name: str, start: date, end: date) -> pl.DataFr
     sql = (
         f"SELECT id, amount, {booked} AS {on}, reference, counterparty,"
         f" description || ' ' || bank_reference AS {text}"
-        f" FROM {driver_table(conn, statement_lines)}"
+        f" FROM {driver_table(conn, statement_lines)} AS lines"
         f" WHERE account = {mark} AND booked_on >= {mark} AND booked_on <= {mark}"
     )
+    if untaken:
+        sql += (
+            f" AND NOT EXISTS (SELECT 1 FROM {driver_table(conn, matched_items)} AS taken"
+            f" WHERE taken.side = '{MatchSide.STATEMENT.value}' AND taken.item = lines.id)"
+        )
     bind = c.booked_on.type.dialect_impl(conn.dialect).bind_processor(conn.dialect)
     bounds = (start, end) if bind is None else (bind(start), bind(end))
     frame = read_frame(conn, driver, sql, (name, *bounds), _LINE_SCHEMA)
@@ -133,7 +145,7 @@ def statement_items(
     conn: Connection, name: str, start: date, end: date, *, all_items: bool = False
 ) -> pl.DataFrame:
     """The account's statement lines booked ``start`` to ``end``, not yet taken (or all)."""
-    frame = _line_rows(conn, name, start, end).select(
+    frame = _line_rows(conn, name, start, end, untaken=not all_items).select(
         "id",
         "amount",
         "on",
@@ -141,8 +153,6 @@ def statement_items(
         "counterparty",
         pl.col("text").str.strip_chars(_WHITESPACE),
     )
-    if not all_items:
-        frame = _untaken(conn, MatchSide.STATEMENT, frame)
     return frame.sort("id")
 
 
@@ -220,21 +230,36 @@ def _seq_span(conn: Connection, first: datetime, after: datetime) -> tuple[int, 
 
 
 def _posting_rows(
-    conn: Connection, driver: BulkDriver, account_id: int, span: tuple[int, int]
+    conn: Connection,
+    driver: BulkDriver,
+    account_id: int,
+    span: tuple[int, int],
+    untaken_as: str | None,
 ) -> pl.DataFrame:
     """The posted rows of entries ``span`` on one account: seq, signed amount, head columns.
 
     The head columns (time, key, description) are null but on an entry's first row.
+    ``untaken_as``: the account's code, to leave out in SQL the postings a
+    live match has taken (their item id is ``<seq>:<code>``); ``None``: all.
     """
     table = driver_table(conn, ledger_transfers)
     mark = "?" if driver == "sqlite" else "%s"
     posted = "posted_at" if driver == "sqlite" else _PG_TIME.format("posted_at")
+    unmatched = ""
+    if untaken_as is not None:
+        unmatched = (
+            f" AND NOT EXISTS (SELECT 1 FROM {driver_table(conn, matched_items)} AS taken"
+            f" WHERE taken.side = '{MatchSide.LEDGER.value}'"
+            f" AND taken.item = CAST(legs.seq AS TEXT) || {mark})"
+        )
     members = [
-        f"SELECT seq, {delta} AS delta, {posted} AS posted_at, key, description FROM {table}"
-        f" WHERE {side} = {mark} AND seq >= {mark} AND seq <= {mark} AND flow = 0"
+        f"SELECT seq, {delta} AS delta, {posted} AS posted_at, key, description"
+        f" FROM {table} AS legs"
+        f" WHERE {side} = {mark} AND seq >= {mark} AND seq <= {mark} AND flow = 0{unmatched}"
         for side, delta in (("debit_id", "amount"), ("credit_id", "-amount"))
     ]
-    params = (account_id, *span) * 2
+    suffix = () if untaken_as is None else (f":{untaken_as}",)
+    params = (account_id, *span, *suffix) * 2
     return read_frame(conn, driver, " UNION ALL ".join(members), params, _ROW_SCHEMA)
 
 
@@ -268,13 +293,18 @@ def _stored_micros(text: pl.Series) -> pl.Series:
 
 
 def _posting_frame_sql(
-    conn: Connection, driver: BulkDriver, account_id: int, span: tuple[int, int]
+    conn: Connection,
+    driver: BulkDriver,
+    account_id: int,
+    span: tuple[int, int],
+    untaken_as: str | None,
 ) -> pl.DataFrame:
     """One account's postings of entries ``span``: seq, amount (debits positive), ``at``, head.
 
-    ``at`` is the entry's time in microseconds since the epoch.
+    ``at`` is the entry's time in microseconds since the epoch;
+    ``untaken_as`` as for :func:`_posting_rows`.
     """
-    rows = _posting_rows(conn, driver, account_id, span)
+    rows = _posting_rows(conn, driver, account_id, span, untaken_as)
     sums = rows.group_by("seq").agg(pl.col("delta").sum().alias("amount"))
     heads = (
         rows.filter(pl.col("key").is_not_null())  # an entry's head (ck_ledger_transfers_head)
@@ -357,7 +387,7 @@ def ledger_items(
             continue  # not opened yet (nothing was ever posted on it), or no entry then
         else:
             ident, normal = known[code]
-            found = _posting_frame_sql(conn, driver, ident, span)
+            found = _posting_frame_sql(conn, driver, ident, span, None if all_items else code)
             if normal == "credit":
                 found = found.with_columns(-pl.col("amount"))
             found = found.filter(pl.col("at") >= low, pl.col("at") < high)
@@ -375,7 +405,7 @@ def ledger_items(
     if not frames:
         return pl.DataFrame(schema=ITEM_SCHEMA)
     found = pl.concat(frames)
-    if not all_items:
+    if driver is None and not all_items:  # the driver path left them out in SQL
         found = _untaken(conn, MatchSide.LEDGER, found)
     return found.cast(pl.Schema(ITEM_SCHEMA))
 

@@ -279,6 +279,8 @@ MatchRow = tuple[str, str | None, str, int, int, int, Sequence[Item]]
 MatchPart = tuple[dict[str, Sequence[Any]], dict[str, Sequence[Any] | pl.Series]]
 #: Matches per part: what is built and written at a time.
 _PART: Final = 100_000
+#: The columns of ``recon_matched_items`` a batch writes.
+_TAKEN_SCHEMA: Final = {"side": pl.Utf8, "item": pl.Utf8, "match_id": pl.Utf8}
 
 
 class MatchBatch:
@@ -405,10 +407,17 @@ def save_matches(
     }
     driver = bulk_driver(conn)
     if driver is not None:
+        taken_parts = []
         with roomy_cache(conn, batch.count):
             for heads, items in batch.parts():
                 write_columns(conn, driver, matches, heads, every)
-                write_columns(conn, driver, matched_items, items)
+                taken_parts.append(pl.DataFrame(items, schema=_TAKEN_SCHEMA))
+            # In key order: a B-tree filled in order writes each page once (at random: 4x slower).
+            everything = pl.concat(taken_parts).sort("side", "item")
+            del taken_parts
+            for start in range(0, everything.height, _PART):
+                part = everything.slice(start, _PART)
+                write_columns(conn, driver, matched_items, {n: part[n] for n in part.columns})
         return batch.count
     for heads, items in batch.parts():
         conn.execute(insert(matches), [{**row, **every} for row in _rows(heads)])
