@@ -39,6 +39,7 @@ PAGES = [
     "reconciliation",
     "reconciliation-formats",
     "reconciliation-matching",
+    "billing",
     "reference",
 ]
 

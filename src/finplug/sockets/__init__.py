@@ -6,14 +6,14 @@ its errors and its version; plugins name the sockets they plug into in
 (plugboard, storage, ledger, events, money) imports no socket; a test keeps
 it so.
 
-=================================  ======================================
-socket                             what it carries
-=================================  ======================================
-:mod:`finplug.sockets.payments`    aggregated payments, channels, routing
-:mod:`finplug.sockets.risk`        risk decisions (default: approve)
-:mod:`finplug.sockets.fees`        fees on money movements (none: no fees)
-:mod:`finplug.sockets.settlement`  order splits and settlement runs (0.x)
-:mod:`finplug.sockets.billing`     reserved for the billing issue
-:mod:`finplug.sockets.reconciliation`  reserved for the reconciliation issue
-=================================  ======================================
+=====================================  ==========================================
+socket                                 what it carries
+=====================================  ==========================================
+:mod:`finplug.sockets.payments`        aggregated payments, channels, routing
+:mod:`finplug.sockets.risk`            risk decisions (default: approve)
+:mod:`finplug.sockets.fees`            fees on money movements (none: no fees)
+:mod:`finplug.sockets.settlement`      order splits, settlement runs, payouts (1.0)
+:mod:`finplug.sockets.reconciliation`  statements matched against the ledger (0.1)
+:mod:`finplug.sockets.billing`         subscriptions, usage, invoices (0.2)
+=====================================  ==========================================
 """

@@ -1,0 +1,1 @@
+"""The billing plugin's Alembic revisions (table ``alembic_version_billing``)."""
