@@ -32,10 +32,12 @@ from finplug._idempotency import IdempotencySession
 from finplug._idempotency import StoredKey
 from finplug._idempotency import request_digest
 from finplug._fastsql import Record
+from finplug._fastsql import driver_cursor
 from finplug._money import Currency
 from finplug._money import Money
 from finplug._money import allocate
 from finplug._money import currency
+from finplug._money import decimal_from_string
 from finplug._money import exact_product
 from finplug._platform import Platform
 from finplug._plugin import API_VERSION
@@ -144,6 +146,8 @@ __all__ = [
     "as_utc",
     "check_plugin",
     "currency",
+    "decimal_from_string",
+    "driver_cursor",
     "exact_product",
     "export_beancount",
     "failure_policy",

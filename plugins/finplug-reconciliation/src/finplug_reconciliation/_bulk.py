@@ -34,9 +34,8 @@ from typing import Any, Final, Literal
 
 import polars as pl
 from sqlalchemy import Connection, Table
-from sqlalchemy.exc import DBAPIError
 
-from finplug import FastSQL, as_utc
+from finplug import FastSQL, as_utc, driver_cursor
 
 __all__ = [
     "BulkDriver",
@@ -74,19 +73,6 @@ def driver_table(conn: Connection, table: Table) -> str:
     schema = FastSQL.of(conn).schema
     name = prep.quote(table.name)
     return f"{prep.quote_schema(schema)}.{name}" if schema else name
-
-
-@contextmanager
-def driver_cursor(conn: Connection) -> Iterator[Any]:
-    """A cursor of ``conn``'s driver, in its transaction; driver errors raised as SQLAlchemy's."""
-    cursor: Any = conn.connection.cursor()
-    dbapi = conn.dialect.loaded_dbapi
-    try:
-        yield cursor
-    except dbapi.Error as exc:
-        raise DBAPIError.instance(None, None, exc, dbapi.Error) from exc
-    finally:
-        cursor.close()
 
 
 def read_frame(

@@ -42,7 +42,7 @@ from finplug.sockets.reconciliation import (
     RunStatus,
 )
 from finplug_reconciliation._collect import calendar_of, ledger_items, statement_items
-from finplug_reconciliation._schema import break_items, breaks, locks, matches, runs
+from finplug_reconciliation._schema import break_items, breaks, locks, runs
 from finplug_reconciliation._settings import AccountSettings, ReconciliationSettings
 from finplug_reconciliation._store import (
     Item,
@@ -51,6 +51,7 @@ from finplug_reconciliation._store import (
     add_audits,
     break_id,
     break_items_of,
+    live_run_matches,
     open_breaks_holding,
     save_match,
     save_matches,
@@ -175,7 +176,7 @@ class Runs:
                 return report  # leaving the block uncommitted writes nothing
             if len(result.matches) >= _LARGE:
                 uow.large_write()  # SQLite: the log's checkpoint is the background thread's
-            batch = MatchBatch.of_result(result.matches, ident, f"mat_{ident[4:]}_")
+            batch = MatchBatch.of_result(result.matches, ident)
             save_matches(
                 conn, batch, account=name, code=account.currency, created_by="run", now=now
             )
@@ -396,13 +397,7 @@ class Runs:
             if row.status != RunStatus.DONE.value:
                 raise ReconciliationError(f"run {run_id} is {row.status}: nothing to roll back")
             self._lock(conn, row.account, run_id)
-            for match_id in (
-                conn.execute(
-                    select(matches.c.id).where(matches.c.run_id == run_id, matches.c.live.is_(True))
-                )
-                .scalars()
-                .all()
-            ):
+            for match_id in live_run_matches(conn, run_id, row.matches):
                 undo_match(conn, match_id, now, actor)
             worked = conn.execute(select(breaks).where(breaks.c.run_id == run_id)).all()
             records: list[dict[str, Any]] = []

@@ -151,7 +151,6 @@ matches = Table(
     Column("live", Boolean, nullable=False),
     Column("statement_items", Text, nullable=False),  # encode_items
     Column("ledger_items", Text, nullable=False),  # encode_items
-    Index("ix_recon_matches_run", "run_id"),
 )
 
 #: The items of live matches: each at most once (an undone match's items go to the audit).

@@ -27,6 +27,7 @@ from finplug_reconciliation._runs import Runs, load_run
 from finplug_reconciliation._schema import matches, runs, statements
 from finplug_reconciliation._store import (
     audit_records,
+    live_run_matches,
     load_break,
     load_breaks,
     load_match,
@@ -112,9 +113,11 @@ class Reconciliation:
             .where(matches.c.live.is_(True))
             .order_by(matches.c.created_at.desc(), matches.c.id)
         )
-        if run_id is not None:
-            query = query.where(matches.c.run_id == run_id)
         with self._begin() as conn:
+            if run_id is not None:  # its matches' ids come from the run (no index on run_id)
+                made = conn.execute(select(runs.c.matches).where(runs.c.id == run_id)).scalar()
+                ids = live_run_matches(conn, run_id, int(made or 0))[: _limit(limit)]
+                query = query.where(matches.c.id.in_(ids))
             return [load_match(conn, r) for r in conn.execute(query.limit(_limit(limit)))]
 
     def breaks(

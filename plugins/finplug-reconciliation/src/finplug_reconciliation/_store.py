@@ -60,10 +60,12 @@ __all__ = [
     "audit_records",
     "break_id",
     "fingerprint",
+    "live_run_matches",
     "load_break",
     "load_breaks",
     "load_match",
     "load_statement",
+    "run_match_ids",
     "save_match",
     "save_matches",
     "save_statement",
@@ -271,6 +273,19 @@ def save_match(
     )
 
 
+def run_match_ids(run_id: str, count: int, start: int = 0, stop: int | None = None) -> list[str]:
+    """The ids of matches ``start`` to ``stop`` of the ``count`` a run made.
+
+    ``mat_<the run's hex>_<n>``, ``n`` zero-padded to one width per run: the
+    ids sort as the matches were found, so the primary key grows at one end,
+    and a run's matches are found from the run alone (no index on
+    ``run_id``: a run writes a million of them).
+    """
+    width = len(str(max(count - 1, 0)))
+    prefix = f"mat_{run_id.removeprefix('run_')}_"
+    return [f"{prefix}{n:0{width}d}" for n in range(start, count if stop is None else stop)]
+
+
 #: One match to write: id, run, rule, score, statement total, ledger total, items.
 MatchRow = tuple[str, str | None, str, int, int, int, Sequence[Item]]
 
@@ -341,15 +356,13 @@ class MatchBatch:
         return cls(len(heads), lambda: iter([part]))
 
     @classmethod
-    def of_result(cls, found: Sequence[FoundMatch], run_id: str, prefix: str) -> MatchBatch:
-        """The matches a run found, numbered ``<prefix><n>`` in order (``n`` zero-padded)."""
-        # One width per run: ids sort as the matches do, so an index on them grows at one end.
-        width = len(str(max(len(found) - 1, 0)))
+    def of_result(cls, found: Sequence[FoundMatch], run_id: str) -> MatchBatch:
+        """The matches a run found, with the ids :func:`run_match_ids` gives, in order."""
 
         def parts() -> Iterator[MatchPart]:
             for start in range(0, len(found), _PART):
                 some = found[start : start + _PART]
-                ids = [f"{prefix}{n:0{width}d}" for n in range(start, start + len(some))]
+                ids = run_match_ids(run_id, len(found), start, start + len(some))
                 heads: dict[str, Sequence[Any]] = {
                     "id": ids,
                     "rule": [m.rule for m in some],
@@ -428,6 +441,17 @@ def save_matches(
 def _rows(columns: dict[str, Sequence[Any]]) -> list[dict[str, Any]]:
     names = list(columns)
     return [dict(zip(names, row, strict=True)) for row in zip(*columns.values(), strict=True)]
+
+
+def live_run_matches(conn: Connection, run_id: str, count: int) -> list[str]:
+    """The ids of a run's matches still live, in order (``count``: how many the run made)."""
+    live: list[str] = []
+    everything = run_match_ids(run_id, count)
+    for start in range(0, len(everything), _CHUNK):
+        chunk = everything[start : start + _CHUNK]
+        query = select(matches.c.id).where(matches.c.id.in_(chunk), matches.c.live.is_(True))
+        live += sorted(conn.execute(query).scalars())
+    return live
 
 
 def undo_match(conn: Connection, ident: str, at: datetime, actor: str) -> None:

@@ -78,13 +78,14 @@ def build_matches(
     )
     keyed: list[tuple[int, Match]] = []
     for rule, group in groups:
-        s_total = int(s_amount.gather(group.statement).sum())
-        l_total = int(l_amount.gather(group.ledger).sum())
+        s_rows, l_rows = list(group.statement), list(group.ledger)
+        s_total = int(s_amount.gather(s_rows).sum())
+        l_total = int(l_amount.gather(l_rows).sum())
         found = Match(
             rule,
             group.score,
-            tuple(s_id.gather(group.statement).to_list()),
-            tuple(l_id.gather(group.ledger).to_list()),
+            tuple(s_id.gather(s_rows).to_list()),
+            tuple(l_id.gather(l_rows).to_list()),
             s_total,
             l_total,
             s_total - l_total,

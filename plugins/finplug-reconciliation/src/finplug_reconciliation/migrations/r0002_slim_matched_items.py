@@ -6,7 +6,9 @@ itself. It keeps only ``(side, item) -> match_id`` under its primary key
 (``WITHOUT ROWID`` on SQLite, which rebuilds the table); ``account``,
 ``on`` and the two secondary indexes go. ``recon_matches`` gains
 ``statement_items`` and ``ledger_items`` (see ``_schema.encode_items``),
-filled here from the rows they replace, for undoing and showing a match.
+filled here from the rows they replace, for undoing and showing a match,
+and loses its index on ``run_id``: a run's matches are numbered from its
+id, so the run alone finds them.
 
 Frozen: later changes go in new revisions, never here.
 """
@@ -53,6 +55,8 @@ def upgrade() -> None:
                 for ident, sides in found.items()
             ],
         )
+    # A run's matches are found from the run (their ids are numbered): no index on run_id.
+    op.drop_index("ix_recon_matches_run", table_name="recon_matches")
     op.drop_index("ix_recon_matched_items_match", table_name="recon_matched_items")
     op.drop_index("ix_recon_matched_items_day", table_name="recon_matched_items")
     if conn.dialect.name != "sqlite":
