@@ -9,4 +9,8 @@ credits, credit notes).
 
 from __future__ import annotations
 
-__all__: list[str] = []
+from finplug_billing._catalog import BillingSettings
+from finplug_billing._plugin import BillingPlugin
+from finplug_billing._service import Billing
+
+__all__ = ["Billing", "BillingPlugin", "BillingSettings"]

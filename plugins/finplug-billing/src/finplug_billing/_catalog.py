@@ -41,7 +41,7 @@ Money, rates and quantities are strings or integers, never floats (a YAML
 ``0.1`` is refused). A charge's ``properties`` are checked by its model when
 the tenant is assembled (the model may come from another plugin, through
 ``finplug_billing_charge_models``); an error names the field path
-(``plans.pro.charges.0.properties.tiers.1.from``).
+(``plans.pro.charges[0].properties.tiers[1].from_value``).
 """
 
 from __future__ import annotations
@@ -315,7 +315,7 @@ class BillingSettings(BaseModel):
         for code, plan in self.plans.items():
             self._known_taxes(f"plans.{code}.taxes", plan.taxes or [])
             for n, charge in enumerate(plan.charges):
-                where = f"plans.{code}.charges.{n}"
+                where = f"plans.{code}.charges[{n}]"
                 if charge.metric not in self.metrics:
                     known = ", ".join(sorted(self.metrics)) or "none"
                     raise ValueError(f"{where}.metric: no metric {charge.metric!r} ({known})")

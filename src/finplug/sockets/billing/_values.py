@@ -46,7 +46,7 @@ class BillingInputError(BillingError, ValueError):
 
     def __init__(self, message: str, *, field: str = "") -> None:
         self.field = field
-        """Where the bad value is (``plans.pro.charges.0.properties.tiers``, ``events.3.id`` …)."""
+        """Where the bad value is: ``events[3].properties.gb``, ``customer.currency``, ``plan``."""
         super().__init__(f"{field}: {message}" if field else message)
 
 

@@ -1,0 +1,186 @@
+"""The ``billing`` component: customers, subscriptions, usage, invoices, credit notes, wallets.
+
+Issue 13 is in progress: the invoice, credit-note, wallet and collection
+methods raise :class:`~finplug.sockets.billing.BillingError` saying they are
+not built yet; the plugin has no entry point until they are.
+"""
+
+from __future__ import annotations
+
+import builtins
+from collections.abc import Mapping, Sequence
+from datetime import date
+from typing import Literal, NoReturn
+
+from finplug import Money
+from finplug.sockets.billing import (
+    Anchor,
+    BillingError,
+    CreditNote,
+    CreditTarget,
+    Customer,
+    CycleReport,
+    IngestReport,
+    Invoice,
+    InvoiceStatus,
+    Subscription,
+    UsageEvent,
+    Wallet,
+)
+from finplug_billing._customers import Customers
+from finplug_billing._subscriptions import Subscriptions
+from finplug_billing._usage import Usage
+
+__all__ = ["Billing"]
+
+
+def _not_built(what: str) -> NoReturn:
+    raise BillingError(f"{what} is not built yet (issue 13 is in progress)")
+
+
+class Billing:
+    """A tenant's billing component (``tenant.component(BILLING)``)."""
+
+    def __init__(self, customers: Customers, subscriptions: Subscriptions, usage: Usage) -> None:
+        self._customers = customers
+        self._subscriptions = subscriptions
+        self._usage = usage
+
+    # -- customers and subscriptions -------------------------------------------------
+
+    def upsert_customer(self, customer: Customer) -> Customer:
+        """Create or update a customer (its currency cannot change once it is billed)."""
+        return self._customers.upsert(customer)
+
+    def customer(self, customer_id: str) -> Customer:
+        """One customer; :class:`BillingNotFoundError` if there is none."""
+        return self._customers.get(customer_id)
+
+    def subscribe(
+        self,
+        key: str,
+        customer_id: str,
+        plan: str,
+        *,
+        on: date | None = None,
+        anchor: Anchor = Anchor.CALENDAR,
+    ) -> Subscription:
+        """Start ``plan`` for a customer on ``on`` (default: today in the customer's zone)."""
+        return self._subscriptions.subscribe(key, customer_id, plan, on, anchor)
+
+    def change_plan(
+        self, key: str, subscription_id: str, plan: str, *, on: date | None = None
+    ) -> Subscription:
+        """Upgrade or downgrade from ``on``: the fixed fees are prorated by day."""
+        return self._subscriptions.change_plan(key, subscription_id, plan, on)
+
+    def cancel(
+        self, subscription_id: str, *, at_period_end: bool = True, on: date | None = None
+    ) -> Subscription:
+        """End a subscription at the end of its period, or on ``on``."""
+        return self._subscriptions.cancel(subscription_id, at_period_end, on)
+
+    def pause(self, subscription_id: str, *, on: date | None = None) -> Subscription:
+        """Stop billing from ``on`` until resumed."""
+        return self._subscriptions.pause(subscription_id, on)
+
+    def resume(self, subscription_id: str, *, on: date | None = None) -> Subscription:
+        """Bill again from ``on``."""
+        return self._subscriptions.resume(subscription_id, on)
+
+    def subscription(self, subscription_id: str) -> Subscription:
+        """One subscription; :class:`BillingNotFoundError` if there is none."""
+        return self._subscriptions.get(subscription_id)
+
+    def subscriptions(self, customer_id: str | None = None) -> builtins.list[Subscription]:
+        """Subscriptions (of one customer, when given), oldest first."""
+        return self._subscriptions.list(customer_id)
+
+    # -- usage -------------------------------------------------------------------------
+
+    def ingest(self, events: Sequence[UsageEvent]) -> IngestReport:
+        """Store usage events, idempotent by their ids; all or nothing on bad input."""
+        return self._usage.ingest(events)
+
+    def usage(self, subscription_id: str, metric: str, on: date | None = None) -> str:
+        """The metric's aggregate in the period holding ``on``, as a decimal string."""
+        _not_built("usage()")
+
+    # -- invoices ------------------------------------------------------------------------
+
+    def run_cycle(self, as_of: date | None = None) -> CycleReport:
+        """Invoice every subscription whose period ended by ``as_of``; once per period."""
+        _not_built("run_cycle()")
+
+    def invoice(self, invoice_id: str) -> Invoice:
+        """One invoice."""
+        _not_built("invoice()")
+
+    def invoices(
+        self,
+        customer_id: str | None = None,
+        *,
+        status: InvoiceStatus | None = None,
+        limit: int = 100,
+    ) -> builtins.list[Invoice]:
+        """Invoices, newest first."""
+        _not_built("invoices()")
+
+    def finalize(self, invoice_id: str) -> Invoice:
+        """Number a draft, apply prepaid credits and book it in the ledger."""
+        _not_built("finalize()")
+
+    def void(self, invoice_id: str) -> Invoice:
+        """Void a finalized, unpaid invoice."""
+        _not_built("void()")
+
+    def mark_uncollectible(self, invoice_id: str) -> Invoice:
+        """Write a finalized invoice's receivable off."""
+        _not_built("mark_uncollectible()")
+
+    def collect(self, invoice_id: str) -> Invoice:
+        """Charge what the invoice owes through payments."""
+        _not_built("collect()")
+
+    def record_payment(self, key: str, invoice_id: str, amount: Money) -> Invoice:
+        """A payment received otherwise (a bank transfer reconciliation matched)."""
+        _not_built("record_payment()")
+
+    def render(self, invoice_id: str, fmt: Literal["html", "pdf"] = "html") -> bytes:
+        """The invoice as HTML or PDF, in the customer's locale."""
+        _not_built("render()")
+
+    # -- credit notes and wallets ------------------------------------------------------
+
+    def credit(
+        self,
+        key: str,
+        invoice_id: str,
+        *,
+        amount: Money | None = None,
+        lines: Mapping[str, Money] | None = None,
+        target: CreditTarget = CreditTarget.BALANCE,
+        reason: str = "",
+    ) -> CreditNote:
+        """Credit part of a finalized invoice."""
+        _not_built("credit()")
+
+    def credit_notes(self, invoice_id: str) -> builtins.list[CreditNote]:
+        """An invoice's credit notes, oldest first."""
+        _not_built("credit_notes()")
+
+    def top_up(
+        self,
+        key: str,
+        customer_id: str,
+        amount: Money,
+        *,
+        expires_on: date | None = None,
+        paid: bool = True,
+    ) -> Wallet:
+        """Add credits to the customer's wallet."""
+        _not_built("top_up()")
+
+    def wallet(self, customer_id: str) -> Wallet:
+        """The customer's wallet."""
+        _not_built("wallet()")
