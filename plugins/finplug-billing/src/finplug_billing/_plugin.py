@@ -11,6 +11,7 @@ from finplug import ConfigIssue, Plugin, PluginMeta, hookimpl
 from finplug.hookspecs import ComponentRegistrar
 from finplug_billing._catalog import BillingSettings
 from finplug_billing._customers import Customers
+from finplug_billing._invoices import Invoices
 from finplug_billing._prices import Catalog
 from finplug_billing._service import Billing
 from finplug_billing._subscriptions import Subscriptions
@@ -45,7 +46,9 @@ class BillingPlugin(Plugin[BillingSettings]):
         """The tenant's subscriptions."""
         self.usage = Usage(self.catalog, ctx.unit_of_work, ctx.clock)
         """The tenant's usage events."""
-        self.service = Billing(self.customers, self.subscriptions, self.usage)
+        self.invoices = Invoices(self.catalog, ctx.unit_of_work, ctx.clock)
+        """The tenant's invoices and billing cycles."""
+        self.service = Billing(self.customers, self.subscriptions, self.usage, self.invoices)
         """The tenant's ``billing`` component."""
 
     def _models(self) -> list[ChargeModel]:

@@ -164,6 +164,7 @@ invoice_lines = Table(
     Column("amount", BigInteger, nullable=False),
     Column("discount", BigInteger, nullable=False),
     Column("taxes", Text, nullable=False),  # JSON [[code, minor units], ...]
+    Column("rates", Text, nullable=False),  # JSON [[code, rate], ...]
     Column("total", BigInteger, nullable=False),
     Column("inclusive", Integer, nullable=False),  # 1: taxes are inside amount
     PrimaryKeyConstraint("invoice_id", "position", name="pk_billing_invoice_lines"),

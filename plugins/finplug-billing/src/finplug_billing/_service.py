@@ -1,6 +1,6 @@
 """The ``billing`` component: customers, subscriptions, usage, invoices, credit notes, wallets.
 
-Issue 13 is in progress: the invoice, credit-note, wallet and collection
+Issue 13 is in progress: the credit-note, wallet, collection and rendering
 methods raise :class:`~finplug.sockets.billing.BillingError` saying they are
 not built yet; the plugin has no entry point until they are.
 """
@@ -28,6 +28,7 @@ from finplug.sockets.billing import (
     Wallet,
 )
 from finplug_billing._customers import Customers
+from finplug_billing._invoices import Invoices
 from finplug_billing._subscriptions import Subscriptions
 from finplug_billing._usage import Usage
 
@@ -41,10 +42,17 @@ def _not_built(what: str) -> NoReturn:
 class Billing:
     """A tenant's billing component (``tenant.component(BILLING)``)."""
 
-    def __init__(self, customers: Customers, subscriptions: Subscriptions, usage: Usage) -> None:
+    def __init__(
+        self,
+        customers: Customers,
+        subscriptions: Subscriptions,
+        usage: Usage,
+        invoices: Invoices,
+    ) -> None:
         self._customers = customers
         self._subscriptions = subscriptions
         self._usage = usage
+        self._invoices = invoices
 
     # -- customers and subscriptions -------------------------------------------------
 
@@ -110,11 +118,11 @@ class Billing:
 
     def run_cycle(self, as_of: date | None = None) -> CycleReport:
         """Invoice every subscription whose period ended by ``as_of``; once per period."""
-        _not_built("run_cycle()")
+        return self._invoices.run_cycle(as_of)
 
     def invoice(self, invoice_id: str) -> Invoice:
-        """One invoice."""
-        _not_built("invoice()")
+        """One invoice; :class:`BillingNotFoundError` if there is none."""
+        return self._invoices.get(invoice_id)
 
     def invoices(
         self,
@@ -124,11 +132,11 @@ class Billing:
         limit: int = 100,
     ) -> builtins.list[Invoice]:
         """Invoices, newest first."""
-        _not_built("invoices()")
+        return self._invoices.list(customer_id, status, limit)
 
     def finalize(self, invoice_id: str) -> Invoice:
-        """Number a draft, apply prepaid credits and book it in the ledger."""
-        _not_built("finalize()")
+        """Number a draft and book it in the ledger."""
+        return self._invoices.finalize(invoice_id)
 
     def void(self, invoice_id: str) -> Invoice:
         """Void a finalized, unpaid invoice."""

@@ -112,6 +112,7 @@ def upgrade() -> None:
         sa.Column("amount", sa.BigInteger, nullable=False),
         sa.Column("discount", sa.BigInteger, nullable=False),
         sa.Column("taxes", sa.Text, nullable=False),
+        sa.Column("rates", sa.Text, nullable=False),
         sa.Column("total", sa.BigInteger, nullable=False),
         sa.Column("inclusive", sa.Integer, nullable=False),
         sa.PrimaryKeyConstraint("invoice_id", "position", name="pk_billing_invoice_lines"),
