@@ -5,9 +5,11 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
+import pytest
+
 from billing_helpers import CATALOG, Clock, billing, billing_tenant, customer
 from finplug import Money, Tenant
-from finplug.sockets.billing import InvoiceStatus, SubscriptionStatus, UsageEvent
+from finplug.sockets.billing import BillingInputError, InvoiceStatus, SubscriptionStatus, UsageEvent
 from finplug.testing import FinplugTenant
 
 EUR = "EUR"
@@ -132,3 +134,36 @@ def test_a_cancelled_subscription_gets_its_last_invoice_and_ends(
     assert amounts == [eur("20.00"), eur("6.67")]  # March; 10 April days of 30
     assert api.subscription(sub.id).status is SubscriptionStatus.TERMINATED
     assert api.run_cycle(date(2026, 9, 1)).created == ()
+
+
+def test_coupons_apply_before_tax_oldest_first_and_carry_over(
+    finplug_tenant: FinplugTenant,
+) -> None:
+    coupons = {
+        "welcome": {"kind": "fixed", "currency": EUR, "amount": "30.00", "frequency": "once"},
+        "launch": {"kind": "percentage", "rate": "0.10", "frequency": "recurring", "periods": 2},
+    }
+    tenant = billing_tenant(finplug_tenant, coupons=coupons)
+    api = billing(tenant)
+    api.upsert_customer(customer())
+    sub = api.subscribe("k1", "c1", "starter", on=date(2026, 3, 1))
+    api.apply_coupon("cp1", "c1", "welcome")
+    assert api.apply_coupon("cp1", "c1", "welcome") == api.apply_coupon("cp1", "c1", "welcome")
+    api.apply_coupon("cp2", "c1", "launch")
+    invoices = [api.invoice(i) for i in api.run_cycle(date(2026, 6, 1)).created]
+    assert [i.subtotal for i in invoices] == [eur("20.00")] * 3
+    # March: 20.00 of the fixed 30.00 (10.00 carries), then 10 % of nothing left.
+    # April: the fixed coupon's last 10.00, then 10 % of 10.00. May: nothing left.
+    assert [i.discount for i in invoices] == [eur("20.00"), eur("11.00"), eur("0.00")]
+    assert [i.tax for i in invoices] == [eur("0.00"), eur("1.71"), eur("3.80")]
+    assert sub.id == invoices[0].subscription_id
+
+
+def test_a_coupon_in_another_currency_is_refused(finplug_tenant: FinplugTenant) -> None:
+    coupons = {"usd": {"kind": "fixed", "currency": "USD", "amount": "5.00"}}
+    api = billing(billing_tenant(finplug_tenant, coupons=coupons))
+    api.upsert_customer(customer())
+    with pytest.raises(BillingInputError, match="currency mismatch"):
+        api.apply_coupon("cp1", "c1", "usd")
+    with pytest.raises(BillingInputError, match="no coupon"):
+        api.apply_coupon("cp2", "c1", "nope")

@@ -37,6 +37,7 @@ from finplug.sockets.billing import (
     SubscriptionStatus,
 )
 from finplug_billing._booking import book_invoice, next_number
+from finplug_billing._coupons import active_coupons, use_coupons
 from finplug_billing._customers import load_customer
 from finplug_billing._drafts import DraftLine, billing_dates, draft_lines
 from finplug_billing._meter import usage_of
@@ -44,7 +45,14 @@ from finplug_billing._prices import Catalog
 from finplug_billing._schema import invoice_lines, invoices, subscriptions
 from finplug_billing._subscriptions import load_subscription, timeline
 from finplug_billing.periods import Interval, Period, today_in
-from finplug_billing.totals import InvoiceTotals, LineInput, LineTotals, TaxRate, compute
+from finplug_billing.totals import (
+    DiscountInput,
+    InvoiceTotals,
+    LineInput,
+    LineTotals,
+    TaxRate,
+    compute,
+)
 
 __all__ = ["Invoices", "load_invoice"]
 
@@ -139,7 +147,8 @@ class Invoices:
         lines: Sequence[DraftLine],
     ) -> tuple[str, bool]:
         conn = uow.conn
-        totals = _totals(catalog, customer, lines)
+        given = active_coupons(conn, catalog, customer.id)
+        totals = _totals(catalog, customer, lines, [discount for _, discount in given])
         period = ended if ended is not None else following
         assert period is not None
         ident = f"inv_{uuid.uuid4().hex[:24]}"
@@ -178,6 +187,7 @@ class Invoices:
                 )
             ).scalar_one()
             return str(other), False
+        use_coupons(conn, totals, given)
         if lines:
             conn.execute(
                 invoice_lines.insert(),
@@ -278,13 +288,18 @@ class Invoices:
             return [load_invoice(conn, ident) for ident in conn.execute(query).scalars()]
 
 
-def _totals(catalog: Catalog, customer: Customer, lines: Sequence[DraftLine]) -> InvoiceTotals:
+def _totals(
+    catalog: Catalog,
+    customer: Customer,
+    lines: Sequence[DraftLine],
+    discounts: Sequence[DiscountInput] = (),
+) -> InvoiceTotals:
     inputs = []
     for line in lines:
         codes = catalog.settings.default_taxes if line.taxes == ("*",) else list(line.taxes)
         rates, inclusive = catalog.taxes_for(tuple(codes), None)
         inputs.append(LineInput(line.id, line.amount, rates, inclusive))
-    return compute(inputs, exponent=currency(customer.currency).exponent)
+    return compute(inputs, discounts, exponent=currency(customer.currency).exponent)
 
 
 def _line_row(invoice_id: str, position: int, line: DraftLine, total: Any) -> dict[str, Any]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from finplug import ConfigIssue, Plugin, PluginMeta, hookimpl
 from finplug.hookspecs import ComponentRegistrar
 from finplug_billing._catalog import BillingSettings
+from finplug_billing._coupons import Coupons
 from finplug_billing._customers import Customers
 from finplug_billing._invoices import Invoices
 from finplug_billing._prices import Catalog
@@ -48,7 +49,10 @@ class BillingPlugin(Plugin[BillingSettings]):
         """The tenant's usage events."""
         self.invoices = Invoices(self.catalog, ctx.unit_of_work, ctx.clock)
         """The tenant's invoices and billing cycles."""
-        self.service = Billing(self.customers, self.subscriptions, self.usage, self.invoices)
+        coupons = Coupons(self.catalog, ctx.unit_of_work, ctx.clock)
+        self.service = Billing(
+            self.customers, self.subscriptions, self.usage, self.invoices, coupons
+        )
         """The tenant's ``billing`` component."""
 
     def _models(self) -> list[ChargeModel]:

@@ -27,6 +27,7 @@ from finplug.sockets.billing import (
     UsageEvent,
     Wallet,
 )
+from finplug_billing._coupons import Coupons
 from finplug_billing._customers import Customers
 from finplug_billing._invoices import Invoices
 from finplug_billing._subscriptions import Subscriptions
@@ -48,11 +49,13 @@ class Billing:
         subscriptions: Subscriptions,
         usage: Usage,
         invoices: Invoices,
+        coupons: Coupons,
     ) -> None:
         self._customers = customers
         self._subscriptions = subscriptions
         self._usage = usage
         self._invoices = invoices
+        self._coupons = coupons
 
     # -- customers and subscriptions -------------------------------------------------
 
@@ -103,6 +106,10 @@ class Billing:
     def subscriptions(self, customer_id: str | None = None) -> builtins.list[Subscription]:
         """Subscriptions (of one customer, when given), oldest first."""
         return self._subscriptions.list(customer_id)
+
+    def apply_coupon(self, key: str, customer_id: str, coupon: str) -> str:
+        """Give a catalog coupon to a customer (its next invoices, before tax); the given id."""
+        return self._coupons.apply(key, customer_id, coupon)
 
     # -- usage -------------------------------------------------------------------------
 

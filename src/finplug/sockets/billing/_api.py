@@ -90,6 +90,10 @@ class BillingAPI(Protocol):
         """Subscriptions (of one customer, when given), oldest first."""
         ...
 
+    def apply_coupon(self, key: str, customer_id: str, coupon: str) -> str:
+        """Give a catalog coupon to a customer (its next invoices, before tax); the given id."""
+        ...
+
     # -- usage -------------------------------------------------------------------------
 
     def ingest(self, events: Sequence[UsageEvent]) -> IngestReport:
