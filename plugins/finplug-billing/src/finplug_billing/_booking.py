@@ -57,6 +57,8 @@ _TYPES = {
     "wallet": "liability",
     "cash": "asset",
     "write_off": "expense",
+    "granted": "expense",
+    "breakage": "income",
 }
 
 

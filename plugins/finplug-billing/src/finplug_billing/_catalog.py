@@ -61,6 +61,7 @@ __all__ = [
     "CouponSettings",
     "DunningSettings",
     "InvoiceSettings",
+    "IssuerSettings",
     "LedgerAccounts",
     "MetricSettings",
     "PlanSettings",
@@ -248,6 +249,17 @@ class InvoiceSettings(BaseModel):
     )
 
 
+class IssuerSettings(BaseModel):
+    """Who issues the invoices (the tenant), as printed at their top."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = Field(default="", max_length=255, description="The tenant's legal name.")
+    address_lines: list[str] = Field(default_factory=list, description="One printed line each.")
+    tax_id: str = Field(default="", max_length=64, description="The tenant's own tax id.")
+    email: str = Field(default="", max_length=255, description="For billing questions.")
+
+
 class DunningSettings(BaseModel):
     """Retries of failed charges."""
 
@@ -281,6 +293,14 @@ class LedgerAccounts(BaseModel):
         description="Where collected money lands until the payment channel settles it.",
     )
     write_off: str = Field(default="expense:billing:bad_debt:{currency}")
+    granted: str = Field(
+        default="expense:billing:granted_credits:{currency}",
+        description="What credits given for free (not paid) cost.",
+    )
+    breakage: str = Field(
+        default="income:billing:expired_credits:{currency}",
+        description="Where credits that expire unused go.",
+    )
 
 
 class BillingSettings(BaseModel):
@@ -296,6 +316,7 @@ class BillingSettings(BaseModel):
     default_taxes: list[str] = Field(default_factory=list)
     invoices: InvoiceSettings = Field(default_factory=InvoiceSettings)
     dunning: DunningSettings = Field(default_factory=DunningSettings)
+    issuer: IssuerSettings = Field(default_factory=IssuerSettings)
     accounts: LedgerAccounts = Field(default_factory=LedgerAccounts)
     merchant_id: str = Field(
         default="billing", min_length=1, description="The payments merchant charges are made as."

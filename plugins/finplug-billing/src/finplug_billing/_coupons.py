@@ -14,7 +14,7 @@ import uuid
 from collections.abc import Callable
 from datetime import datetime
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, func, select
 
 from finplug import FastSQL, Money, UnitOfWork, request_digest
 from finplug.sockets.billing import BillingError, BillingInputError
@@ -70,6 +70,10 @@ class Coupons:
                 amount_left = Money(found.amount, found.currency).minor_units
             periods = {"once": 1, "recurring": found.periods, "forever": None}[found.frequency]
             ident = f"cpn_{uuid.uuid4().hex[:24]}"
+            c = customer_coupons.c
+            last = conn.execute(
+                select(func.max(c.position)).where(c.customer_id == customer_id)
+            ).scalar()
             FastSQL.of(conn).insert(
                 conn,
                 customer_coupons,
@@ -77,6 +81,7 @@ class Coupons:
                     "id": ident,
                     "customer_id": customer_id,
                     "coupon": coupon,
+                    "position": 0 if last is None else int(last) + 1,
                     "amount_left": amount_left,
                     "periods_left": None if found.kind == "fixed" else periods,
                     "status": "active",
@@ -96,7 +101,7 @@ def active_coupons(
     rows = conn.execute(
         select(customer_coupons)
         .where(c.customer_id == customer_id, c.status == "active")
-        .order_by(c.created_at, c.id)
+        .order_by(c.position)
     ).all()
     found = []
     for row in rows:

@@ -40,11 +40,13 @@ from finplug_billing._booking import book_invoice, next_number
 from finplug_billing._coupons import active_coupons, use_coupons
 from finplug_billing._customers import load_customer
 from finplug_billing._drafts import DraftLine, billing_dates, draft_lines
-from finplug_billing._meter import usage_of
+from finplug_billing._meter import metric_usage, usage_of
 from finplug_billing._prices import Catalog
 from finplug_billing._schema import invoice_lines, invoices, subscriptions
 from finplug_billing._subscriptions import load_subscription, timeline
-from finplug_billing.periods import Interval, Period, today_in
+from finplug_billing._usage import micros
+from finplug_billing._wallets import consume
+from finplug_billing.periods import Interval, Period, bounds, period_of, today_in
 from finplug_billing.totals import (
     DiscountInput,
     InvoiceTotals,
@@ -240,12 +242,23 @@ class Invoices:
         seq = book_invoice(
             uow, settings, invoice_id, number, customer.id, row.currency, totals, deferred
         )
-        paid = row.total == 0
+        used = consume(
+            uow,
+            settings,
+            customer.id,
+            row.currency,
+            invoice_id,
+            int(row.total),
+            issued,
+            self._clock(),
+        )
+        paid = int(row.total) - used == 0
         FastSQL.of(conn).update(
             conn,
             invoices,
             {
                 "number": number,
+                "credits": used,
                 "status": (InvoiceStatus.PAID if paid else InvoiceStatus.FINALIZED).value,
                 "collection": (
                     CollectionStatus.SUCCEEDED if paid else CollectionStatus.PENDING
@@ -263,6 +276,24 @@ class Invoices:
                 {"number": number, "total": str(Money.from_minor(row.total, row.currency).amount)},
             )
         )
+
+    def usage(self, subscription_id: str, metric: str, on: date | None) -> str:
+        """A metric's aggregate over the period holding ``on`` (default: the customer's today)."""
+        catalog = self._catalog()
+        chosen = catalog.metric(metric)
+        with self._uow() as uow:
+            conn = uow.conn
+            subscription = load_subscription(conn, subscription_id)
+            customer = load_customer(conn, subscription.customer_id)
+            day = on if on is not None else today_in(self._clock(), customer.timezone)
+            interval = Interval(catalog.plan(subscription.plan).interval)
+            period = period_of(day, interval, subscription.anchor, subscription.started_on)
+            start, end = (micros(moment) for moment in bounds(period, customer.timezone))
+            units = metric_usage(conn, subscription_id, metric, chosen, start, end, False).units
+        if isinstance(units, Decimal):
+            return str(units)
+        exact = Decimal(units.numerator) / Decimal(units.denominator)
+        return str(exact.quantize(Decimal("0.000001")))
 
     # -- reading -------------------------------------------------------------------
 

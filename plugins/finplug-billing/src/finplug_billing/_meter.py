@@ -34,7 +34,7 @@ from finplug_billing.charges import Usage
 from finplug_billing.metrics import Aggregation, MeteredEvent, aggregate
 from finplug_billing.periods import Period, bounds
 
-__all__ = ["PER_EVENT_MODELS", "usage_of"]
+__all__ = ["PER_EVENT_MODELS", "metric_usage", "usage_of"]
 
 #: Built-in models that price each event, not the aggregate.
 PER_EVENT_MODELS = frozenset({"percentage", "dynamic"})
@@ -67,11 +67,13 @@ def usage_of(
         if code in found:
             continue
         per_event = charge.model.name in PER_EVENT_MODELS
-        found[code] = _usage(conn, subscription.id, code, charge.metric, start, end, per_event)
+        found[code] = metric_usage(
+            conn, subscription.id, code, charge.metric, start, end, per_event
+        )
     return found
 
 
-def _usage(
+def metric_usage(
     conn: Connection,
     subscription_id: str,
     code: str,
@@ -80,6 +82,7 @@ def _usage(
     end: int,
     per_event: bool,
 ) -> Usage:
+    """One metric's usage by one subscription between two instants (µs since the epoch)."""
     e = events.c
     within = (
         e.subscription_id == subscription_id,

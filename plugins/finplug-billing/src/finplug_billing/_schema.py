@@ -213,10 +213,12 @@ customer_coupons = Table(
     Column("id", String(40), primary_key=True),
     Column("customer_id", String(64), nullable=False),
     Column("coupon", String(64), nullable=False),
+    Column("position", Integer, nullable=False),  # the order given: the order applied
     Column("amount_left", BigInteger, nullable=True),  # a fixed coupon's unused part
     Column("periods_left", Integer, nullable=True),  # a recurring one's invoices to come
     Column("status", String(16), nullable=False),  # active, used
     Column("created_at", DateTime(timezone=True), nullable=False),
+    UniqueConstraint("customer_id", "position", name="uq_billing_customer_coupons_position"),
     Index("ix_billing_customer_coupons_customer", "customer_id", "status"),
 )
 
@@ -257,7 +259,9 @@ attempts = Table(
     Column("invoice_id", String(40), nullable=False),
     Column("attempt", Integer, nullable=False),
     Column("payment_id", String(64), nullable=True),
-    Column("status", String(16), nullable=False),  # pending, succeeded, failed
+    Column("method", String(64), nullable=False),
+    Column("amount", BigInteger, nullable=False),
+    Column("status", String(16), nullable=False),  # pending, unknown, succeeded, failed
     Column("detail", Text, nullable=False),
     Column("next_on", Date, nullable=True),
     Column("at", DateTime(timezone=True), nullable=False),

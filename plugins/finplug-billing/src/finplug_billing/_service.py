@@ -1,21 +1,20 @@
 """The ``billing`` component: customers, subscriptions, usage, invoices, credit notes, wallets.
 
-Issue 13 is in progress: the credit-note, wallet, collection and rendering
-methods raise :class:`~finplug.sockets.billing.BillingError` saying they are
-not built yet; the plugin has no entry point until they are.
+Each method hands its work to the part of the plugin that does it
+(customers, subscriptions, usage, invoices, coupons, credit notes, wallets,
+collection, rendering).
 """
 
 from __future__ import annotations
 
 import builtins
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import date
-from typing import Literal, NoReturn
+from typing import Literal
 
 from finplug import Money
 from finplug.sockets.billing import (
     Anchor,
-    BillingError,
     CreditNote,
     CreditTarget,
     Customer,
@@ -27,17 +26,16 @@ from finplug.sockets.billing import (
     UsageEvent,
     Wallet,
 )
+from finplug_billing._collection import Collection
 from finplug_billing._coupons import Coupons
+from finplug_billing._credits import CreditNotes
 from finplug_billing._customers import Customers
 from finplug_billing._invoices import Invoices
 from finplug_billing._subscriptions import Subscriptions
 from finplug_billing._usage import Usage
+from finplug_billing._wallets import Wallets
 
 __all__ = ["Billing"]
-
-
-def _not_built(what: str) -> NoReturn:
-    raise BillingError(f"{what} is not built yet (issue 13 is in progress)")
 
 
 class Billing:
@@ -50,12 +48,20 @@ class Billing:
         usage: Usage,
         invoices: Invoices,
         coupons: Coupons,
+        credit_notes: CreditNotes,
+        wallets: Wallets,
+        collection: Collection,
+        render: Callable[[str, str], bytes],
     ) -> None:
         self._customers = customers
         self._subscriptions = subscriptions
         self._usage = usage
         self._invoices = invoices
         self._coupons = coupons
+        self._credit_notes = credit_notes
+        self._wallets = wallets
+        self._collection = collection
+        self._render = render
 
     # -- customers and subscriptions -------------------------------------------------
 
@@ -119,7 +125,7 @@ class Billing:
 
     def usage(self, subscription_id: str, metric: str, on: date | None = None) -> str:
         """The metric's aggregate in the period holding ``on``, as a decimal string."""
-        _not_built("usage()")
+        return self._invoices.usage(subscription_id, metric, on)
 
     # -- invoices ------------------------------------------------------------------------
 
@@ -146,24 +152,24 @@ class Billing:
         return self._invoices.finalize(invoice_id)
 
     def void(self, invoice_id: str) -> Invoice:
-        """Void a finalized, unpaid invoice."""
-        _not_built("void()")
+        """Void a finalized invoice nothing was paid or credited on."""
+        return self._collection.void(invoice_id)
 
     def mark_uncollectible(self, invoice_id: str) -> Invoice:
         """Write a finalized invoice's receivable off."""
-        _not_built("mark_uncollectible()")
+        return self._collection.mark_uncollectible(invoice_id)
 
     def collect(self, invoice_id: str) -> Invoice:
         """Charge what the invoice owes through payments."""
-        _not_built("collect()")
+        return self._collection.collect(invoice_id)
 
     def record_payment(self, key: str, invoice_id: str, amount: Money) -> Invoice:
         """A payment received otherwise (a bank transfer reconciliation matched)."""
-        _not_built("record_payment()")
+        return self._collection.record_payment(key, invoice_id, amount)
 
     def render(self, invoice_id: str, fmt: Literal["html", "pdf"] = "html") -> bytes:
         """The invoice as HTML or PDF, in the customer's locale."""
-        _not_built("render()")
+        return self._render(invoice_id, fmt)
 
     # -- credit notes and wallets ------------------------------------------------------
 
@@ -177,12 +183,12 @@ class Billing:
         target: CreditTarget = CreditTarget.BALANCE,
         reason: str = "",
     ) -> CreditNote:
-        """Credit part of a finalized invoice."""
-        _not_built("credit()")
+        """Credit part of a finalized invoice (never more than is left of it)."""
+        return self._credit_notes.issue(key, invoice_id, amount, lines, target, reason)
 
     def credit_notes(self, invoice_id: str) -> builtins.list[CreditNote]:
         """An invoice's credit notes, oldest first."""
-        _not_built("credit_notes()")
+        return self._credit_notes.list(invoice_id)
 
     def top_up(
         self,
@@ -193,9 +199,9 @@ class Billing:
         expires_on: date | None = None,
         paid: bool = True,
     ) -> Wallet:
-        """Add credits to the customer's wallet."""
-        _not_built("top_up()")
+        """Add credits to the customer's wallet (``paid``: charged through payments first)."""
+        return self._wallets.top_up(key, customer_id, amount, expires_on, paid)
 
     def wallet(self, customer_id: str) -> Wallet:
-        """The customer's wallet."""
-        _not_built("wallet()")
+        """The customer's wallet (empty if never topped up)."""
+        return self._wallets.get(customer_id)

@@ -19,6 +19,8 @@ def upgrade() -> None:
         sa.Column("invoice_id", sa.String(40), nullable=False),
         sa.Column("attempt", sa.Integer, nullable=False),
         sa.Column("payment_id", sa.String(64), nullable=True),
+        sa.Column("method", sa.String(64), nullable=False),
+        sa.Column("amount", sa.BigInteger, nullable=False),
         sa.Column("status", sa.String(16), nullable=False),
         sa.Column("detail", sa.Text, nullable=False),
         sa.Column("next_on", sa.Date, nullable=True),
@@ -59,10 +61,12 @@ def upgrade() -> None:
         sa.Column("id", sa.String(40), primary_key=True),
         sa.Column("customer_id", sa.String(64), nullable=False),
         sa.Column("coupon", sa.String(64), nullable=False),
+        sa.Column("position", sa.Integer, nullable=False),
         sa.Column("amount_left", sa.BigInteger, nullable=True),
         sa.Column("periods_left", sa.Integer, nullable=True),
         sa.Column("status", sa.String(16), nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.UniqueConstraint("customer_id", "position", name="uq_billing_customer_coupons_position"),
     )
     op.create_index(
         "ix_billing_customer_coupons_customer",
