@@ -120,6 +120,7 @@ def test_expired_credits_are_breakage(finplug_tenant: FinplugTenant) -> None:
     clock.now = datetime(2026, 3, 15, 9, tzinfo=UTC)
     assert api.wallet("c1").balance == eur("0.00")
     plugin = tenant.plugin("billing")
+    assert isinstance(plugin, BillingPlugin)
     assert plugin.wallets.expire() == 1
     assert plugin.wallets.expire() == 0
     assert tenant.ledger.balance("income:billing:expired_credits:EUR").posted == eur("7.00")
@@ -136,6 +137,7 @@ def test_a_failed_charge_is_retried_on_the_dunning_schedule(finplug_tenant: Finp
     assert failed.collection is CollectionStatus.RETRYING
     assert failed.status is InvoiceStatus.FINALIZED
     plugin = tenant.plugin("billing")
+    assert isinstance(plugin, BillingPlugin)
     assert plugin.collection.dunning() == (0, 0)  # the retry is due on 2 April
     clock.now += timedelta(days=1)
     assert plugin.collection.dunning()[0] == 1  # declined again (same amount)

@@ -55,7 +55,7 @@ Collector = Callable[[str, str, str, Money], ChargeOutcome]
 
 
 def _due(row: Any) -> int:
-    return int(row.total) - int(row.credits) - int(row.credited) - int(row.paid)
+    return int(row.total) - int(row.credits) - int(row.credited_balance) - int(row.paid)
 
 
 class Collection:
@@ -260,7 +260,7 @@ class Collection:
         )
         paid = paid_before + amount.minor_units
         values: dict[str, Any] = {"paid": paid}
-        if int(row.total) - int(row.credits) - int(row.credited) - paid == 0:
+        if int(row.total) - int(row.credits) - int(row.credited_balance) - paid == 0:
             values["status"] = InvoiceStatus.PAID.value
             values["collection"] = CollectionStatus.SUCCEEDED.value
         FastSQL.of(conn).update(conn, invoices, values, {"id": row.id})
@@ -283,9 +283,7 @@ class Collection:
                     f" {row.credited}: only a finalized invoice nothing was paid or credited on"
                     " is voided (credit it instead)"
                 )
-            if row.entry_seq is not None:
-                uow.ledger.reverse(f"billing:void:{invoice_id}", int(row.entry_seq), "voided")
-            if int(row.credits):  # the prepaid credits it used go back
+            if int(row.credits):  # first the prepaid credits it used go back (to the wallet)
                 code = row.currency
                 wallet = open_account(uow, self._settings, "wallet", code, customer=row.customer_id)
                 receivable = open_account(
@@ -300,6 +298,9 @@ class Collection:
                 add_credit(
                     conn, row.customer_id, code, int(row.credits), None, entry.seq, self._clock()
                 )
+            # then the invoice's own entry (its receivable is whole again)
+            if row.entry_seq is not None:
+                uow.ledger.reverse(f"billing:void:{invoice_id}", int(row.entry_seq), "voided")
             FastSQL.of(conn).update(
                 conn, invoices, {"status": InvoiceStatus.VOIDED.value}, {"id": invoice_id}
             )

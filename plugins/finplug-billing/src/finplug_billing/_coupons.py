@@ -96,12 +96,18 @@ class Coupons:
 def active_coupons(
     conn: Connection, catalog: Catalog, customer_id: str
 ) -> list[tuple[str, DiscountInput]]:
-    """The customer's active coupons, oldest first, as discounts: ``(given id, discount)``."""
+    """The customer's active coupons, oldest first, as discounts: ``(given id, discount)``.
+
+    The rows are locked until the caller's transaction ends: another invoice of
+    the customer being made at the same time waits, then reads what this one
+    left of them (else both would take the same amount or period).
+    """
     c = customer_coupons.c
     rows = conn.execute(
         select(customer_coupons)
         .where(c.customer_id == customer_id, c.status == "active")
         .order_by(c.position)
+        .with_for_update()
     ).all()
     found = []
     for row in rows:

@@ -177,7 +177,7 @@ class CreditNotes:
                 raise BillingInputError(
                     str(exc), field="amount" if amount is not None else "lines"
                 ) from None
-            due = int(row.total) - int(row.credits) - int(row.credited) - int(row.paid)
+            due = int(row.total) - int(row.credits) - int(row.credited_balance) - int(row.paid)
             if target is CreditTarget.BALANCE and note.total > due:
                 left = Money.from_minor(max(due, 0), row.currency)
                 raise BillingInputError(
@@ -278,9 +278,12 @@ class CreditNotes:
             )
         if target is CreditTarget.WALLET and note.total:
             add_credit(conn, customer_id, code, note.total, None, seq, now)
-        credited = int(invoice.credited) + note.total
-        values: dict[str, object] = {"credited": credited}
-        due = int(invoice.total) - int(invoice.credits) - credited - int(invoice.paid)
+        values: dict[str, object] = {"credited": int(invoice.credited) + note.total}
+        settled = int(invoice.credited_balance)
+        if target is CreditTarget.BALANCE:
+            settled += note.total
+            values["credited_balance"] = settled
+        due = int(invoice.total) - int(invoice.credits) - settled - int(invoice.paid)
         if target is CreditTarget.BALANCE and due == 0:
             values["status"] = InvoiceStatus.PAID.value
             values["collection"] = CollectionStatus.SUCCEEDED.value

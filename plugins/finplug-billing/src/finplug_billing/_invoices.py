@@ -175,6 +175,7 @@ class Invoices:
             "total": totals.total,
             "credits": 0,
             "credited": 0,
+            "credited_balance": 0,
             "paid": 0,
             "entry_seq": None,
             "created_at": now,
@@ -382,7 +383,7 @@ def load_invoice(conn: Connection, invoice_id: str) -> Invoice:
             select(invoice_lines).where(c.invoice_id == invoice_id).order_by(c.position)
         )
     )
-    due = row.total - row.credits - row.credited - row.paid
+    due = row.total - row.credits - row.credited_balance - row.paid
     return Invoice(
         id=row.id,
         number=row.number,

@@ -139,7 +139,8 @@ invoices = Table(
     Column("tax", BigInteger, nullable=False),
     Column("total", BigInteger, nullable=False),
     Column("credits", BigInteger, nullable=False),
-    Column("credited", BigInteger, nullable=False),
+    Column("credited", BigInteger, nullable=False),  # all its credit notes
+    Column("credited_balance", BigInteger, nullable=False),  # those off what it owes
     Column("paid", BigInteger, nullable=False),
     Column("entry_seq", BigInteger, nullable=True),
     Column("created_at", DateTime(timezone=True), nullable=False),

@@ -257,7 +257,7 @@ class Invoice:
     paid: Money
     """Paid through payments or by a bank transfer matched."""
     amount_due: Money
-    """``total - credits - credited - paid``."""
+    """``total - credits - paid -`` its credit notes to the balance (never below 0)."""
     created_at: datetime
     """When the draft was made."""
 

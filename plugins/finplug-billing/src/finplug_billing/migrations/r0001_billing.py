@@ -142,6 +142,7 @@ def upgrade() -> None:
         sa.Column("total", sa.BigInteger, nullable=False),
         sa.Column("credits", sa.BigInteger, nullable=False),
         sa.Column("credited", sa.BigInteger, nullable=False),
+        sa.Column("credited_balance", sa.BigInteger, nullable=False),
         sa.Column("paid", sa.BigInteger, nullable=False),
         sa.Column("entry_seq", sa.BigInteger, nullable=True),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
