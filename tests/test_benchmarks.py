@@ -178,3 +178,33 @@ def test_reconciliation_benchmark_quick_run_finds_every_injected_break() -> None
         assert (figures[key] > 0) if with_pg else (figures[key] is None), key
     if with_pg:
         assert figures["pg_breaks_found"] == figures["pg_breaks_injected"] == 400
+
+
+def test_billing_benchmark_quick_run_reports_every_figure() -> None:
+    figures = quick_run("billing.py")
+    assert figures["quick"] is True
+    assert (figures["subscriptions"], figures["events"], figures["batch"]) == (200, 20_000, 10_000)
+    assert_positive(
+        figures,
+        (
+            "sqlite_ingest_eps",
+            "sqlite_group_by_s",
+            "sqlite_invoice_run_s",
+            "ratio_vs_group_by",
+            "sqlite_rerun_s",
+            "peak_mb",
+        ),
+    )
+    assert figures["ratio_vs_group_by"] == figures["sqlite_ratio_vs_group_by"]
+    # Quick mode is smaller than the size: the figures are absent, not guessed.
+    for key in ("ingest_1m_eps", "invoice_run_10k_s"):
+        assert figures[f"sqlite_{key}"] is None, key
+        assert figures[f"pg_{key}"] is None, key
+    assert figures["aims_total"] == 0
+    # PostgreSQL figures are measured when the test database is configured (the
+    # script reads the same variable), null otherwise; both databases bill the same.
+    with_pg = bool(os.environ.get("FINPLUG_TEST_DATABASE_URL"))
+    for key in ("pg_ingest_eps", "pg_group_by_s", "pg_invoice_run_s", "pg_ratio_vs_group_by"):
+        assert (figures[key] > 0) if with_pg else (figures[key] is None), key
+    if with_pg:
+        assert figures["pg_invoiced_cents"] == figures["sqlite_invoiced_cents"]
