@@ -234,8 +234,10 @@ class Wallets:
         c = wallet_credits.c
         with self._uow() as uow:
             conn = uow.conn
-            rows = conn.execute(
-                select(wallet_credits).where(c.remaining > 0, c.expires_on.is_not(None))
+            rows = conn.execute(  # locked, as consume() locks them: never both at once
+                select(wallet_credits)
+                .where(c.remaining > 0, c.expires_on.is_not(None))
+                .with_for_update()
             ).all()
             expired = 0
             for row in rows:
