@@ -29,7 +29,7 @@ PLUGINS = [PaymentsPlugin, ChannelsSimPlugin, ReconciliationPlugin]
 def _die_while_writing() -> None:
     """Kill this process once its run has written its matches, before the commit."""
     from finplug_reconciliation import _runs
-    from finplug_reconciliation._store import save_matches as save
+    from finplug_reconciliation._matchstore import save_matches as save
 
     def save_then_die(*args: Any, **kwargs: Any) -> int:
         made = save(*args, **kwargs)

@@ -30,12 +30,13 @@ from finplug import Money, Tenant
 from finplug.ledger.values import Leg
 from finplug.sockets.reconciliation import MatchSide, Statement, StatementLine
 from finplug.testing import FinplugTenant
-from finplug_reconciliation import ReconciliationPlugin, _collect, _store
+from finplug_reconciliation import ReconciliationPlugin, _collect, _matchstore
 from finplug_reconciliation._bulk import read_frame
 from finplug_reconciliation._collect import ledger_items, statement_items
+from finplug_reconciliation._matchstore import save_match, save_matches
 from finplug_reconciliation._schema import decode_items, matched_items, matches
 from finplug_reconciliation._settings import AccountSettings
-from finplug_reconciliation._store import Item, save_match, save_matches, save_statement
+from finplug_reconciliation._store import Item, save_statement
 from recon_helpers import Clock
 
 EUR = "EUR"
@@ -131,7 +132,7 @@ def _read(
 def _plain(monkeypatch: pytest.MonkeyPatch) -> None:
     """From now on in this test, read and write as on a driver with no bulk path."""
     monkeypatch.setattr(_collect, "bulk_driver", lambda conn: None)
-    monkeypatch.setattr(_store, "bulk_driver", lambda conn: None)
+    monkeypatch.setattr(_matchstore, "bulk_driver", lambda conn: None)
 
 
 def test_the_bulk_read_gives_the_ledgers_postings_through_midnights_and_a_dst_change(
@@ -399,7 +400,7 @@ def test_matches_written_in_bulk_are_those_core_writes(
     now = datetime(2026, 3, 2, 9, 30, 15, 123456, tzinfo=UTC)
     tenant = _tenant(finplug_tenant, Clock(now))
 
-    def rows(prefix: str) -> list[_store.MatchRow]:
+    def rows(prefix: str) -> list[_matchstore.MatchRow]:
         def item(side: MatchSide, n: int, on: date) -> Item:
             return Item(side, f"{prefix}{side.value[0]}{n}", n, on)
 

@@ -31,16 +31,10 @@ from finplug.sockets.reconciliation import (
     MatchSide,
     ReconciliationError,
 )
+from finplug_reconciliation._matchstore import load_match, save_match
 from finplug_reconciliation._runs import Runs
 from finplug_reconciliation._schema import breaks, matches
-from finplug_reconciliation._store import (
-    Item,
-    add_audit,
-    break_items_of,
-    load_break,
-    load_match,
-    save_match,
-)
+from finplug_reconciliation._store import Item, add_audit, break_items_of, load_break
 
 __all__ = ["Breaks"]
 

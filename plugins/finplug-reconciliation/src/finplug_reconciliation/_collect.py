@@ -43,9 +43,9 @@ from finplug.ledger.schema import accounts as ledger_accounts
 from finplug.ledger.schema import transfers as ledger_transfers
 from finplug.sockets.reconciliation import MatchSide
 from finplug_reconciliation._bulk import BulkDriver, bulk_driver, driver_table, read_frame
+from finplug_reconciliation._matchstore import taken
 from finplug_reconciliation._schema import matched_items, statement_lines
 from finplug_reconciliation._settings import AccountSettings
-from finplug_reconciliation._store import taken
 from finplug_reconciliation.matching import Calendar
 
 __all__ = ["ITEM_SCHEMA", "calendar_of", "ledger_items", "statement_items"]

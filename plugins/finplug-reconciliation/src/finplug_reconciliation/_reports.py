@@ -27,9 +27,10 @@ from sqlalchemy import select
 from finplug import Money, UnitOfWork
 from finplug.sockets.reconciliation import BreakStatus, MatchSide, ReconciliationError
 from finplug_reconciliation._collect import ledger_items, statement_items
+from finplug_reconciliation._matchstore import taken
 from finplug_reconciliation._runs import Runs
 from finplug_reconciliation._schema import break_items, breaks, matches
-from finplug_reconciliation._store import load_breaks, taken
+from finplug_reconciliation._store import load_breaks
 
 __all__ = ["AGE_BUCKETS", "Reports"]
 

@@ -42,20 +42,22 @@ from finplug.sockets.reconciliation import (
     RunStatus,
 )
 from finplug_reconciliation._collect import calendar_of, ledger_items, statement_items
+from finplug_reconciliation._matchstore import (
+    MatchBatch,
+    live_run_matches,
+    save_match,
+    save_matches,
+    undo_match,
+)
 from finplug_reconciliation._schema import break_items, breaks, locks, runs
 from finplug_reconciliation._settings import AccountSettings, ReconciliationSettings
 from finplug_reconciliation._store import (
     Item,
-    MatchBatch,
     add_audit,
     add_audits,
     break_id,
     break_items_of,
-    live_run_matches,
     open_breaks_holding,
-    save_match,
-    save_matches,
-    undo_match,
 )
 from finplug_reconciliation.matching import MatchResult, MatchRule, match
 

@@ -22,17 +22,11 @@ from finplug.sockets.reconciliation import (
 )
 from finplug_reconciliation._breaks import Breaks
 from finplug_reconciliation._imports import Imports
+from finplug_reconciliation._matchstore import live_run_matches, load_match
 from finplug_reconciliation._reports import Reports
 from finplug_reconciliation._runs import Runs, load_run
 from finplug_reconciliation._schema import matches, runs, statements
-from finplug_reconciliation._store import (
-    audit_records,
-    live_run_matches,
-    load_break,
-    load_breaks,
-    load_match,
-    load_statement,
-)
+from finplug_reconciliation._store import audit_records, load_break, load_breaks, load_statement
 
 __all__ = ["Reconciliation"]
 
