@@ -26,7 +26,7 @@ from finplug_billing._catalog import BillingSettings
 from finplug_billing._schema import counters
 from finplug_billing.totals import InvoiceTotals
 
-__all__ = ["account_of", "book_invoice", "next_number"]
+__all__ = ["Books", "account_of", "book_invoice", "next_number"]
 
 
 def next_number(conn: Connection, prefix: str, digits: int, per_year: bool, on: date) -> str:
@@ -62,18 +62,31 @@ _TYPES = {
 }
 
 
-def open_account(
-    uow: UnitOfWork, settings: BillingSettings, kind: str, currency: str, **names: str
-) -> str:
-    """Open (or find) the account of ``kind``; its code."""
-    code = account_of(settings, kind, currency, **names)
-    uow.ledger.open_account(code, _TYPES[kind], currency)
-    return code
+class Books:
+    """The ledger accounts a tenant's billing posts on, each opened once.
+
+    :meth:`account` opens an account the first time this plugin instance
+    needs it and remembers it once the opening transaction committed (an
+    account, once opened, is never removed); after that it costs nothing.
+    """
+
+    def __init__(self, settings: BillingSettings) -> None:
+        self.settings = settings
+        """The plugin's settings (their ``accounts`` name the codes)."""
+        self._known: set[str] = set()
+
+    def account(self, uow: UnitOfWork, kind: str, currency: str, **names: str) -> str:
+        """The code of the account of ``kind``, opened in ``uow`` unless known to exist."""
+        code = account_of(self.settings, kind, currency, **names)
+        if code not in self._known:
+            uow.ledger.open_account(code, _TYPES[kind], currency)
+            uow.after_commit(lambda: self._known.add(code))
+        return code
 
 
 def book_invoice(
     uow: UnitOfWork,
-    settings: BillingSettings,
+    books: Books,
     invoice_id: str,
     number: str,
     customer_id: str,
@@ -88,19 +101,19 @@ def book_invoice(
     """
     if totals.total == 0:
         return None
-    receivable = open_account(uow, settings, "receivable", currency, customer=customer_id)
+    receivable = books.account(uow, "receivable", currency, customer=customer_id)
     legs = [Leg.debit(receivable, Money.from_minor(totals.total, currency))]
     earned = sum(line.base for line in totals.lines if line.key not in deferred)
     later = sum(line.base for line in totals.lines if line.key in deferred)
     if earned:
-        revenue = open_account(uow, settings, "revenue", currency)
+        revenue = books.account(uow, "revenue", currency)
         legs.append(Leg.credit(revenue, Money.from_minor(earned, currency)))
     if later:
-        deferral = open_account(uow, settings, "deferred", currency)
+        deferral = books.account(uow, "deferred", currency)
         legs.append(Leg.credit(deferral, Money.from_minor(later, currency)))
     for code, tax in totals.tax_by_code:
         if tax:
-            payable = open_account(uow, settings, "tax", currency, tax=code)
+            payable = books.account(uow, "tax", currency, tax=code)
             legs.append(Leg.credit(payable, Money.from_minor(tax, currency)))
     entry = uow.ledger.post(f"billing:invoice:{invoice_id}", legs, f"invoice {number}")
     return entry.seq

@@ -38,7 +38,7 @@ from finplug.sockets.billing import (
     Invoice,
     InvoiceStatus,
 )
-from finplug_billing._booking import open_account
+from finplug_billing._booking import Books
 from finplug_billing._catalog import BillingSettings
 from finplug_billing._customers import load_customer
 from finplug_billing._invoices import load_invoice
@@ -67,8 +67,10 @@ class Collection:
         unit_of_work: Callable[[], UnitOfWork],
         clock: Callable[[], datetime],
         collector: Callable[[], Collector],
+        books: Books,
     ) -> None:
         self._settings = settings
+        self._books = books
         self._uow = unit_of_work
         self._clock = clock
         self._collector = collector
@@ -250,8 +252,8 @@ class Collection:
     def _book_payment(self, uow: UnitOfWork, row: Any, amount: Money, detail: str) -> None:
         conn = uow.conn
         code = row.currency
-        cash = open_account(uow, self._settings, "cash", code)
-        receivable = open_account(uow, self._settings, "receivable", code, customer=row.customer_id)
+        cash = self._books.account(uow, "cash", code)
+        receivable = self._books.account(uow, "receivable", code, customer=row.customer_id)
         paid_before = int(row.paid)
         uow.ledger.post(
             f"billing:paid:{row.id}:{paid_before}",
@@ -285,10 +287,8 @@ class Collection:
                 )
             if int(row.credits):  # first the prepaid credits it used go back (to the wallet)
                 code = row.currency
-                wallet = open_account(uow, self._settings, "wallet", code, customer=row.customer_id)
-                receivable = open_account(
-                    uow, self._settings, "receivable", code, customer=row.customer_id
-                )
+                wallet = self._books.account(uow, "wallet", code, customer=row.customer_id)
+                receivable = self._books.account(uow, "receivable", code, customer=row.customer_id)
                 back = Money.from_minor(int(row.credits), code)
                 entry = uow.ledger.post(
                     f"billing:void_credits:{invoice_id}",
@@ -318,10 +318,8 @@ class Collection:
                 raise BillingError(f"invoice {invoice_id!r} is {row.status}: nothing to write off")
             code = row.currency
             due = Money.from_minor(_due(row), code)
-            loss = open_account(uow, self._settings, "write_off", code)
-            receivable = open_account(
-                uow, self._settings, "receivable", code, customer=row.customer_id
-            )
+            loss = self._books.account(uow, "write_off", code)
+            receivable = self._books.account(uow, "receivable", code, customer=row.customer_id)
             uow.ledger.post(
                 f"billing:write_off:{invoice_id}",
                 [Leg.debit(loss, due), Leg.credit(receivable, due)],

@@ -37,7 +37,7 @@ from finplug.sockets.billing import (
     CreditTarget,
     InvoiceStatus,
 )
-from finplug_billing._booking import next_number, open_account
+from finplug_billing._booking import Books, next_number
 from finplug_billing._invoices import totals_of
 from finplug_billing._prices import Catalog
 from finplug_billing._schema import credit_note_lines, credit_notes, invoices
@@ -119,10 +119,12 @@ class CreditNotes:
         catalog: Callable[[], Catalog],
         unit_of_work: Callable[[], UnitOfWork],
         clock: Callable[[], datetime],
+        books: Books,
     ) -> None:
         self._catalog = catalog
         self._uow = unit_of_work
         self._clock = clock
+        self._books = books
 
     def list(self, invoice_id: str) -> list[CreditNote]:
         """An invoice's credit notes, oldest first."""
@@ -216,33 +218,28 @@ class CreditNotes:
             conn, numbering.credit_note_prefix, numbering.digits, False, now.date()
         )
         ident = f"crn_{uuid.uuid4().hex[:24]}"
-        settings = catalog.settings
         legs: list[Leg] = []
         earned = sum(line.net for line in note.lines if not line.key.startswith("advance:"))
         later = sum(line.net for line in note.lines if line.key.startswith("advance:"))
         if earned:
             legs.append(
-                Leg.debit(
-                    open_account(uow, settings, "revenue", code), Money.from_minor(earned, code)
-                )
+                Leg.debit(self._books.account(uow, "revenue", code), Money.from_minor(earned, code))
             )
         if later:
             legs.append(
-                Leg.debit(
-                    open_account(uow, settings, "deferred", code), Money.from_minor(later, code)
-                )
+                Leg.debit(self._books.account(uow, "deferred", code), Money.from_minor(later, code))
             )
         for tax_code, tax in note.tax_by_code:
             if tax:
-                payable = open_account(uow, settings, "tax", code, tax=tax_code)
+                payable = self._books.account(uow, "tax", code, tax=tax_code)
                 legs.append(Leg.debit(payable, Money.from_minor(tax, code)))
         total = Money.from_minor(note.total, code)
         if target is CreditTarget.BALANCE:
-            other = open_account(uow, settings, "receivable", code, customer=customer_id)
+            other = self._books.account(uow, "receivable", code, customer=customer_id)
         elif target is CreditTarget.WALLET:
-            other = open_account(uow, settings, "wallet", code, customer=customer_id)
+            other = self._books.account(uow, "wallet", code, customer=customer_id)
         else:
-            other = open_account(uow, settings, "cash", code)
+            other = self._books.account(uow, "cash", code)
         seq = None
         if note.total:
             legs.append(Leg.credit(other, total))

@@ -36,7 +36,7 @@ from finplug.sockets.billing import (
     Subscription,
     SubscriptionStatus,
 )
-from finplug_billing._booking import book_invoice, next_number
+from finplug_billing._booking import Books, book_invoice, next_number
 from finplug_billing._coupons import active_coupons, use_coupons
 from finplug_billing._customers import load_customer
 from finplug_billing._drafts import DraftLine, billing_dates, draft_lines
@@ -73,10 +73,12 @@ class Invoices:
         catalog: Callable[[], Catalog],
         unit_of_work: Callable[[], UnitOfWork],
         clock: Callable[[], datetime],
+        books: Books,
     ) -> None:
         self._catalog = catalog
         self._uow = unit_of_work
         self._clock = clock
+        self._books = books
 
     # -- the cycle ---------------------------------------------------------------
 
@@ -212,7 +214,7 @@ class Invoices:
         )
         settings = catalog.settings
         if settings.invoices.auto_finalize:
-            self._finalize(uow, catalog, ident)
+            self._finalize(uow, catalog, ident, totals)
         return ident, True
 
     # -- finalization --------------------------------------------------------------
@@ -226,7 +228,13 @@ class Invoices:
             uow.commit()
         return found
 
-    def _finalize(self, uow: UnitOfWork, catalog: Catalog, invoice_id: str) -> None:
+    def _finalize(
+        self,
+        uow: UnitOfWork,
+        catalog: Catalog,
+        invoice_id: str,
+        totals: InvoiceTotals | None = None,
+    ) -> None:
         conn = uow.conn
         row = FastSQL.of(conn).select_one(conn, invoices, {"id": invoice_id}, for_update=True)
         if row is None:
@@ -238,14 +246,15 @@ class Invoices:
         issued = today_in(self._clock(), customer.timezone)
         numbering = settings.invoices
         number = next_number(conn, numbering.prefix, numbering.digits, numbering.per_year, issued)
-        totals = totals_of(conn, invoice_id)
+        if totals is None:  # a draft finalized later: its totals as stored
+            totals = totals_of(conn, invoice_id)
         deferred = [line.key for line in totals.lines if line.key.startswith("advance:")]
         seq = book_invoice(
-            uow, settings, invoice_id, number, customer.id, row.currency, totals, deferred
+            uow, self._books, invoice_id, number, customer.id, row.currency, totals, deferred
         )
         used = consume(
             uow,
-            settings,
+            self._books,
             customer.id,
             row.currency,
             invoice_id,

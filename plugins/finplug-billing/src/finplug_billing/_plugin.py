@@ -13,6 +13,7 @@ from finplug import ConfigIssue, Money, Plugin, PluginMeta, hookimpl
 from finplug.hookspecs import ComponentRegistrar, JobRegistrar
 from finplug.sockets.billing import BillingError, BillingInputError
 from finplug.sockets.payments import PAYMENTS, PaymentsAPI, PaymentStatus
+from finplug_billing._booking import Books
 from finplug_billing._catalog import BillingSettings
 from finplug_billing._collection import ChargeOutcome, Collection
 from finplug_billing._coupons import Coupons
@@ -55,13 +56,16 @@ class BillingPlugin(Plugin[BillingSettings]):
         """The tenant's subscriptions."""
         self.usage = Usage(self.catalog, ctx.unit_of_work, ctx.clock)
         """The tenant's usage events."""
-        self.invoices = Invoices(self.catalog, ctx.unit_of_work, ctx.clock)
+        books = Books(self.settings)
+        self.invoices = Invoices(self.catalog, ctx.unit_of_work, ctx.clock, books)
         """The tenant's invoices and billing cycles."""
         coupons = Coupons(self.catalog, ctx.unit_of_work, ctx.clock)
-        self.wallets = Wallets(self.settings, ctx.unit_of_work, ctx.clock, lambda: self._top_up)
+        self.wallets = Wallets(
+            self.settings, ctx.unit_of_work, ctx.clock, lambda: self._top_up, books
+        )
         """The tenant's prepaid wallets."""
         self.collection = Collection(
-            self.settings, ctx.unit_of_work, ctx.clock, lambda: self._charge
+            self.settings, ctx.unit_of_work, ctx.clock, lambda: self._charge, books
         )
         """Charges, dunning, payments received, voids and write-offs."""
         self.service = Billing(
@@ -70,7 +74,7 @@ class BillingPlugin(Plugin[BillingSettings]):
             self.usage,
             self.invoices,
             coupons,
-            CreditNotes(self.catalog, ctx.unit_of_work, ctx.clock),
+            CreditNotes(self.catalog, ctx.unit_of_work, ctx.clock, books),
             self.wallets,
             self.collection,
             self._render,

@@ -23,7 +23,7 @@ from sqlalchemy import Connection, select
 
 from finplug import Event, FastSQL, Leg, Money, UnitOfWork, request_digest
 from finplug.sockets.billing import BillingError, BillingInputError, Wallet, WalletCredit
-from finplug_billing._booking import open_account
+from finplug_billing._booking import Books
 from finplug_billing._catalog import BillingSettings
 from finplug_billing._customers import load_customer
 from finplug_billing._schema import wallet_credits, wallet_moves
@@ -81,7 +81,7 @@ def _usable(conn: Connection, customer_id: str, today: date, *, lock: bool) -> l
 
 def consume(
     uow: UnitOfWork,
-    settings: BillingSettings,
+    books: Books,
     customer_id: str,
     code: str,
     invoice_id: str,
@@ -109,8 +109,8 @@ def consume(
     if not used:
         return 0
     conn.execute(wallet_moves.insert(), [{**move, "at": now} for move in moves])
-    wallet = open_account(uow, settings, "wallet", code, customer=customer_id)
-    receivable = open_account(uow, settings, "receivable", code, customer=customer_id)
+    wallet = books.account(uow, "wallet", code, customer=customer_id)
+    receivable = books.account(uow, "receivable", code, customer=customer_id)
     amount = Money.from_minor(used, code)
     uow.ledger.post(
         f"billing:wallet:{invoice_id}",
@@ -150,8 +150,10 @@ class Wallets:
         unit_of_work: Callable[[], UnitOfWork],
         clock: Callable[[], datetime],
         charger: Callable[[], Charger],
+        books: Books,
     ) -> None:
         self._settings = settings
+        self._books = books
         self._uow = unit_of_work
         self._clock = clock
         self._charger = charger
@@ -200,13 +202,13 @@ class Wallets:
                     f"{expires_on} is not after today ({today})", field="expires_on"
                 )
             code = customer.currency
-            wallet = open_account(uow, self._settings, "wallet", code, customer=customer_id)
+            wallet = self._books.account(uow, "wallet", code, customer=customer_id)
             if paid:
                 payment = self._charger()(f"billing:top_up:{key}", customer_id, amount)
-                source = open_account(uow, self._settings, "cash", code)
+                source = self._books.account(uow, "cash", code)
                 detail = f"wallet top-up {payment}"
             else:
-                source = open_account(uow, self._settings, "granted", code)
+                source = self._books.account(uow, "granted", code)
                 detail = "credits given"
             entry = uow.ledger.post(
                 f"billing:top_up:{key}",
@@ -245,8 +247,8 @@ class Wallets:
                 if row.expires_on > today_in(now, customer.timezone):
                     continue
                 code, left = row.currency, Money.from_minor(int(row.remaining), row.currency)
-                wallet = open_account(uow, self._settings, "wallet", code, customer=row.customer_id)
-                breakage = open_account(uow, self._settings, "breakage", code)
+                wallet = self._books.account(uow, "wallet", code, customer=row.customer_id)
+                breakage = self._books.account(uow, "breakage", code)
                 uow.ledger.post(
                     f"billing:expired:{row.id}",
                     [Leg.debit(wallet, left), Leg.credit(breakage, left)],
