@@ -71,7 +71,8 @@ def _decimal(value: Decimal | Fraction) -> Decimal:
     if isinstance(value, Decimal):
         return value
     exact = Decimal(value.numerator) / Decimal(value.denominator)
-    return exact.quantize(_SHOWN) if exact.as_tuple().exponent < -6 else exact  # type: ignore[operator]
+    exponent = exact.as_tuple().exponent
+    return exact.quantize(_SHOWN) if isinstance(exponent, int) and exponent < -6 else exact
 
 
 def billing_dates(
@@ -268,8 +269,3 @@ def _charge_lines(
                 )
             )
     return lines
-
-
-def interval_of(catalog: Catalog, plan: str) -> Interval:
-    """A plan's interval."""
-    return Interval(catalog.plan(plan).interval)

@@ -43,7 +43,7 @@ from finplug_billing._drafts import DraftLine, billing_dates, draft_lines
 from finplug_billing._meter import metric_usage, usage_of
 from finplug_billing._prices import Catalog
 from finplug_billing._schema import invoice_lines, invoices, subscriptions
-from finplug_billing._subscriptions import load_subscription, timeline
+from finplug_billing._subscriptions import load_subscription, subscription_of, timeline
 from finplug_billing._usage import micros
 from finplug_billing._wallets import consume
 from finplug_billing.periods import Interval, Period, bounds, period_of, today_in
@@ -110,9 +110,12 @@ class Invoices:
         found: list[str] = []
         with self._uow() as uow:
             conn = uow.conn
-            subscription = load_subscription(conn, subscription_id, for_update=True)
-            row = FastSQL.of(conn).select_one(conn, subscriptions, {"id": subscription_id})
-            assert row is not None
+            row = FastSQL.of(conn).select_one(
+                conn, subscriptions, {"id": subscription_id}, for_update=True
+            )
+            if row is None:
+                raise BillingNotFoundError(f"no subscription {subscription_id!r}")
+            subscription = subscription_of(row)
             customer = load_customer(conn, subscription.customer_id)
             until = as_of if as_of is not None else today_in(self._clock(), customer.timezone)
             steps = timeline(conn, subscription_id)

@@ -38,7 +38,7 @@ from finplug.sockets.billing import (
 from finplug_billing._customers import load_customer
 from finplug_billing._prices import Catalog
 from finplug_billing._schema import plan_changes, subscriptions
-from finplug_billing.periods import Interval, Period, period_of, today_in, trial_end
+from finplug_billing.periods import Interval, period_of, today_in, trial_end
 
 __all__ = ["PAUSED", "Step", "Subscriptions", "load_subscription", "timeline"]
 
@@ -392,8 +392,3 @@ def _step(conn: Connection, subscription_id: str, on: date, plan: str, now: date
 
 def _emit(uow: UnitOfWork, kind: str, subscription_id: str, payload: dict[str, Any]) -> None:
     uow.events.emit(Event(kind, f"subscription:{subscription_id}", json.loads(json.dumps(payload))))
-
-
-def period_for(day: date, interval: str, anchor: Anchor, started_on: date) -> Period:
-    """The period holding ``day`` of a subscription started on ``started_on``."""
-    return period_of(day, Interval(interval), anchor, started_on)
